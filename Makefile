@@ -1,0 +1,22 @@
+# Entry points for a fresh machine without ROS 2 (see README.md).
+#   make demo   set up if needed, then run the main job
+#   make test   set up if needed, then lint and run the whole test suite
+SHELL := /bin/bash
+ENV := . ./env.sh
+
+.PHONY: setup demo test lint clean
+
+setup:
+	./scripts/setup_env.sh
+
+demo: setup
+	$(ENV) && splitee smoke
+
+lint: setup
+	$(ENV) && ruff check . && ruff format --check .
+
+test: lint
+	$(ENV) && pytest
+
+clean:
+	rm -rf .venv build install log .pytest_cache .ruff_cache
