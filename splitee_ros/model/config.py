@@ -1,0 +1,90 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Model configuration as read from YAML: family, classes, input size, split points, bottlenecks, exits."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DRIVING_CLASSES = ('__background__', 'car', 'truck', 'bus', 'pedestrian', 'cyclist', 'traffic_sign', 'traffic_light')
+
+
+@dataclass(frozen=True)
+class BottleneckConfig:
+    """Bottleneck shape: channels of the code and the resolution reduction."""
+
+    code_channels: int = 16
+    stride: int = 2
+
+
+@dataclass(frozen=True)
+class ExitConfig:
+    """Exit head options (see `parts.ExitHead`)."""
+
+    width: int = 64
+    target_stride: int = 16
+    anchor_sizes: tuple[int, ...] = (24, 48, 96)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build a splittable detector."""
+
+    family: str
+    class_names: tuple[str, ...] = DRIVING_CLASSES
+    input_size: tuple[int, int] | None = None  # (height, width); None: the family's default
+    splits: tuple[str, ...] | None = None  # None: every split point of the family
+    bottlenecks: Mapping[str, BottleneckConfig] = field(default_factory=dict)  # per split, '*' for all
+    exits: Mapping[str, ExitConfig] = field(default_factory=dict)  # per split, '*' for all
+    postprocess: Mapping[str, float] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)  # family-specific builder options
+    weights: str | None = None  # our checkpoint of the whole splittable detector
+    torchvision_weights: str | None = None  # a torchvision state dict for a torchvision family's model
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Build from a YAML mapping, rejecting unknown keys by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f'unknown model config keys {unknown}; known: {sorted(known)}')
+        if 'family' not in data:
+            raise ValueError('model config needs a family')
+        values = dict(data)
+        for key in ('class_names', 'input_size', 'splits'):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        values['bottlenecks'] = {
+            split: _sub_config(BottleneckConfig, options) for split, options in (data.get('bottlenecks') or {}).items()
+        }
+        values['exits'] = {
+            split: _sub_config(ExitConfig, options) for split, options in (data.get('exits') or {}).items()
+        }
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ModelConfig:
+        """Read a YAML file."""
+        with open(path, encoding='utf-8') as stream:
+            return cls.from_dict(yaml.safe_load(stream))
+
+    def for_split(self, table: Mapping[str, Any], split: str) -> Any:
+        """Look a split up in a per-split table, falling back to its '*' entry."""
+        return table.get(split, table.get('*'))
+
+
+def _sub_config(kind: type, options: Mapping[str, Any] | None):
+    options = dict(options or {})
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f'unknown {kind.__name__} keys {unknown}; known: {sorted(known)}')
+    if 'anchor_sizes' in options:
+        options['anchor_sizes'] = tuple(options['anchor_sizes'])
+    return kind(**options)

@@ -1,0 +1,225 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The splittable detector: preprocessing, backbone stages, neck and detection head, split into head and tail."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from splitee_ros.model.parts import Bottleneck, ExitHead, StagedBackbone
+from splitee_ros.model.postprocess import Detections, PostprocessConfig, detections_from_outputs, rescale
+
+
+@dataclass(frozen=True)
+class SplitPoint:
+    """A named place to cut the backbone: the head runs the first `stage_index` stages."""
+
+    name: str
+    stage_index: int
+    shape: tuple[int, int, int]  # (channels, height, width) of the tensor at the cut, batch 1
+    stride: int  # input pixels per cell of that tensor
+
+
+class Normalize(nn.Module):
+    """Per-channel normalisation of a float image in [0, 1] (N, 3, H, W)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Store mean and standard deviation per channel."""
+        super().__init__()
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Return (image - mean) / std."""
+        return (image - self.mean) / self.std
+
+
+class SplittableDetector(nn.Module):
+    """Normalise → backbone stages → neck and detection head, with named split points.
+
+    `neck_head` maps the backbone's returned features to the raw outputs of kind `output_kind` (see
+    `postprocess.detections_from_outputs`). Per split point there may be a bottleneck and an exit head.
+    """
+
+    def __init__(
+        self,
+        family: str,
+        normalize: Normalize,
+        backbone: StagedBackbone,
+        neck_head: nn.Module,
+        output_kind: str,
+        input_size: tuple[int, int],
+        class_names: Sequence[str],
+        split_stages: Mapping[str, int],
+        postprocess: PostprocessConfig,
+    ) -> None:
+        """Assemble the detector and measure the tensor shape at every split point."""
+        super().__init__()
+        self.family = family
+        self.normalize = normalize
+        self.backbone = backbone
+        self.neck_head = neck_head
+        self.output_kind = output_kind
+        self.input_size = tuple(input_size)
+        self.class_names = list(class_names)
+        self.postprocess_config = postprocess
+        self.bottlenecks = nn.ModuleDict()
+        self.exits = nn.ModuleDict()
+        self.split_points = self._measure_split_points(split_stages)
+
+    def _measure_split_points(self, split_stages: Mapping[str, int]) -> dict[str, SplitPoint]:
+        for name, index in split_stages.items():
+            if not self.backbone.crosses_one_tensor(index):
+                raise ValueError(
+                    f'{self.family}: split {name!r} at stage {index} would cut a skip connection to the neck'
+                )
+        shapes: dict[int, tuple[int, ...]] = {}
+        self.backbone.eval()
+        x = self.normalize(torch.zeros(1, 3, *self.input_size))
+        with torch.no_grad():
+            for index in range(max(split_stages.values())):
+                x = self.backbone.stages[index](x)
+                shapes[index + 1] = tuple(x.shape[1:])
+        points = {}
+        for name, index in sorted(split_stages.items(), key=lambda item: item[1]):
+            channels, height, width = shapes[index]
+            points[name] = SplitPoint(name, index, (channels, height, width), self.input_size[0] // height)
+        return points
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, background included."""
+        return len(self.class_names)
+
+    def split(self, name: str) -> SplitPoint:
+        """Return the split point called `name`, with a clear error listing the known ones."""
+        if name not in self.split_points:
+            raise KeyError(f'{self.family} has no split point {name!r}; known: {", ".join(self.split_points)}')
+        return self.split_points[name]
+
+    def add_bottleneck(self, split: str, code_channels: int, stride: int) -> Bottleneck:
+        """Inject a bottleneck at `split`."""
+        channels, height, width = self.split(split).shape
+        if height % stride or width % stride:
+            raise ValueError(f'split {split!r}: {height}x{width} is not divisible by bottleneck stride {stride}')
+        self.bottlenecks[split] = Bottleneck(channels, code_channels, stride)
+        return self.bottlenecks[split]
+
+    def add_exit(self, split: str, **options) -> ExitHead:
+        """Attach an exit head to the features at `split`."""
+        point = self.split(split)
+        channels, height, width = point.shape
+        self.exits[split] = ExitHead(
+            channels, point.stride, (height, width), self.input_size, self.num_classes, **options
+        )
+        return self.exits[split]
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        """Run the whole, unsplit model on a float image (N, 3, H, W) in [0, 1]; return raw outputs."""
+        _, features = self.backbone.run(self.normalize(image), 0, len(self.backbone))
+        return self.neck_head(features)
+
+    def head(self, split: str, bottleneck: bool = True, exits: bool = True) -> HeadModel:
+        """The vehicle side of `split`."""
+        return HeadModel(self, self.split(split), bottleneck, exits)
+
+    def tail(self, split: str, bottleneck: bool = True) -> TailModel:
+        """The edge side of `split`."""
+        return TailModel(self, self.split(split), bottleneck)
+
+    def constants(self) -> dict[str, np.ndarray]:
+        """Fixed tensors that post-processing needs besides the graph outputs (anchors of tail and exits)."""
+        constants = {}
+        for prefix, module in (('', self.neck_head), *((f'exit.{name}.', head) for name, head in self.exits.items())):
+            for key in ('anchors', 'anchors_per_level'):
+                if hasattr(module, key):
+                    constants[prefix + key] = getattr(module, key).numpy()
+        return constants
+
+    def detections(
+        self, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int] | None = None, exit_name: str | None = None
+    ) -> list[Detections]:
+        """Post-process raw tail outputs, or an exit's outputs from a head, into detections (numpy).
+
+        Boxes are in the model's input pixels, or in the camera frame's if `frame_size` (height, width) is given.
+        """
+        constants = self.constants()
+        if exit_name is None:
+            kind, values = self.output_kind, {**outputs, **constants}
+        else:
+            prefix = f'exit.{exit_name}.'
+            kind = 'retinanet'
+            values = {
+                key[len(prefix) :]: value for key, value in {**outputs, **constants}.items() if key.startswith(prefix)
+            }
+        results = detections_from_outputs(kind, values, self.input_size, self.postprocess_config)
+        if frame_size is None:
+            return results
+        return [rescale(result, self.input_size, frame_size) for result in results]
+
+
+class HeadModel(nn.Module):
+    """Vehicle side: image → code (the cut tensor, or its bottleneck encoding) and the exits at or before the cut."""
+
+    def __init__(self, detector: SplittableDetector, point: SplitPoint, bottleneck: bool, exits: bool) -> None:
+        """Share the detector's modules up to `point`."""
+        super().__init__()
+        self.normalize = detector.normalize
+        self.stages = detector.backbone.stages[: point.stage_index]
+        self.encoder = (
+            detector.bottlenecks[point.name].encoder if bottleneck and point.name in detector.bottlenecks else None
+        )
+        self.exit_stages = {
+            other.stage_index - 1: name
+            for name, other in detector.split_points.items()
+            if exits and name in detector.exits and other.stage_index <= point.stage_index
+        }
+        self.exits = nn.ModuleDict({name: detector.exits[name] for name in self.exit_stages.values()})
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the outputs in the order of `forward`'s dict (also the ONNX output names)."""
+        names = ['code']
+        for name in self.exit_stages.values():
+            names += [f'exit.{name}.{key}' for key in EXIT_OUTPUTS]
+        return names
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        """Return {'code': ..., 'exit.<split>.<output>': ...}."""
+        x = self.normalize(image)
+        outputs: dict[str, Tensor] = {}
+        for index, stage in enumerate(self.stages):
+            x = stage(x)
+            if index in self.exit_stages:
+                name = self.exit_stages[index]
+                for key, value in self.exits[name](x).items():
+                    outputs[f'exit.{name}.{key}'] = value
+        return {'code': self.encoder(x) if self.encoder is not None else x, **outputs}
+
+
+EXIT_OUTPUTS = ('cls_logits', 'bbox_regression', 'confidence')
+
+
+class TailModel(nn.Module):
+    """Edge side: code → raw detector outputs."""
+
+    def __init__(self, detector: SplittableDetector, point: SplitPoint, bottleneck: bool) -> None:
+        """Share the detector's modules after `point`."""
+        super().__init__()
+        self.start = point.stage_index
+        self.backbone = detector.backbone
+        self.neck_head = detector.neck_head
+        self.decoder = (
+            detector.bottlenecks[point.name].decoder if bottleneck and point.name in detector.bottlenecks else None
+        )
+
+    def forward(self, code: Tensor) -> dict[str, Tensor]:
+        """Return the detector's raw outputs."""
+        x = self.decoder(code) if self.decoder is not None else code
+        _, features = self.backbone.run(x, self.start, len(self.backbone))
+        return self.neck_head(features)

@@ -1,0 +1,81 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""ONNX export: one head graph and one tail graph per split point, with named inputs and outputs.
+
+Shapes are fixed (batch 1, the model's input size). Graphs end at raw outputs; post-processing is the
+shared numpy code in `postprocess`, the same for every runtime.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from splitee_ros.model.detector import SplittableDetector
+
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class ExportedSplit:
+    """The two ONNX files of one split point and their tensor names."""
+
+    split: str
+    head_path: Path
+    tail_path: Path
+    head_outputs: tuple[str, ...]
+    tail_outputs: tuple[str, ...]
+    code_shape: tuple[int, ...]
+
+
+class _NamedOutputs(nn.Module):
+    """Turn a module's dict output into a tuple in a fixed order, for the exporter."""
+
+    def __init__(self, module: nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.module = module
+        self.names = names
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        outputs = self.module(x)
+        return tuple(outputs[name] for name in self.names)
+
+
+def _export(module: nn.Module, example: Tensor, path: Path, input_name: str, output_names: list[str]) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter('ignore')  # tracer warnings about constant outputs (anchors) are expected
+        torch.onnx.export(
+            _NamedOutputs(module, output_names).eval(),
+            (example,),
+            str(path),
+            input_names=[input_name],
+            output_names=output_names,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def export_split(detector: SplittableDetector, split: str, folder: str | Path) -> ExportedSplit:
+    """Write `<folder>/<split>.head.onnx` (image → code, exits) and `<split>.tail.onnx` (code → outputs)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    detector.eval()
+    head, tail = detector.head(split), detector.tail(split)
+    image = torch.rand(1, 3, *detector.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        code = head(image)['code']
+        tail_names = list(tail(code))
+    head_names = head.output_names
+    head_path, tail_path = folder / f'{split}.head.onnx', folder / f'{split}.tail.onnx'
+    _export(head, image, head_path, 'image', head_names)
+    _export(tail, code, tail_path, 'code', tail_names)
+    return ExportedSplit(split, head_path, tail_path, tuple(head_names), tuple(tail_names), tuple(code.shape))
+
+
+def export_all(detector: SplittableDetector, folder: str | Path) -> list[ExportedSplit]:
+    """Export every split point of `detector`."""
+    return [export_split(detector, split, folder) for split in detector.split_points]
