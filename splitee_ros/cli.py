@@ -25,6 +25,27 @@ def _smoke(args: argparse.Namespace) -> int:
     return 1
 
 
+def _model_info(args: argparse.Namespace) -> int:
+    from splitee_ros.model.config import load_model_config
+    from splitee_ros.model.families import build_detector
+    from splitee_ros.model.info import format_table, split_table
+
+    detector = build_detector(load_model_config(args.target))
+    print(format_table(detector, split_table(detector)))
+    return 0
+
+
+def _model_export(args: argparse.Namespace) -> int:
+    from splitee_ros.model.config import load_model_config
+    from splitee_ros.model.export import export_all
+    from splitee_ros.model.families import build_detector
+
+    detector = build_detector(load_model_config(args.target))
+    for exported in export_all(detector, args.out):
+        print(f'{exported.split}: {exported.head_path} {exported.tail_path} code {exported.code_shape}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one subparser per subcommand."""
     parser = argparse.ArgumentParser(prog='splitee', description=__doc__)
@@ -34,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument('--seed', type=int, default=7)
     smoke.add_argument('--timeout', type=float, default=60.0, help='seconds to wait for delivery')
     smoke.set_defaults(handler=_smoke)
+
+    model = commands.add_parser('model', help='splittable detectors').add_subparsers(
+        dest='model_command', required=True
+    )
+    target_help = 'a detector family, a model YAML file or a model package folder'
+    info = model.add_parser('info', help='per split point: tensor shape, bytes, parameters, MACs, exits')
+    info.add_argument('target', help=target_help)
+    info.set_defaults(handler=_model_info)
+    export = model.add_parser('export', help='ONNX head and tail graphs for every split point')
+    export.add_argument('target', help=target_help)
+    export.add_argument('--out', required=True, help='folder for <split>.head.onnx and <split>.tail.onnx')
+    export.set_defaults(handler=_model_export)
     return parser
 
 

@@ -88,3 +88,25 @@ def _sub_config(kind: type, options: Mapping[str, Any] | None):
     if 'anchor_sizes' in options:
         options['anchor_sizes'] = tuple(options['anchor_sizes'])
     return kind(**options)
+
+
+def load_model_config(target: str | Path) -> ModelConfig:
+    """Resolve a family name, a model YAML file, or a model package folder (its manifest's `model` entry)."""
+    from splitee_ros.model.families import FAMILIES
+
+    if str(target) in FAMILIES:
+        return ModelConfig(family=str(target))
+    path = Path(target)
+    if path.is_dir():
+        manifest = path / 'manifest.yaml'
+        if not manifest.is_file():
+            raise FileNotFoundError(f'{path} is not a model package: it has no manifest.yaml')
+        with open(manifest, encoding='utf-8') as stream:
+            data = dict(yaml.safe_load(stream)['model'])
+        for key in ('weights', 'torchvision_weights'):
+            if data.get(key):
+                data[key] = str(path / data[key])
+        return ModelConfig.from_dict(data)
+    if path.is_file():
+        return ModelConfig.from_yaml(path)
+    raise FileNotFoundError(f'{target} is neither a detector family ({", ".join(sorted(FAMILIES))}) nor a file')

@@ -211,8 +211,7 @@ class TailModel(nn.Module):
     def __init__(self, detector: SplittableDetector, point: SplitPoint, bottleneck: bool) -> None:
         """Share the detector's modules after `point`."""
         super().__init__()
-        self.start = point.stage_index
-        self.backbone = detector.backbone
+        self.backbone = detector.backbone.suffix(point.stage_index)
         self.neck_head = detector.neck_head
         self.decoder = (
             detector.bottlenecks[point.name].decoder if bottleneck and point.name in detector.bottlenecks else None
@@ -221,5 +220,5 @@ class TailModel(nn.Module):
     def forward(self, code: Tensor) -> dict[str, Tensor]:
         """Return the detector's raw outputs."""
         x = self.decoder(code) if self.decoder is not None else code
-        _, features = self.backbone.run(x, self.start, len(self.backbone))
+        _, features = self.backbone.run(x, 0, len(self.backbone))
         return self.neck_head(features)

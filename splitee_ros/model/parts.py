@@ -31,6 +31,11 @@ class StagedBackbone(nn.Module):
         """Whether a cut before stage `index` leaves only that stage's input for the tail to need."""
         return 0 < index <= len(self.stages) and all(returned >= index - 1 for returned in self.returned)
 
+    def suffix(self, start: int) -> StagedBackbone:
+        """The stages from `start` on, as a backbone of their own (the tail's part of the backbone)."""
+        stages = list(zip(self.stage_names[start:], self.stages[start:], strict=True))
+        return StagedBackbone(stages, {i - start: name for i, name in self.returned.items() if i >= start - 1})
+
     def run(self, x: Tensor, start: int, stop: int) -> tuple[Tensor, OrderedDict[str, Tensor]]:
         """Run stages [start, stop); return the last output and the returned features met on the way.
 

@@ -1,0 +1,67 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""`splitee model info` and `splitee model export`: the numbers in the table are the model's."""
+
+import onnx
+import torch
+import yaml
+from torch import nn
+
+from splitee_ros.cli import main
+from splitee_ros.model.config import ModelConfig, load_model_config
+from splitee_ros.model.families import build_detector
+from splitee_ros.model.info import count_macs, split_table
+
+
+def test_macs_of_known_layers():
+    conv = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+    assert count_macs(conv, torch.zeros(1, 8, 32, 32)) == 16 * 16 * 16 * 8 * 9
+    grouped = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
+    assert count_macs(grouped, torch.zeros(1, 8, 4, 4)) == 8 * 4 * 4 * 9 + 10 * 128
+
+
+def test_head_and_tail_partition_the_model():
+    detector = build_detector(ModelConfig(family='splitee_demo'))
+    total_params = sum(p.numel() for p in detector.parameters())
+    total_macs = count_macs(detector, torch.zeros(1, 3, *detector.input_size))
+    for row in split_table(detector):
+        channels, height, width = detector.split_points[row.split].shape
+        assert row.code_shape == row.shape == (channels, height, width)
+        assert row.code_bytes(4) == 4 * channels * height * width
+        assert row.code_bytes(1) == channels * height * width
+        assert row.head_params + row.tail_params == total_params
+        assert row.head_macs + row.tail_macs == total_macs
+        assert row.exits == ()
+
+
+def test_info_command_prints_every_split_of_a_package(tmp_path, capsys):
+    package = tmp_path / 'package'
+    package.mkdir()
+    model = {
+        'family': 'splitee_demo',
+        'bottlenecks': {'stage2': {'code_channels': 8, 'stride': 2}},
+        'exits': {'*': {'width': 16}},
+    }
+    (package / 'manifest.yaml').write_text(yaml.safe_dump({'model': model}))
+    assert load_model_config(package).bottlenecks['stage2'].code_channels == 8
+    assert main(['model', 'info', str(package)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split('|')[1].strip(): line for line in lines if line.startswith('| ') and 'split' not in line}
+    assert set(rows) == {'stem', 'stage1', 'stage2'}
+    # the bottleneck shrinks what crosses the link at stage2: 8 channels at half resolution, as int8 bytes
+    assert '| 8x30x40 |' in rows['stage2']
+    assert '| 9600 |' in rows['stage2']
+    assert 'stem, stage1, stage2' in rows['stage2']
+
+
+def test_export_command_writes_named_graphs(tmp_path, capsys):
+    assert main(['model', 'export', 'splitee_demo', '--out', str(tmp_path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    head = onnx.load(str(tmp_path / 'stage1.head.onnx'))
+    tail = onnx.load(str(tmp_path / 'stage1.tail.onnx'))
+    assert [i.name for i in head.graph.input] == ['image']
+    assert [o.name for o in head.graph.output] == ['code']
+    assert [i.name for i in tail.graph.input] == ['code']
+    assert [o.name for o in tail.graph.output] == ['cls_logits', 'bbox_regression']
+    dims = [d.dim_value for d in tail.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 24, 120, 160]
