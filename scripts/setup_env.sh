@@ -27,6 +27,10 @@ echo "setup_env: preparing $venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install -q -c "$root/constraints.txt" -r "$root/requirements.txt" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
+# compressai's metadata pins numpy<2; it runs with numpy 2, so it goes in without its declared dependencies
+# (the ones it uses are in requirements.txt).
+"${pip[@]}" install -q --no-deps -c "$root/constraints.txt" compressai 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+
 # The wheels' CMake exports name include directories of the machine that built them; point them here.
 py_include=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 np_include=$("$venv/bin/python" -c 'import numpy; print(numpy.get_include())')

@@ -6,6 +6,7 @@ import itertools
 import os
 
 import pytest
+from hypothesis import settings
 
 _domain_ids = itertools.count()
 
@@ -17,3 +18,8 @@ def ros_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     return env
+
+
+# CI runs the property tests on a fixed sequence of examples; locally each run explores new ones.
+settings.register_profile('ci', derandomize=True, print_blob=True)
+settings.load_profile('ci' if os.environ.get('CI') else 'default')

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """`splitee model info` and `splitee model export`: the numbers in the table are the model's."""
 
+import numpy as np
 import onnx
 import torch
 import yaml
@@ -21,17 +22,28 @@ def test_macs_of_known_layers():
 
 
 def test_head_and_tail_partition_the_model():
-    detector = build_detector(ModelConfig(family='splitee_demo'))
+    """Head, exits and tail together are the whole model, in parameters and in MACs, at every split."""
+    config = ModelConfig.from_dict({
+        'family': 'splitee_demo', 'bottlenecks': {'stage2': {'code_channels': 8}}, 'exits': {'*': {'width': 16}},
+    })  # fmt: skip
+    detector = build_detector(config)
     total_params = sum(p.numel() for p in detector.parameters())
-    total_macs = count_macs(detector, torch.zeros(1, 3, *detector.input_size))
-    for row in split_table(detector):
+    image = torch.zeros(1, 3, *detector.input_size)
+    unsplit_macs = count_macs(detector, image)
+    rows = split_table(detector)
+    assert [row.exits for row in rows] == [('stem',), ('stem', 'stage1'), ('stem', 'stage1', 'stage2')]
+    for row in rows:
         channels, height, width = detector.split_points[row.split].shape
-        assert row.code_shape == row.shape == (channels, height, width)
-        assert row.code_bytes(4) == 4 * channels * height * width
-        assert row.code_bytes(1) == channels * height * width
-        assert row.head_params + row.tail_params == total_params
-        assert row.head_macs + row.tail_macs == total_macs
-        assert row.exits == ()
+        assert row.shape == (channels, height, width)
+        assert row.code_bytes(4) == 4 * int(np.prod(row.code_shape))
+        if row.split == 'stage2':  # the only bottleneck, and every exit: the whole model
+            assert row.code_shape == (8, height // 2, width // 2)
+            assert row.head_params + row.exit_params + row.tail_params == total_params
+        else:
+            assert row.code_shape == row.shape
+        head_tail_macs = row.head_macs + row.tail_macs
+        assert head_tail_macs == unsplit_macs if row.split != 'stage2' else head_tail_macs > unsplit_macs
+        assert row.exit_macs > 0
 
 
 def test_info_command_prints_every_split_of_a_package(tmp_path, capsys):

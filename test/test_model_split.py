@@ -7,13 +7,12 @@ import functools
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+from model_helpers import SEED, camera_like_image, spread_class_scores
 
 from splitee_ros.model.config import ModelConfig
 from splitee_ros.model.families import FAMILIES, TORCHVISION_FAMILIES, build_detector, wrap_torchvision
 from splitee_ros.model.postprocess import Detections, PostprocessConfig
 
-SEED = 1234
 # Low thresholds so that random weights still give many detections to compare.
 LOW_THRESHOLDS = {'score_thresh': 0.0}
 
@@ -22,35 +21,30 @@ LOW_THRESHOLDS = {'score_thresh': 0.0}
 def models(family: str):
     """(splittable detector, the torchvision model it wraps or None), with seeded random weights.
 
-    Every parameter gets seeded noise on top of torchvision's initialisation, which leaves some heads
-    with constant outputs (every score equal) and nothing to compare.
+    Every parameter gets seeded noise on top of the initialisation, and the class logits are spread.
     """
     torch.manual_seed(SEED)
     config = ModelConfig(family=family, postprocess=LOW_THRESHOLDS)
-    if family not in TORCHVISION_FAMILIES:
-        return build_detector(config), None
-    reference = TORCHVISION_FAMILIES[family].model(config)
+    image = camera_like_image(build_detector(config).input_size, seed=5)
+    reference = TORCHVISION_FAMILIES[family].model(config) if family in TORCHVISION_FAMILIES else None
+    perturbed = reference if reference is not None else build_detector(config)
     generator = torch.Generator().manual_seed(SEED)
     with torch.no_grad():
-        for parameter in reference.parameters():
+        for parameter in perturbed.parameters():
             scale = 0.1 * float(parameter.abs().mean()) + 0.01
             parameter.add_(scale * torch.randn(parameter.shape, generator=generator))
+    if reference is None:
+        spread_class_scores(perturbed, lambda: perturbed(image))
+        return perturbed, None
     for key, value in LOW_THRESHOLDS.items():
         if hasattr(reference, key):
             setattr(reference, key, value)
+    spread_class_scores(reference, lambda: reference([image[0]]))
     return wrap_torchvision(family, reference, config).eval(), reference
 
 
 def detector(family: str):
     return models(family)[0]
-
-
-def camera_like_image(size, seed: int = 0) -> torch.Tensor:
-    """Smooth structures plus sensor noise, in [0, 1]."""
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(1, 3, size[0] // 16, size[1] // 16, generator=generator)
-    image = F.interpolate(coarse, size=size, mode='bilinear', align_corners=False)
-    return (image + 0.05 * torch.randn(1, 3, *size, generator=generator)).clamp(0, 1)
 
 
 def numpy_outputs(outputs):
@@ -99,7 +93,10 @@ def reference_run(family: str):
     if reference is None:  # our own model: its unsplit path is the reference
         return image, unsplit, model.detections(unsplit)[0], {}
     two_stage = family.startswith('fasterrcnn')
-    hooked = [reference.rpn.head, reference.roi_heads.box_predictor] if two_stage else [reference.head]
+    if two_stage:
+        hooked = [reference.rpn.head, reference.roi_heads.box_predictor]
+    else:
+        hooked = [reference.head, reference.anchor_generator]
     raw = {}
     handles = [m.register_forward_hook(lambda m, i, o, n=n: raw.__setitem__(n, o)) for n, m in enumerate(hooked)]
     with torch.no_grad():
@@ -111,6 +108,7 @@ def reference_run(family: str):
     else:
         for key in ('cls_logits', 'bbox_regression'):
             np.testing.assert_array_equal(unsplit[key], raw[0][key].numpy())
+        np.testing.assert_array_equal(model.constants()['anchors'], raw[1][0].numpy())  # torchvision's anchors
         expected = model.detections(unsplit)[0]
     return image, unsplit, expected, raw if two_stage else {}
 

@@ -39,7 +39,7 @@ class ModelConfig:
     family: str
     class_names: tuple[str, ...] = DRIVING_CLASSES
     input_size: tuple[int, int] | None = None  # (height, width); None: the family's default
-    splits: tuple[str, ...] | None = None  # None: every split point of the family
+    splits: tuple[str, ...] | None = None  # None: the family's default split points
     bottlenecks: Mapping[str, BottleneckConfig] = field(default_factory=dict)  # per split, '*' for all
     exits: Mapping[str, ExitConfig] = field(default_factory=dict)  # per split, '*' for all
     postprocess: Mapping[str, float] = field(default_factory=dict)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -73,6 +74,12 @@ class SplittableDetector(nn.Module):
         self.split_points = self._measure_split_points(split_stages)
 
     def _measure_split_points(self, split_stages: Mapping[str, int]) -> dict[str, SplitPoint]:
+        if not split_stages:
+            raise ValueError(f'{self.family}: a detector needs at least one split point')
+        duplicates = sorted({index for index in split_stages.values() if list(split_stages.values()).count(index) > 1})
+        if duplicates:
+            same = [name for name, index in split_stages.items() if index in duplicates]
+            raise ValueError(f'{self.family}: split points {same} cut at the same place')
         for name, index in split_stages.items():
             if not self.backbone.crosses_one_tensor(index):
                 raise ValueError(
@@ -105,6 +112,8 @@ class SplittableDetector(nn.Module):
     def add_bottleneck(self, split: str, code_channels: int, stride: int) -> Bottleneck:
         """Inject a bottleneck at `split`."""
         channels, height, width = self.split(split).shape
+        if stride not in (1, 2, 4) or code_channels < 1:
+            raise ValueError(f'split {split!r}: bottleneck needs code_channels >= 1 and stride 1, 2 or 4')
         if height % stride or width % stride:
             raise ValueError(f'split {split!r}: {height}x{width} is not divisible by bottleneck stride {stride}')
         self.bottlenecks[split] = Bottleneck(channels, code_channels, stride)
@@ -112,6 +121,7 @@ class SplittableDetector(nn.Module):
 
     def add_exit(self, split: str, **options) -> ExitHead:
         """Attach an exit head to the features at `split`."""
+        self.__dict__.pop('_constants', None)  # the exit brings anchors of its own
         point = self.split(split)
         channels, height, width = point.shape
         self.exits[split] = ExitHead(
@@ -121,8 +131,7 @@ class SplittableDetector(nn.Module):
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         """Run the whole, unsplit model on a float image (N, 3, H, W) in [0, 1]; return raw outputs."""
-        _, features = self.backbone.run(self.normalize(image), 0, len(self.backbone))
-        return self.neck_head(features)
+        return self.neck_head(self.backbone.features(self.normalize(image)))
 
     def head(self, split: str, bottleneck: bool = True, exits: bool = True) -> HeadModel:
         """The vehicle side of `split`."""
@@ -132,13 +141,17 @@ class SplittableDetector(nn.Module):
         """The edge side of `split`."""
         return TailModel(self, self.split(split), bottleneck)
 
+    @functools.cached_property
+    def _constants(self) -> dict[str, np.ndarray]:
+        return self.constants()
+
     def constants(self) -> dict[str, np.ndarray]:
         """Fixed tensors that post-processing needs besides the graph outputs (anchors of tail and exits)."""
         constants = {}
         for prefix, module in (('', self.neck_head), *((f'exit.{name}.', head) for name, head in self.exits.items())):
             for key in ('anchors', 'anchors_per_level'):
                 if hasattr(module, key):
-                    constants[prefix + key] = getattr(module, key).numpy()
+                    constants[prefix + key] = getattr(module, key).detach().cpu().numpy()
         return constants
 
     def detections(
@@ -148,7 +161,7 @@ class SplittableDetector(nn.Module):
 
         Boxes are in the model's input pixels, or in the camera frame's if `frame_size` (height, width) is given.
         """
-        constants = self.constants()
+        constants = self._constants
         if exit_name is None:
             kind, values = self.output_kind, {**outputs, **constants}
         else:
@@ -161,6 +174,9 @@ class SplittableDetector(nn.Module):
         if frame_size is None:
             return results
         return [rescale(result, self.input_size, frame_size) for result in results]
+
+
+EXIT_OUTPUTS = ('cls_logits', 'bbox_regression', 'confidence')
 
 
 class HeadModel(nn.Module):
@@ -202,9 +218,6 @@ class HeadModel(nn.Module):
         return {'code': self.encoder(x) if self.encoder is not None else x, **outputs}
 
 
-EXIT_OUTPUTS = ('cls_logits', 'bbox_regression', 'confidence')
-
-
 class TailModel(nn.Module):
     """Edge side: code → raw detector outputs."""
 
@@ -220,5 +233,4 @@ class TailModel(nn.Module):
     def forward(self, code: Tensor) -> dict[str, Tensor]:
         """Return the detector's raw outputs."""
         x = self.decoder(code) if self.decoder is not None else code
-        _, features = self.backbone.run(x, 0, len(self.backbone))
-        return self.neck_head(features)
+        return self.neck_head(self.backbone.features(x))

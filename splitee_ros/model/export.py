@@ -3,7 +3,8 @@
 """ONNX export: one head graph and one tail graph per split point, with named inputs and outputs.
 
 Shapes are fixed (batch 1, the model's input size). Graphs end at raw outputs; post-processing is the
-shared numpy code in `postprocess`, the same for every runtime.
+shared numpy code in `postprocess`, the same for every runtime, and the anchors it needs are written
+beside the graphs in `constants.npz`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -47,7 +49,7 @@ class _NamedOutputs(nn.Module):
 
 def _export(module: nn.Module, example: Tensor, path: Path, input_name: str, output_names: list[str]) -> None:
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter('ignore')  # tracer warnings about constant outputs (anchors) are expected
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)  # shape arithmetic traced as constants: fixed shapes
         torch.onnx.export(
             _NamedOutputs(module, output_names).eval(),
             (example,),
@@ -59,12 +61,17 @@ def _export(module: nn.Module, example: Tensor, path: Path, input_name: str, out
         )
 
 
-def export_split(detector: SplittableDetector, split: str, folder: str | Path) -> ExportedSplit:
-    """Write `<folder>/<split>.head.onnx` (image → code, exits) and `<split>.tail.onnx` (code → outputs)."""
+def export_split(
+    detector: SplittableDetector, split: str, folder: str | Path, bottleneck: bool = True
+) -> ExportedSplit:
+    """Write `<folder>/<split>.head.onnx` (image → code, exits) and `<split>.tail.onnx` (code → outputs).
+
+    With `bottleneck=False` the code is the cut tensor itself, even where the split has a bottleneck.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     detector.eval()
-    head, tail = detector.head(split), detector.tail(split)
+    head, tail = detector.head(split, bottleneck=bottleneck), detector.tail(split, bottleneck=bottleneck)
     image = torch.rand(1, 3, *detector.input_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         code = head(image)['code']
@@ -73,6 +80,7 @@ def export_split(detector: SplittableDetector, split: str, folder: str | Path) -
     head_path, tail_path = folder / f'{split}.head.onnx', folder / f'{split}.tail.onnx'
     _export(head, image, head_path, 'image', head_names)
     _export(tail, code, tail_path, 'code', tail_names)
+    np.savez(folder / 'constants.npz', **detector.constants())
     return ExportedSplit(split, head_path, tail_path, tuple(head_names), tuple(tail_names), tuple(code.shape))
 
 

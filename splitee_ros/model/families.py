@@ -54,6 +54,10 @@ def build_detector(config: ModelConfig) -> SplittableDetector:
     if config.family not in FAMILIES:
         raise KeyError(f'unknown detector family {config.family!r}; known: {", ".join(sorted(FAMILIES))}')
     detector = FAMILIES[config.family](config)
+    for table, what in ((config.bottlenecks, 'bottlenecks'), (config.exits, 'exits')):
+        unknown = sorted(set(table) - set(detector.split_points) - {'*'})
+        if unknown:
+            raise KeyError(f'{what} name unknown split points {unknown}; known: {", ".join(detector.split_points)}')
     for split in list(detector.split_points):
         bottleneck = config.for_split(config.bottlenecks, split)
         if bottleneck is not None:
@@ -102,9 +106,11 @@ class FasterRCNNNeckHead(nn.Module):
         self.input_size = input_size
 
     def forward(self, features: OrderedDict[str, Tensor]) -> dict[str, Tensor]:
-        """Return boxes (N, 4), scores (N,), labels (N,) of the first image, in input pixels."""
+        """Return boxes (N, 4), scores (N,), labels (N,) of the image (batch 1), in input pixels."""
         features = self.fpn(features)
         first = next(iter(features.values()))
+        if first.shape[0] != 1:
+            raise ValueError(f'the Faster R-CNN tail takes one image at a time, got a batch of {first.shape[0]}')
         shape = (first.shape[0], 3, *self.input_size)
         images = ImageList(first.new_zeros((1, 1, 1, 1)).expand(shape), [self.input_size] * first.shape[0])
         proposals, _ = self.rpn(images, features)
@@ -123,26 +129,29 @@ def _flatten(body: Mapping[str, nn.Module], expand: Sequence[str] = ()) -> list[
     return stages
 
 
+def _last_stage(stages: list[tuple[str, nn.Module]]) -> dict[str, int]:
+    """Map each stage name, and each layer name (before '_'), to the index of its last stage."""
+    last = {}
+    for index, (name, _) in enumerate(stages):
+        last[name] = last[name.split('_')[0]] = index
+    return last
+
+
 def _returned(stages: list[tuple[str, nn.Module]], return_layers: Mapping[str, str]) -> dict[int, str]:
     """Map the index of the last stage of each returned layer to the feature's name."""
-    last_index = {}
-    for index, (name, _) in enumerate(stages):
-        last_index[name.split('_')[0]] = index
-    return {last_index[layer]: feature for layer, feature in return_layers.items()}
+    last = _last_stage(stages)
+    return {last[layer]: feature for layer, feature in return_layers.items()}
 
 
 def _split_indices(stages: list[tuple[str, nn.Module]], names: Sequence[str]) -> dict[str, int]:
     """Name each split after the last stage that the head runs: split 'layer1' cuts after layer1's last block."""
-    last = {}
-    for index, (name, _) in enumerate(stages):
-        last[name] = index + 1
-        last[name.split('_')[0]] = index + 1
+    last = _last_stage(stages)
     unknown = [name for name in names if name not in last]
     if unknown:
         raise KeyError(
             f'no split point {unknown[0]!r}; the backbone stages are {", ".join(name for name, _ in stages)}'
         )
-    return {name: last[name] for name in names}
+    return {name: last[name] + 1 for name in names}
 
 
 def _chosen(config: ModelConfig, defaults: Sequence[str]) -> Sequence[str]:
@@ -150,6 +159,9 @@ def _chosen(config: ModelConfig, defaults: Sequence[str]) -> Sequence[str]:
 
 
 def _postprocess(defaults: PostprocessConfig, config: ModelConfig) -> PostprocessConfig:
+    unknown = sorted(set(config.postprocess) - set(defaults.__dict__))
+    if unknown:
+        raise ValueError(f'unknown postprocess keys {unknown}; known: {sorted(defaults.__dict__)}')
     return PostprocessConfig(**{**defaults.__dict__, **config.postprocess})
 
 
@@ -159,8 +171,7 @@ def _one_stage_neck_head(
     backbone.eval()
     neck.eval()
     with torch.no_grad():
-        _, features = backbone.run(normalize(torch.zeros(1, 3, *size)), 0, len(backbone))
-        maps = list(neck(features).values())
+        maps = list(neck(backbone.features(normalize(torch.zeros(1, 3, *size)))).values())
     anchors, per_level = fixed_anchors(generator, size, maps)
     return OneStageNeckHead(neck, head, anchors, per_level)
 
@@ -183,15 +194,16 @@ class TorchvisionFamily:
     default_size: tuple[int, int]  # (height, width)
     splits: tuple[str, ...]  # default split points, named after the last stage of the head
     expand: tuple[str, ...] = ()  # body layers listed block by block, so that splits can fall inside them
+    fixed_size: bool = False  # SSD resizes to a fixed size; the others resize by min/max side
 
     def model(self, config: ModelConfig) -> nn.Module:
         """Build the torchvision model with random weights, its transform a no-op at the input size."""
         height, width = config.input_size or self.default_size
         options = {'weights': None, 'weights_backbone': None, 'num_classes': len(config.class_names)}
-        if self.make is not ssdlite320_mobilenet_v3_large:
+        if not self.fixed_size:
             options |= {'min_size': min(height, width), 'max_size': max(height, width)}
         model = self.make(**options, **config.options)
-        if self.make is ssdlite320_mobilenet_v3_large:
+        if self.fixed_size:
             model.transform.fixed_size = (width, height)
         if config.torchvision_weights:
             load_weights(model, config.torchvision_weights)
@@ -200,7 +212,7 @@ class TorchvisionFamily:
 
 TORCHVISION_FAMILIES = {
     'ssdlite320_mobilenet_v3_large': TorchvisionFamily(
-        ssdlite320_mobilenet_v3_large, (320, 320), ('features_3', 'features_6', 'features_12')
+        ssdlite320_mobilenet_v3_large, (320, 320), ('features_3', 'features_6', 'features_12'), fixed_size=True
     ),
     'fasterrcnn_mobilenet_v3_large_fpn': TorchvisionFamily(
         fasterrcnn_mobilenet_v3_large_fpn, (480, 640), ('3', '6', '12')
@@ -221,26 +233,25 @@ def wrap_torchvision(family: str, model: nn.Module, config: ModelConfig) -> Spli
     """Make a torchvision detector splittable; the result shares (not copies) the model's modules."""
     spec = TORCHVISION_FAMILIES[family]
     size = tuple(config.input_size or spec.default_size)
+    divisor = model.transform.size_divisible
+    if size[0] % divisor or size[1] % divisor:
+        raise ValueError(f'{family}: input size {size} must be a multiple of {divisor} (torchvision pads to it)')
     normalize = Normalize(model.transform.image_mean, model.transform.image_std)
-    if isinstance(model, FasterRCNN):
+    if spec.fixed_size:
+        backbone = _ssdlite_stages(model)
+        stages = list(zip(backbone.stage_names, backbone.stages, strict=True))
+    else:
         body = model.backbone.body
         stages = _flatten(OrderedDict(body.named_children()), spec.expand)
         backbone = StagedBackbone(stages, _returned(stages, body.return_layers))
+    if isinstance(model, FasterRCNN):
         roi = model.roi_heads
-        defaults = PostprocessConfig(roi.score_thresh, roi.nms_thresh, roi.detections_per_img, 1000)
-        postprocess = _postprocess(defaults, config)
+        postprocess = _postprocess(PostprocessConfig(roi.score_thresh, roi.nms_thresh, roi.detections_per_img), config)
         roi.score_thresh, roi.nms_thresh = postprocess.score_thresh, postprocess.nms_thresh
         roi.detections_per_img = postprocess.detections_per_img
         neck_head, kind = FasterRCNNNeckHead(model, size), 'boxes'
     else:
-        if isinstance(model, RetinaNet):
-            body = model.backbone.body
-            stages = _flatten(OrderedDict(body.named_children()), spec.expand)
-            backbone = StagedBackbone(stages, _returned(stages, body.return_layers))
-            neck, kind = model.backbone.fpn, 'retinanet'
-        else:
-            backbone, neck, kind = _ssdlite_stages(model), nn.Identity(), 'ssd'
-            stages = list(zip(backbone.stage_names, backbone.stages, strict=True))
+        neck, kind = (model.backbone.fpn, 'retinanet') if isinstance(model, RetinaNet) else (nn.Identity(), 'ssd')
         neck_head = _one_stage_neck_head(backbone, normalize, neck, model.head, model.anchor_generator, size)
         defaults = PostprocessConfig(
             model.score_thresh, model.nms_thresh, model.detections_per_img, model.topk_candidates

@@ -26,6 +26,7 @@ class SplitInfo:
     tail_macs: int
     exits: tuple[str, ...]  # exits that the head computes at this split
     exit_params: int
+    exit_macs: int
 
     def code_bytes(self, bytes_per_value: float) -> int:
         """Size of the code at a given precision (4 fp32, 2 fp16, 1 int8), before entropy coding."""
@@ -78,6 +79,7 @@ def split_table(detector: SplittableDetector) -> list[SplitInfo]:
             code = head(image)['code']
         exits = tuple(head.exits.keys())
         exit_params = _parameters(head.exits)
+        head_macs = count_macs(detector.head(name, exits=False), image)
         rows.append(
             SplitInfo(
                 split=name,
@@ -86,10 +88,11 @@ def split_table(detector: SplittableDetector) -> list[SplitInfo]:
                 code_shape=tuple(code.shape[1:]),
                 head_params=_parameters(head) - exit_params,
                 tail_params=_parameters(tail),
-                head_macs=count_macs(head, image),
+                head_macs=head_macs,
                 tail_macs=count_macs(tail, code),
                 exits=exits,
                 exit_params=exit_params,
+                exit_macs=count_macs(head, image) - head_macs,
             )
         )
     return rows
@@ -103,11 +106,13 @@ def format_table(detector: SplittableDetector, rows: list[SplitInfo]) -> str:
         f'{_parameters(detector) / 1e6:.2f} M parameters',
         '',
         '| split | stage | cut tensor | code | fp32 B | fp16 B | int8 B | head params | tail params '
-        '| head MMACs | tail MMACs | exits (params) |',
+        '| head MMACs | tail MMACs | exits (params, MMACs) |',
         '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ]
     for row in rows:
-        exits = f'{", ".join(row.exits)} ({row.exit_params / 1e3:.1f} k)' if row.exits else '-'
+        exits = (
+            f'{", ".join(row.exits)} ({row.exit_params / 1e3:.1f} k, {row.exit_macs / 1e6:.1f})' if row.exits else '-'
+        )
         lines.append(
             f'| {row.split} | {row.stage_index} | {"x".join(map(str, row.shape))} | '
             f'{"x".join(map(str, row.code_shape))} | {row.code_bytes(4)} | {row.code_bytes(2)} | {row.code_bytes(1)} | '

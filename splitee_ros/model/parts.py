@@ -36,19 +36,19 @@ class StagedBackbone(nn.Module):
         stages = list(zip(self.stage_names[start:], self.stages[start:], strict=True))
         return StagedBackbone(stages, {i - start: name for i, name in self.returned.items() if i >= start - 1})
 
-    def run(self, x: Tensor, start: int, stop: int) -> tuple[Tensor, OrderedDict[str, Tensor]]:
-        """Run stages [start, stop); return the last output and the returned features met on the way.
+    def features(self, x: Tensor, start: int = 0) -> OrderedDict[str, Tensor]:
+        """Run the stages from `start` on x; return the features the neck reads, in order.
 
-        When the input itself is a returned feature (the output of stage `start - 1`), it is included.
+        When x itself is a returned feature (the output of stage `start - 1`), it is included.
         """
         features: OrderedDict[str, Tensor] = OrderedDict()
         if start - 1 in self.returned:
             features[self.returned[start - 1]] = x
-        for index in range(start, stop):
+        for index in range(start, len(self.stages)):
             x = self.stages[index](x)
             if index in self.returned:
                 features[self.returned[index]] = x
-        return x, features
+        return features
 
 
 def fixed_anchors(

@@ -36,11 +36,6 @@ class Detections:
         """Return a result with no detections."""
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
 
-    def above(self, score_threshold: float) -> Detections:
-        """Return the detections whose score is at least `score_threshold`."""
-        keep = self.scores >= score_threshold
-        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep])
-
 
 @dataclass(frozen=True)
 class PostprocessConfig:
@@ -49,7 +44,7 @@ class PostprocessConfig:
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
     detections_per_img: int = 300
-    topk_candidates: int = 1000
+    topk_candidates: int = 1000  # per level (RetinaNet) or class (SSD); two-stage detectors select in the graph
 
 
 def decode_boxes(deltas: np.ndarray, anchors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
@@ -79,8 +74,12 @@ def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     return clipped
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; indices of kept boxes by decreasing score (as torchvision.ops.nms)."""
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
+    """Greedy non-maximum suppression; indices of kept boxes by decreasing score (as torchvision.ops.nms).
+
+    Boxes are kept in decreasing score order, so stopping after `max_keep` gives the first `max_keep` of the
+    full result.
+    """
     order = np.argsort(-scores, kind='stable')
     x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
     areas = (x2 - x1) * (y2 - y1)
@@ -90,6 +89,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         if suppressed[index]:
             continue
         keep.append(index)
+        if len(keep) == max_keep:
+            break
         rest = order[position + 1 :]
         rest = rest[~suppressed[rest]]
         if rest.size == 0:
@@ -103,12 +104,14 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-def batched_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float) -> np.ndarray:
+def batched_nms(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float, max_keep: int | None = None
+) -> np.ndarray:
     """Non-maximum suppression within each label (boxes of different labels never suppress each other)."""
     if boxes.size == 0:
         return np.zeros(0, dtype=np.int64)
     offsets = labels.astype(boxes.dtype) * (boxes.max() + 1)
-    return nms(boxes + offsets[:, None], scores, iou_threshold)
+    return nms(boxes + offsets[:, None], scores, iou_threshold, max_keep)
 
 
 def _top_candidates(scores: np.ndarray, score_thresh: float, topk: int) -> np.ndarray:
@@ -122,14 +125,15 @@ def _select(boxes, scores, labels, config: PostprocessConfig) -> Detections:
     if not boxes:
         return Detections.empty()
     boxes, scores, labels = np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels)
-    keep = batched_nms(boxes, scores, labels, config.nms_thresh)[: config.detections_per_img]
+    keep = batched_nms(boxes, scores, labels, config.nms_thresh, config.detections_per_img)
     return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), labels[keep].astype(np.int64))
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
     """Logistic function, stable for large magnitudes."""
     values = values.astype(np.float32, copy=False)
-    return np.where(values >= 0, 1 / (1 + np.exp(-values)), np.exp(values) / (1 + np.exp(values))).astype(np.float32)
+    exp_neg_abs = np.exp(-np.abs(values))
+    return np.where(values >= 0, 1 / (1 + exp_neg_abs), exp_neg_abs / (1 + exp_neg_abs)).astype(np.float32)
 
 
 def softmax(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -203,30 +207,15 @@ def detections_from_outputs(
     """
     if kind == 'boxes':
         return [Detections(outputs['boxes'], outputs['scores'], outputs['labels'].astype(np.int64))]
+    if kind not in ('retinanet', 'ssd'):
+        raise ValueError(f'unknown output kind {kind!r}; expected retinanet, ssd or boxes')
     results = []
-    for index in range(outputs['cls_logits'].shape[0]):
+    for cls_logits, bbox_regression in zip(outputs['cls_logits'], outputs['bbox_regression'], strict=True):
         if kind == 'retinanet':
             levels = outputs['anchors_per_level'].reshape(-1).tolist()
             results.append(
-                retinanet_detections(
-                    outputs['cls_logits'][index],
-                    outputs['bbox_regression'][index],
-                    outputs['anchors'],
-                    levels,
-                    image_size,
-                    config,
-                )
-            )
-        elif kind == 'ssd':
-            results.append(
-                ssd_detections(
-                    outputs['cls_logits'][index],
-                    outputs['bbox_regression'][index],
-                    outputs['anchors'],
-                    image_size,
-                    config,
-                )
+                retinanet_detections(cls_logits, bbox_regression, outputs['anchors'], levels, image_size, config)
             )
         else:
-            raise ValueError(f'unknown output kind {kind!r}; expected retinanet, ssd or boxes')
+            results.append(ssd_detections(cls_logits, bbox_regression, outputs['anchors'], image_size, config))
     return results

@@ -35,12 +35,17 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_weights(module: nn.Module, path: str | Path, prefix: str = '') -> None:
-    """Load `path` into `module` strictly; `prefix` selects a sub-tree of the file's keys."""
+def load_weights(module: nn.Module, path: str | Path) -> None:
+    """Load `path` into `module` strictly.
+
+    Batch-norm step counters may be missing: torchvision's pretrained files come from models with frozen
+    batch norm, which has none, and they play no part in inference.
+    """
     state = load_state_dict(path)
-    if prefix:
-        state = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
     expected = module.state_dict()
+    for key in set(expected) - set(state):
+        if key.endswith('.num_batches_tracked'):
+            state[key] = expected[key]
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong_shape = sorted(
