@@ -9,6 +9,7 @@ beside the graphs in `constants.npz`.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from torch import Tensor, nn
 from splitee_ros.model.detector import SplittableDetector
 
 OPSET = 17
+# The TorchScript-based exporter handles these plain conv graphs on every torch from JetPack 6's on; torch
+# 2.5+ must be told to use it (`dynamo=False`), older ones do not know the argument.
+_EXPORTER_OPTIONS = {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class _NamedOutputs(nn.Module):
 def _export(module: nn.Module, example: Tensor, path: Path, input_name: str, output_names: list[str]) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore', torch.jit.TracerWarning)  # shape arithmetic traced as constants: fixed shapes
+        warnings.filterwarnings('ignore', 'You are using the legacy TorchScript-based ONNX export', DeprecationWarning)
         torch.onnx.export(
             _NamedOutputs(module, output_names).eval(),
             (example,),
@@ -57,7 +62,7 @@ def _export(module: nn.Module, example: Tensor, path: Path, input_name: str, out
             input_names=[input_name],
             output_names=output_names,
             opset_version=OPSET,
-            dynamo=False,
+            **_EXPORTER_OPTIONS,
         )
 
 
