@@ -46,6 +46,31 @@ def _model_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_synth(args: argparse.Namespace) -> int:
+    import json
+
+    from splitee_ros.data.synth_dataset import SynthConfig, make_synthetic_dataset
+
+    config = SynthConfig(
+        seed=args.seed, drives=args.drives, frames=args.frames, fps=args.fps, image_format=args.image_format,
+        bag_storage=None if args.bag == 'none' else args.bag, condition=args.condition,
+    )  # fmt: skip
+    summary = make_synthetic_dataset(args.out, config)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _data_kitti2coco(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from splitee_ros.data.coco import kitti_to_coco, write_json
+
+    dataset = kitti_to_coco(args.kitti_root, args.image_folder, args.label_folder)
+    write_json(Path(args.out), dataset)
+    print(f'{len(dataset["images"])} images, {len(dataset["annotations"])} annotations -> {args.out}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one subparser per subcommand."""
     parser = argparse.ArgumentParser(prog='splitee', description=__doc__)
@@ -67,6 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument('target', help=target_help)
     export.add_argument('--out', required=True, help='folder for <split>.head.onnx and <split>.tail.onnx')
     export.set_defaults(handler=_model_export)
+
+    from splitee_ros.data.synth import CONDITIONS
+
+    data = commands.add_parser('data', help='data sets').add_subparsers(dest='data_command', required=True)
+    synth = data.add_parser('synth', help='synthetic drives: COCO images + annotations and a rosbag2')
+    synth.add_argument('--out', required=True, help='output folder')
+    synth.add_argument('--seed', type=int, default=0)
+    synth.add_argument('--drives', type=int, default=4, help='number of drives (sequences)')
+    synth.add_argument('--frames', type=int, default=50, help='frames per drive')
+    synth.add_argument('--fps', type=float, default=10.0)
+    synth.add_argument('--image-format', choices=['png', 'jpg'], default='png')
+    synth.add_argument('--bag', choices=['mcap', 'sqlite3', 'none'], default='mcap', help='rosbag2 storage')
+    synth.add_argument('--condition', choices=CONDITIONS, help='one condition for every drive')
+    synth.set_defaults(handler=_data_synth)
+    kitti = data.add_parser('kitti2coco', help='convert KITTI object labels to a COCO annotation file')
+    kitti.add_argument('kitti_root', help='folder with image_2/ and label_2/')
+    kitti.add_argument('--out', required=True, help='COCO JSON file to write (file names relative to kitti_root)')
+    kitti.add_argument('--image-folder', default='image_2')
+    kitti.add_argument('--label-folder', default='label_2')
+    kitti.set_defaults(handler=_data_kitti2coco)
     return parser
 
 
