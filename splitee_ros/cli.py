@@ -71,6 +71,14 @@ def _data_kitti2coco(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from splitee_ros.train.engine import TrainConfig, run_training
+
+    manifest = run_training(TrainConfig.from_yaml(args.config))
+    print(f'model package: {manifest.parent}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one subparser per subcommand."""
     parser = argparse.ArgumentParser(prog='splitee', description=__doc__)
@@ -112,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     kitti.add_argument('--image-folder', default='image_2')
     kitti.add_argument('--label-folder', default='label_2')
     kitti.set_defaults(handler=_data_kitti2coco)
+
+    train = commands.add_parser('train', help='train a model package from a YAML config (resumes where it stopped)')
+    train.add_argument('config', help='training YAML, e.g. config/train/demo_cpu.yaml')
+    train.set_defaults(handler=_train)
     return parser
 
 

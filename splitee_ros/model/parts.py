@@ -140,8 +140,8 @@ class ExitHead(nn.Module):
         self.register_buffer('anchors', anchors, persistent=False)
         self.register_buffer('anchors_per_level', per_level, persistent=False)
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Return cls_logits (N, A, C), bbox_regression (N, A, 4), confidence (N,); the anchors are buffers."""
+    def predict(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Class logits (N, A, C), box deltas (N, A, 4), and the summary (N, width + 2) the confidence reads."""
         hidden = self.trunk(self.pool(x))
         n = hidden.shape[0]
         cls_logits = self.cls_logits(hidden).permute(0, 2, 3, 1).reshape(n, -1, self.num_classes)
@@ -150,5 +150,10 @@ class ExitHead(nn.Module):
         summary = torch.cat(
             [hidden.mean(dim=(2, 3)), scores.amax(dim=1, keepdim=True), scores.mean(dim=1, keepdim=True)], dim=1
         )
+        return cls_logits, bbox_regression, summary
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Return cls_logits (N, A, C), bbox_regression (N, A, 4), confidence (N,); the anchors are buffers."""
+        cls_logits, bbox_regression, summary = self.predict(x)
         confidence = torch.sigmoid(self.confidence(summary)).squeeze(1)
         return {'cls_logits': cls_logits, 'bbox_regression': bbox_regression, 'confidence': confidence}

@@ -1,0 +1,116 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Model packages: `models/<name>/` with manifest.yaml, weights, entropy tables, model card and profile.
+
+The manifest names the model (the `model:` entry is a model config, weights relative to the folder), and
+lists the split points with the shape and size of what crosses the link. Its SHA-256 is the model id that
+every wire frame carries, so both ends know they run the same package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from splitee_ros.codec.frame import WireSpec, model_id_of
+from splitee_ros.codec.learned import LearnedCodec, load_tables, save_tables
+from splitee_ros.codec.registry import CODECS_BY_ID, Codec
+from splitee_ros.model.config import ModelConfig, load_model_config
+from splitee_ros.model.detector import SplittableDetector
+from splitee_ros.model.families import build_detector
+
+MANIFEST = 'manifest.yaml'
+WEIGHTS = 'weights.pt'
+ENTROPY_TABLES = 'entropy_tables.pt'
+
+
+def _config_entry(config: ModelConfig) -> dict[str, Any]:
+    entry = asdict(config)
+    entry['bottlenecks'] = {split: asdict(value) for split, value in config.bottlenecks.items()}
+    entry['exits'] = {split: asdict(value) for split, value in config.exits.items()}
+    for key in ('class_names', 'input_size', 'splits'):
+        if entry[key] is not None:
+            entry[key] = list(entry[key])
+    for table in entry['exits'].values():
+        table['anchor_sizes'] = list(table['anchor_sizes'])
+    entry['postprocess'] = dict(config.postprocess)
+    entry['options'] = dict(config.options)
+    return entry
+
+
+def write_package(
+    folder: str | Path,
+    config: ModelConfig,
+    detector: SplittableDetector,
+    entropy_models: dict[str, torch.nn.Module] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write weights, entropy tables and the manifest of `detector` into `folder`; return the manifest path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(detector.state_dict(), folder / WEIGHTS)
+    split_names = list(detector.split_points)
+    entry = _config_entry(config) | {'weights': WEIGHTS, 'torchvision_weights': None}
+    manifest: dict[str, Any] = {'format': 1, 'model': entry, 'splits': []}
+    for index, (name, point) in enumerate(detector.split_points.items()):
+        with torch.no_grad():
+            code = detector.head(name, exits=False)(torch.zeros(1, 3, *detector.input_size))['code']
+        values = int(np.prod(code.shape))
+        manifest['splits'].append({
+            'name': name, 'index': index, 'stage_index': point.stage_index, 'cut_shape': list(point.shape),
+            'stride': point.stride, 'bottleneck': name in detector.bottlenecks, 'code_shape': list(code.shape),
+            'bytes': {'fp32': 4 * values, 'fp16': 2 * values, 'int8': values}, 'exit': name in detector.exits,
+        })  # fmt: skip
+    if entropy_models:
+        torch.save(save_tables({split_names.index(n): m for n, m in entropy_models.items()}), folder / ENTROPY_TABLES)
+        manifest['codecs'] = {'learned': {'tables': ENTROPY_TABLES, 'splits': sorted(entropy_models)}}
+    manifest |= extra or {}
+    path = folder / MANIFEST
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return path
+
+
+@dataclass
+class ModelPackage:
+    """A loaded model package."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    model_id: bytes
+    config: ModelConfig
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ModelPackage:
+        """Read the manifest (the weights load with `detector()`)."""
+        folder = Path(folder)
+        manifest_bytes = (folder / MANIFEST).read_bytes()
+        return cls(folder, yaml.safe_load(manifest_bytes), model_id_of(manifest_bytes), load_model_config(folder))
+
+    def detector(self) -> SplittableDetector:
+        """Build the detector with the package's weights."""
+        return build_detector(self.config)
+
+    @property
+    def split_names(self) -> list[str]:
+        """Split points in wire order (the frame's split index)."""
+        return [split['name'] for split in self.manifest['splits']]
+
+    def codecs(self) -> dict[int, Codec]:
+        """Every codec by id, the learned one included when the package has its tables."""
+        codecs: dict[int, Codec] = dict(CODECS_BY_ID)
+        learned = self.manifest.get('codecs', {}).get('learned')
+        if learned:
+            tables = load_tables(torch.load(self.folder / learned['tables'], weights_only=True))
+            codec = LearnedCodec(tables)
+            codecs[codec.codec_id] = codec
+        return codecs
+
+    def wire_spec(self, max_bytes: int = 64 << 20) -> WireSpec:
+        """What a decoder of this package's frames accepts."""
+        shapes = tuple(tuple(split['code_shape']) for split in self.manifest['splits'])
+        return WireSpec(self.model_id, shapes, max_bytes=max_bytes, codecs=self.codecs())

@@ -1,0 +1,127 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Training: the detection loss, the quick config end to end, resuming, and the errors of bad configs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from torchvision.models.detection import _utils as det_utils
+from torchvision.ops import boxes as box_ops
+
+from splitee_ros.cli import main
+from splitee_ros.codec.frame import FrameDecoder, encode_frame
+from splitee_ros.model.config import ModelConfig
+from splitee_ros.model.families import build_detector
+from splitee_ros.model.package import ModelPackage
+from splitee_ros.train.engine import TrainConfig
+from splitee_ros.train.losses import IGNORED, DetectionLoss
+from splitee_ros.train.stages import STAGES
+
+QUICK = 'config/train/demo_quick.yaml'
+
+
+def targets():
+    return [
+        {'boxes': torch.tensor([[100.0, 100, 150, 180], [300, 200, 320, 240]]), 'labels': torch.tensor([1, 4]),
+         'crowd': torch.tensor([False, False])},
+        {'boxes': torch.zeros(0, 4), 'labels': torch.zeros(0, dtype=torch.int64),
+         'crowd': torch.zeros(0, dtype=torch.bool)},
+    ]  # fmt: skip
+
+
+def test_detection_loss_is_torchvisions_retinanet_loss():
+    torch.manual_seed(0)
+    detector = build_detector(ModelConfig(family='splitee_demo', input_size=(240, 320)))
+    outputs = detector(torch.rand(2, 3, 240, 320))
+    anchors = detector.neck_head.anchors
+    ours = DetectionLoss()(outputs['cls_logits'], outputs['bbox_regression'], anchors, targets())
+    matcher = det_utils.Matcher(0.5, 0.4, allow_low_quality_matches=True)
+    matched = [matcher(box_ops.box_iou(t['boxes'], anchors)) if len(t['boxes']) else torch.full((len(anchors),), -1)
+               for t in targets()]  # fmt: skip
+    theirs = detector.neck_head.head.compute_loss(targets(), outputs, [anchors] * 2, matched)
+    for key in ('classification', 'bbox_regression'):
+        assert torch.allclose(ours[key], theirs[key], rtol=1e-6), key
+        assert ours[key] > 0
+
+
+def test_anchors_in_crowd_regions_are_ignored():
+    anchors = torch.tensor([[0.0, 0, 10, 10], [100, 100, 110, 110], [200, 200, 210, 210]])
+    target = {'boxes': torch.tensor([[0.0, 0, 10, 10], [95, 95, 130, 130]]), 'labels': torch.tensor([1, 2]),
+              'crowd': torch.tensor([False, True])}  # fmt: skip
+    matched = DetectionLoss().match(anchors, target)
+    assert matched.tolist() == [0, IGNORED, -1]
+
+
+@pytest.fixture(scope='module')
+def quick_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('quick')
+    config = yaml.safe_load(Path(QUICK).read_text())
+    config['output'], config['work_dir'] = str(folder / 'package'), str(folder / 'work')
+    path = folder / 'quick.yaml'
+    path.write_text(yaml.safe_dump(config))
+    torch.manual_seed(123)
+    untrained = build_detector(TrainConfig.from_yaml(path).model).state_dict()
+    assert main(['train', str(path)]) == 0
+    return path, folder, untrained
+
+
+def test_quick_config_trains_every_stage_into_a_package(quick_run):
+    _, folder, untrained = quick_run
+    package = ModelPackage.load(folder / 'package')
+    detector = package.detector()
+    trained = detector.state_dict()
+    for prefix in ('backbone.', 'bottlenecks.', 'exits.'):
+        changed = [
+            k
+            for k in trained
+            if k.startswith(prefix) and k.endswith('weight') and not torch.equal(trained[k], untrained[k])
+        ]
+        assert changed, f'{prefix} did not train'
+    log = json.loads((folder / 'package' / 'training_log.json').read_text())
+    assert set(log) == {'teacher', 'bottleneck', 'exits'}
+    assert set(log['exits']['confidence_calibration']) == {'stem', 'stage1', 'stage2'}
+    # the package's learned codec and wire spec work with its own codes
+    spec = package.wire_spec()
+    assert package.split_names == ['stem', 'stage1', 'stage2']
+    learned = next(codec for codec in spec.codecs.values() if codec.name == 'learned')
+    with torch.no_grad():
+        code = detector.head('stage2', exits=False)(torch.rand(1, 3, 240, 320))['code'].numpy()
+    assert code.shape == spec.split_shapes[2]
+    frame = encode_frame(code, learned, package.model_id, 2, 0)
+    decoded = FrameDecoder(spec).decode(frame).tensor
+    assert abs(decoded - code).max() <= 0.5 + 1e-4
+
+
+def test_training_resumes_an_interrupted_stage(quick_run):
+    path, folder, _ = quick_run
+    checkpoint = folder / 'work' / 'checkpoints' / 'exits.pt'
+    state = torch.load(checkpoint, weights_only=False)
+    state['done'], state['iteration'] = False, 1
+    torch.save(state, checkpoint)
+    teacher_before = ModelPackage.load(folder / 'package').detector().backbone.state_dict()
+    assert main(['train', str(path)]) == 0
+    log = json.loads((folder / 'package' / 'training_log.json').read_text())
+    assert log['exits']['resumed_at'] == [1]
+    assert 'resumed_at' not in log['teacher']  # finished stages are not run again
+    teacher_after = ModelPackage.load(folder / 'package').detector().backbone.state_dict()
+    assert all(torch.equal(teacher_before[k], teacher_after[k]) for k in teacher_before)
+
+
+def test_bad_configs_are_refused(tmp_path):
+    ssd = build_detector(ModelConfig(family='ssdlite320_mobilenet_v3_large'))
+    with pytest.raises(ValueError, match='give it torchvision_weights'):
+        STAGES['teacher'](ssd, {})
+    plain = build_detector(ModelConfig(family='splitee_demo'))
+    with pytest.raises(ValueError, match='needs bottlenecks'):
+        STAGES['bottleneck'](plain, {})
+    with pytest.raises(ValueError, match='needs exits'):
+        STAGES['exits'](plain, {})
+    config = yaml.safe_load(Path(QUICK).read_text())
+    config['stages'][0]['kind'] = 'teachr'
+    path = tmp_path / 'bad.yaml'
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(KeyError, match="unknown stage kind 'teachr'"):
+        TrainConfig.from_yaml(path)
