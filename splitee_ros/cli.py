@@ -79,6 +79,36 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from splitee_ros.model.package import ModelPackage
+    from splitee_ros.train.evaluate import HELD_OUT, evaluate, smallest_within, write_model_card
+
+    package = ModelPackage.load(args.package)
+    if args.coco:
+        data = {'coco': {'annotations': args.coco}}
+    else:
+        data = {'synth': {**HELD_OUT['synth'], 'drives': args.drives, 'frames': args.frames, 'seed': args.seed}}
+    out = Path(args.out or args.package)
+    report = evaluate(args.package, data, args.work_dir, out)
+    config = package.manifest.get('training', {}).get('config')
+    data_flags = (
+        f'--coco {args.coco}' if args.coco else f'--seed {args.seed} --drives {args.drives} --frames {args.frames}'
+    )
+    reproduce = (f'splitee train {config}\n' if config else '') + f'splitee eval {args.package} {data_flags}'
+    write_model_card(report, out / 'MODEL_CARD.md', reproduce)
+    teacher, best = report['teacher'], smallest_within(report)
+    print(f'teacher mAP@.5 {teacher["map50"]:.3f}, mAP@[.5:.95] {teacher["map"]:.3f} on {report["images"]} images')
+    if best['ratio']:
+        print(
+            f"at the teacher's accuracy: code {best['code']['bytes']:.0f} B vs image {best['image']['bytes']:.0f} B "
+            f'({best["ratio"]:.1f}x)'
+        )
+    print(f'wrote {out / "eval.json"}, {out / "rate_accuracy.png"}, {out / "MODEL_CARD.md"}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one subparser per subcommand."""
     parser = argparse.ArgumentParser(prog='splitee', description=__doc__)
@@ -124,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser('train', help='train a model package from a YAML config (resumes where it stopped)')
     train.add_argument('config', help='training YAML, e.g. config/train/demo_cpu.yaml')
     train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser('eval', help='COCO mAP of a model package: teacher, splits x codecs, exits, JPEG')
+    evaluate.add_argument('package', help='model package folder, e.g. models/splitee_demo')
+    evaluate.add_argument('--coco', help='a COCO annotation file to evaluate on (default: a held-out synthetic set)')
+    evaluate.add_argument('--seed', type=int, default=2027, help='held-out synthetic set: seed (differs from training)')
+    evaluate.add_argument('--drives', type=int, default=40, help='held-out synthetic set: drives')
+    evaluate.add_argument('--frames', type=int, default=10, help='held-out synthetic set: frames per drive')
+    evaluate.add_argument('--work-dir', default='artifacts/eval', help='where the held-out set is made')
+    evaluate.add_argument('--out', help='folder for eval.json, rate_accuracy.png, MODEL_CARD.md (default: the package)')
+    evaluate.set_defaults(handler=_eval)
     return parser
 
 

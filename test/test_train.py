@@ -5,6 +5,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -125,3 +126,71 @@ def test_bad_configs_are_refused(tmp_path):
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(KeyError, match="unknown stage kind 'teachr'"):
         TrainConfig.from_yaml(path)
+
+
+def test_coco_scorer_rewards_exactly_the_ground_truth(tmp_path):
+    from splitee_ros.data.coco import CocoDataset
+    from splitee_ros.data.synth_dataset import SynthConfig, make_synthetic_dataset
+    from splitee_ros.model.config import DRIVING_CLASSES
+    from splitee_ros.model.postprocess import Detections
+    from splitee_ros.train.evaluate import CocoScorer
+
+    make_synthetic_dataset(tmp_path, SynthConfig(seed=4, drives=2, frames=2, bag_storage=None))
+    dataset = CocoDataset(tmp_path / 'annotations.json', DRIVING_CLASSES)
+    scorer = CocoScorer(dataset)
+    perfect, shifted = {}, {}
+    for index, image in enumerate(dataset.images):
+        target = dataset.target(index)
+        keep = ~target.crowd
+        boxes, labels = target.boxes[keep], target.labels[keep]
+        scores = np.linspace(1.0, 0.5, len(labels), dtype=np.float32)
+        perfect[image['id']] = Detections(boxes, scores, labels)
+        height = (boxes[:, 3] - boxes[:, 1])[:, None]
+        shifted[image['id']] = Detections(boxes + np.array([0, 0.6, 0, 0.6]) * height, scores, labels)
+    assert scorer.score(perfect).map == pytest.approx(1.0)
+    assert scorer.score(perfect).map50 == pytest.approx(1.0)
+    assert scorer.score(shifted).map50 < 0.05  # shifted by 60% of their height: IoU < 0.5
+    assert scorer.score({i: Detections.empty() for i in perfect}).map50 == 0.0
+
+
+def test_eval_writes_report_plot_and_model_card(quick_run, tmp_path, capsys):
+    _, folder, _ = quick_run
+    out = tmp_path / 'eval'
+    args = [
+        'eval',
+        str(folder / 'package'),
+        '--drives',
+        '2',
+        '--frames',
+        '2',
+        '--work-dir',
+        str(tmp_path),
+        '--out',
+        str(out),
+    ]
+    assert main(args) == 0
+    assert 'teacher mAP@.5' in capsys.readouterr().out
+    report = json.loads((out / 'eval.json').read_text())
+    assert report['images'] == 4
+    assert set(report['splits']) == {'stem', 'stage1', 'stage2'}
+    for entry in report['splits'].values():
+        assert set(entry['accuracy']) == {'raw', 'fp16', 'int8', 'int6', 'int4', 'learned'}
+        assert len(entry['bytes']) == 31
+        assert entry['bytes']['int8'] < entry['bytes']['fp16'] < entry['bytes']['raw']
+    assert {row['threshold'] for row in report['exits']['stage2']['curve']} >= {0.0, 1.0}
+    assert report['exits']['stage2']['curve'][0]['exit_rate'] == 1.0  # threshold 0: always exit
+    assert report['exits']['stage2']['curve'][-1]['exit_rate'] <= 1.0
+    assert set(report['baselines']) == {'jpeg50', 'jpeg70', 'jpeg85', 'jpeg95', 'webp50', 'webp80', 'png3'}
+    assert (out / 'rate_accuracy.png').stat().st_size > 10_000
+    card = (out / 'MODEL_CARD.md').read_text()
+    for heading in ('## Reproduce', '## Teacher', '## Split points and codecs', '## Exits', '## Baseline'):
+        assert heading in card
+    assert 'splitee train' in card
+
+
+@pytest.mark.parametrize('name', ['demo_quick', 'demo_cpu', 'demo_gpu'])
+def test_shipped_training_configs_parse(name):
+    config = TrainConfig.from_yaml(f'config/train/{name}.yaml')
+    assert [stage.kind for stage in config.stages] == ['teacher', 'bottleneck', 'exits']
+    detector = build_detector(config.model)
+    assert set(detector.bottlenecks) == set(detector.split_points) == set(detector.exits)

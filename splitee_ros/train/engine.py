@@ -58,13 +58,15 @@ class TrainConfig:
     work_dir: Path
     seed: int = 0
     threads: int = 2
+    device: str = 'cpu'
     calibration_images: int = 200
+    source: str | None = None  # the YAML file, recorded in the package
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         """Read a training config; paths in it are relative to the working directory."""
         data = yaml.safe_load(Path(path).read_text())
-        known = {'model', 'data', 'stages', 'output', 'work_dir', 'seed', 'threads', 'calibration_images'}
+        known = {'model', 'data', 'stages', 'output', 'work_dir', 'seed', 'threads', 'device', 'calibration_images'}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f'{path}: unknown keys {unknown}; known: {sorted(known)}')
@@ -82,7 +84,9 @@ class TrainConfig:
             work_dir=Path(data.get('work_dir', 'artifacts/train')),
             seed=int(data.get('seed', 0)),
             threads=int(data.get('threads', 2)),
+            device=str(data.get('device', 'cpu')),
             calibration_images=int(data.get('calibration_images', 200)),
+            source=str(path),
         )
 
 
@@ -111,7 +115,13 @@ def _learning_rate(iteration: int, total: int, warmup: int) -> float:
 
 
 def train_stage(
-    stage_config: StageConfig, stage: Stage, dataset: DetectionDataset, calibration, checkpoint: Path, seed: int
+    stage_config: StageConfig,
+    stage: Stage,
+    dataset: DetectionDataset,
+    calibration,
+    checkpoint: Path,
+    seed: int,
+    device: torch.device,
 ) -> dict[str, Any]:
     """Train one stage, resuming from `checkpoint` if it holds an unfinished run of it; return its log."""
     detector = stage.detector
@@ -126,7 +136,7 @@ def train_stage(
     )
     iteration, log = 0, {'losses': []}
     if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
         for name, module in modules.items():
             module.load_state_dict(state['modules'][name])
         if state['done']:
@@ -161,6 +171,8 @@ def train_stage(
             collate_fn=collate, num_workers=0,
         )  # fmt: skip
         for images, targets in loader:
+            images = images.to(device, non_blocking=True)
+            targets = [{key: value.to(device) for key, value in target.items()} for target in targets]
             stage.train_mode()
             losses = stage.losses(images, targets)
             loss = sum(losses.values())
@@ -193,7 +205,8 @@ def run_training(config: TrainConfig) -> Path:
     _seed_everything(config.seed)
     work = config.work_dir
     (work / 'checkpoints').mkdir(parents=True, exist_ok=True)
-    detector = build_detector(config.model)
+    device = torch.device(config.device)
+    detector = build_detector(config.model).to(device)
     class_names = config.model.class_names
     train_set = open_dataset(config.train_data, class_names, work / 'data' / 'train')
     calibration_set = open_dataset(config.calibration_data, class_names, work / 'data' / 'calibration')
@@ -204,13 +217,18 @@ def run_training(config: TrainConfig) -> Path:
     logs, entropy_models, started = {}, {}, time.monotonic()
     for stage_config in config.stages:
         stage = STAGES[stage_config.kind](detector, stage_config.options)
+        for module in stage.extra_modules.values():
+            module.to(device)
         checkpoint = work / 'checkpoints' / f'{stage_config.name}.pt'
-        logs[stage_config.name] = train_stage(stage_config, stage, dataset, calibration, checkpoint, config.seed)
+        logs[stage_config.name] = train_stage(
+            stage_config, stage, dataset, calibration, checkpoint, config.seed, device
+        )
         entropy_models |= stage.extra_modules
-    detector.eval()
+    detector.cpu().eval()
     for module in entropy_models.values():
-        module.eval()
-    training = {'training': {'seconds': round(time.monotonic() - started, 1), 'seed': config.seed}}
+        module.cpu().eval()
+    seconds = round(time.monotonic() - started, 1)  # of this run: a resumed run counts from where it resumed
+    training = {'training': {'config': config.source, 'seconds': seconds, 'seed': config.seed}}
     manifest = write_package(config.output, config.model, detector, entropy_models or None, training)
     (config.output / 'training_log.json').write_text(json.dumps(logs, indent=1, sort_keys=True) + '\n')
     return manifest

@@ -34,7 +34,7 @@ class DetectionLoss:
         if boxes.numel():
             matched = self.matcher(box_ops.box_iou(boxes, anchors))
         else:
-            matched = torch.full((anchors.shape[0],), BACKGROUND, dtype=torch.int64)
+            matched = torch.full((anchors.shape[0],), BACKGROUND, dtype=torch.int64, device=anchors.device)
         crowd = target['boxes'][target['crowd']]
         if crowd.numel():
             area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])

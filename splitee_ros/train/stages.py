@@ -204,13 +204,14 @@ class ExitStage(Stage):
 
     def _teacher_targets(self, images: Tensor) -> list[dict[str, Tensor]]:
         with torch.no_grad():
-            outputs = {key: value.numpy() for key, value in self.detector(images).items()}
+            outputs = _numpy(self.detector(images))
         targets = []
         for result in self.detector.detections(outputs):
             keep = result.scores >= self.distill_score
             targets.append({
-                'boxes': torch.from_numpy(result.boxes[keep]), 'labels': torch.from_numpy(result.labels[keep]),
-                'crowd': torch.zeros(int(keep.sum()), dtype=torch.bool),
+                'boxes': torch.from_numpy(result.boxes[keep]).to(images.device),
+                'labels': torch.from_numpy(result.labels[keep]).to(images.device),
+                'crowd': torch.zeros(int(keep.sum()), dtype=torch.bool, device=images.device),
             })  # fmt: skip
         return targets
 
@@ -235,17 +236,19 @@ class ExitStage(Stage):
         summaries = {split: [] for split in self.splits}
         agreements = {split: [] for split in self.splits}
         self.detector.eval()
+        device = next(self.detector.parameters()).device
         with torch.no_grad():
             for images, _ in calibration:
-                full = self.detector.detections({k: v.numpy() for k, v in self.detector(images).items()})
+                images = images.to(device)
+                full = self.detector.detections(_numpy(self.detector(images)))
                 cuts = cut_tensors(self.detector, images, self.splits)
                 for split in self.splits:
                     head = self.detector.exits[split]
                     cls_logits, bbox_regression, summary = head.predict(cuts[split])
-                    outputs = {f'exit.{split}.cls_logits': cls_logits.numpy(),
-                               f'exit.{split}.bbox_regression': bbox_regression.numpy()}  # fmt: skip
+                    outputs = _numpy({f'exit.{split}.cls_logits': cls_logits,
+                                      f'exit.{split}.bbox_regression': bbox_regression})  # fmt: skip
                     exits = self.detector.detections(outputs, exit_name=split)
-                    summaries[split].append(summary)
+                    summaries[split].append(summary.cpu())
                     agreements[split] += [agreement(e, f, self.agreement_iou) for e, f in zip(exits, full, strict=True)]
         report = {}
         for split in self.splits:
@@ -253,6 +256,10 @@ class ExitStage(Stage):
             target = torch.tensor(agreements[split], dtype=torch.float32)
             report[split] = _fit_confidence(self.detector.exits[split].confidence, features, target)
         return {'confidence_calibration': report}
+
+
+def _numpy(tensors: dict[str, Tensor]) -> dict[str, np.ndarray]:
+    return {key: value.detach().cpu().numpy() for key, value in tensors.items()}
 
 
 def agreement(exit_result: Detections, full_result: Detections, iou_threshold: float) -> float:
@@ -293,7 +300,7 @@ def _fit_confidence(layer: nn.Linear, features: Tensor, target: Tensor) -> dict[
     with torch.no_grad():  # fold the normalisation into the layer
         layer.weight.copy_(weight / std)
         layer.bias.copy_(bias - (weight / std) @ mean)
-        predicted = torch.sigmoid(layer(features)).squeeze(1)
+        predicted = torch.sigmoid(layer(features.to(layer.weight.device))).squeeze(1).cpu()
     return {
         'images': len(target),
         'mean_agreement': float(target.mean()),
