@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bytes per frame and encode/decode time of every codec at every split point of the demo detector.
 
-Tensors come from the demo detector run on camera-like frames: the cut tensor itself (no bottleneck) and the
-bottleneck code (16 channels, stride 2). Until the demo model is trained the weights are random and the
-learned codec's tables untrained, so sizes are placeholders for the trained numbers; the timings and the
-ratios between codecs already hold. Writes bench/results/codec.{json,md}.
+Tensors come from the demo model package (or, without one, the demo detector with random weights and 16-channel
+bottlenecks) run on frames of held-out synthetic drives: the cut tensor itself (no bottleneck) and the
+bottleneck code. The learned codec runs where the package has its tables (the codes). Writes
+bench/results/codec.{json,md}.
 """
 
 from __future__ import annotations
@@ -17,25 +17,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
 
 from splitee_ros.codec.frame import FrameDecoder, WireSpec, encode_frame, model_id_of
-from splitee_ros.codec.learned import LearnedCodec, entropy_bottleneck
 from splitee_ros.codec.registry import CODECS
+from splitee_ros.data.synth import CONDITIONS, Drive, DriveSpec
 from splitee_ros.model.config import BottleneckConfig, ModelConfig
 from splitee_ros.model.families import build_detector
+from splitee_ros.model.package import ModelPackage
+from splitee_ros.train.data import to_input
 
 RESULTS = Path(__file__).parent / 'results'
 MODEL_ID = model_id_of(b'bench')
 
 
-def camera_like_frames(count: int, size: tuple[int, int]) -> torch.Tensor:
-    """Smooth structures, edges and sensor noise in [0, 1]: a stand-in until the synthetic drives exist."""
-    generator = torch.Generator().manual_seed(0)
-    coarse = torch.rand(count, 3, size[0] // 24, size[1] // 24, generator=generator)
-    frames = F.interpolate(coarse, size=size, mode='bilinear', align_corners=False)
-    edges = F.interpolate(torch.rand(count, 1, size[0] // 8, size[1] // 8, generator=generator), size=size)
-    return (0.8 * frames + 0.2 * edges + 0.02 * torch.randn(count, 3, *size, generator=generator)).clamp(0, 1)
+def drive_frames(count: int, size: tuple[int, int]) -> list[torch.Tensor]:
+    """Frames of held-out synthetic drives (a seed no training set uses), one condition after another."""
+    frames = []
+    for index in range(count):
+        condition = CONDITIONS[index % len(CONDITIONS)]
+        drive = Drive(DriveSpec.sample(seed=9000 + index, frames=10, fps=5, condition=condition))
+        frames.append(to_input(drive.render(5).image, size)[0])
+    return frames
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -69,21 +71,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--frames', type=int, default=4)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--package', default='models/splitee_demo', help='model package (random weights if absent)')
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    detector = build_detector(ModelConfig(family='splitee_demo', bottlenecks={'*': BottleneckConfig(16, 2)}))
-    frames = camera_like_frames(args.frames, detector.input_size)
-    results: dict = {'frames': args.frames, 'repeats': args.repeats, 'tensors': {}}
+    if args.package and (Path(args.package) / 'manifest.yaml').is_file():
+        package = ModelPackage.load(args.package)
+        detector, tables, source = package.detector().eval(), package.codecs(), f'trained package {args.package}'
+        learned_tables = next((c for c in tables.values() if c.name == 'learned'), None)
+    else:
+        config = ModelConfig(family='splitee_demo', bottlenecks={'*': BottleneckConfig(16, 2)})
+        detector, learned_tables, source = build_detector(config), None, 'demo detector with random weights'
+    frames = drive_frames(args.frames, detector.input_size)
+    results: dict = {'source': source, 'frames': args.frames, 'repeats': args.repeats, 'tensors': {}}
     for split_index, split in enumerate(detector.split_points):
         for variant, use_bottleneck in (('cut', False), ('code', True)):
             head = detector.head(split, bottleneck=use_bottleneck, exits=False)
             with torch.no_grad():
                 tensors = [head(frame[None])['code'].numpy() for frame in frames]
             shape = tensors[0].shape
-            learned = LearnedCodec({split_index: entropy_bottleneck(shape[1]).eval()})
-            learned.bottlenecks[split_index].update(force=True)
-            codecs = {**CODECS, learned.name: learned}
+            codecs = dict(CODECS)
+            if use_bottleneck and learned_tables is not None:  # the learned codec has tables for codes only
+                codecs['learned'] = learned_tables
             spec = WireSpec(MODEL_ID, tuple(shape if i == split_index else (1,) for i in range(split_index + 1)),
                             max_bytes=1 << 28, codecs={c.codec_id: c for c in codecs.values()})  # fmt: skip
             decoder = FrameDecoder(spec)
@@ -99,7 +108,7 @@ def main() -> None:
 
 def report(results: dict) -> str:
     """A Markdown table per tensor: bytes, lossless size beside it, encode and decode times."""
-    lines = ['# Codec benchmark: demo detector (random weights), camera-like frames', '']
+    lines = [f'# Codec benchmark: {results["source"]}, synthetic drive frames', '']
     lines.append(f'{results["frames"]} frames x {results["repeats"]} repeats; times median / p95 in ms.')
     for name, tensor in results['tensors'].items():
         rows = tensor['codecs']

@@ -5,7 +5,7 @@
 import re
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 SEED = 1234
 

@@ -17,7 +17,7 @@ import contextlib
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from splitee_ros.model.package import ModelPackage
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.train.data import open_dataset, to_input
 
+EVAL_SCORE_THRESH = 0.05  # mAP is measured over the whole precision-recall curve, as COCO evaluations do
 QUANTIZERS = ('raw', 'fp16', 'int8', 'int6', 'int4', 'learned')
 BASELINES = (('jpeg', 50), ('jpeg', 70), ('jpeg', 85), ('jpeg', 95), ('webp', 50), ('webp', 80), ('png', 3))
 
@@ -104,9 +105,13 @@ class Evaluation:
     """Runs a package's detector every way that `evaluate` reports, over one data set."""
 
     def __init__(self, package: ModelPackage, dataset: CocoDataset) -> None:
-        """Load the detector and the wire spec of the package."""
+        """Load the detector and the wire spec of the package; score with COCO's usual low threshold."""
         self.package = package
         self.detector: SplittableDetector = package.detector().eval()
+        deployed = self.detector.postprocess_config
+        self.detector.postprocess_config = replace(
+            deployed, score_thresh=min(deployed.score_thresh, EVAL_SCORE_THRESH), detections_per_img=100
+        )
         self.dataset = dataset
         self.scorer = CocoScorer(dataset)
         self.spec = package.wire_spec(max_bytes=1 << 30)
@@ -277,7 +282,8 @@ def write_model_card(report: Mapping[str, Any], path: Path, reproduce: str) -> N
     lines = [
         f'# Model card: {Path(report["package"]).name}', '',
         f'Model id `{report["model_id"]}`. Measured by `splitee eval` on {report["images"]} held-out images '
-        f'({json.dumps(report["data"])}).', '',
+        f'({json.dumps(report["data"])}), detections scored down to {EVAL_SCORE_THRESH} (at most 100 per '
+        'image), as COCO evaluations do; the deployed threshold is in the manifest.', '',
         '## Reproduce', '', '```bash', reproduce, '```', '',
         '## Teacher (whole model)', '',
         '| mAP@[.5:.95] | mAP@.5 | small | medium | large |', '|---|---|---|---|---|',
