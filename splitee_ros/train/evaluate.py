@@ -117,21 +117,19 @@ class Evaluation:
         self.spec = package.wire_spec(max_bytes=1 << 30)
         self.decoder = FrameDecoder(self.spec)
         self.image_ids = [image['id'] for image in dataset.images]
+        self.images = [dataset.image(index) for index in range(len(dataset))]  # read once, used by every pass
 
     def _run(self, predict: Callable[[np.ndarray, torch.Tensor], Detections]) -> dict[int, Detections]:
         results = {}
         with torch.no_grad():
             for index, image_id in enumerate(self.image_ids):
-                bgr = self.dataset.image(index)
+                bgr = self.images[index]
                 results[image_id] = predict(bgr, to_input(bgr, self.detector.input_size)[0][None])
         return results
 
-    def _frame_size(self, bgr: np.ndarray) -> tuple[int, int]:
-        return bgr.shape[:2]
-
     def teacher(self) -> dict[int, Detections]:
         """Detections of the whole model."""
-        return self._run(lambda bgr, x: self.detector.detections(_numpy(self.detector(x)), self._frame_size(bgr))[0])
+        return self._run(lambda bgr, x: self.detector.detections(_numpy(self.detector(x)), bgr.shape[:2])[0])
 
     def split_codecs(self, split: str) -> dict[str, Any]:
         """Accuracy per quantiser and bytes per codec at `split` (what crosses the link: the bottleneck code)."""
@@ -139,8 +137,8 @@ class Evaluation:
         head, tail = self.detector.head(split, exits=False), self.detector.tail(split)
         codecs = {codec.name: codec for codec in self.spec.codecs.values()}
         with torch.no_grad():
-            codes = [head(to_input(self.dataset.image(i), self.detector.input_size)[0][None])['code'].numpy()
-                     for i in range(len(self.image_ids))]  # fmt: skip
+            size = self.detector.input_size
+            codes = [head(to_input(bgr, size)[0][None])['code'].numpy() for bgr in self.images]  # fmt: skip
         report: dict[str, Any] = {'bytes': {}, 'accuracy': {}}
         for name, codec in codecs.items():
             frames = [encode_frame(code, codec, self.package.model_id, index, n) for n, code in enumerate(codes)]
@@ -152,8 +150,7 @@ class Evaluation:
                 for n, (image_id, frame) in enumerate(zip(self.image_ids, frames, strict=True)):
                     decoded = torch.from_numpy(self.decoder.decode(frame).tensor)
                     outputs = _numpy(tail(decoded))
-                    frame_size = (self.dataset.images[n]['height'], self.dataset.images[n]['width'])
-                    results[image_id] = self.detector.detections(outputs, frame_size)[0]
+                    results[image_id] = self.detector.detections(outputs, self.images[n].shape[:2])[0]
             report['accuracy'][name] = self.scorer.score(results).__dict__
         return report
 
@@ -165,7 +162,7 @@ class Evaluation:
             exit_results, confidences = {}, {}
             with torch.no_grad():
                 for n, image_id in enumerate(self.image_ids):
-                    bgr = self.dataset.image(n)
+                    bgr = self.images[n]
                     outputs = _numpy(head(to_input(bgr, self.detector.input_size)[0][None]))
                     exit_results[image_id] = self.detector.detections(outputs, bgr.shape[:2], exit_name=split)[0]
                     confidences[image_id] = float(outputs[f'exit.{split}.confidence'][0])
