@@ -31,10 +31,11 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 # (the ones it uses are in requirements.txt).
 "${pip[@]}" install -q --no-deps -c "$root/constraints.txt" compressai 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-# The wheels' CMake exports name include directories of the machine that built them; point them here.
+# The wheels' CMake exports name include directories of the machine that built them; point them here
+# (on a re-run they are already patched and grep finds nothing).
 py_include=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 np_include=$("$venv/bin/python" -c 'import numpy; print(numpy.get_include())')
-grep -rlZ --include='*.cmake' '/opt/python/cp311-cp311' "$venv/share" | xargs -0 -r sed -i \
+{ grep -rlZ --include='*.cmake' '/opt/python/cp311-cp311' "$venv/share" || true; } | xargs -0 -r sed -i \
   -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_include#g" \
   -e "s#/opt/python/cp311-cp311/include/python3.11#$py_include#g"
 
