@@ -20,7 +20,7 @@ import torch
 
 from splitee_ros.codec.frame import FrameDecoder, WireSpec, encode_frame, model_id_of
 from splitee_ros.codec.registry import CODECS
-from splitee_ros.data.synth import CONDITIONS, Drive, DriveSpec
+from splitee_ros.data.synth import sample_frames
 from splitee_ros.model.config import BottleneckConfig, ModelConfig
 from splitee_ros.model.families import build_detector
 from splitee_ros.model.package import ModelPackage
@@ -32,12 +32,7 @@ MODEL_ID = model_id_of(b'bench')
 
 def drive_frames(count: int, size: tuple[int, int]) -> list[torch.Tensor]:
     """Frames of held-out synthetic drives (a seed no training set uses), one condition after another."""
-    frames = []
-    for index in range(count):
-        condition = CONDITIONS[index % len(CONDITIONS)]
-        drive = Drive(DriveSpec.sample(seed=9000 + index, frames=10, fps=5, condition=condition))
-        frames.append(to_input(drive.render(5).image, size)[0])
-    return frames
+    return [to_input(image, size)[0] for image in sample_frames(count, seed=9000)]
 
 
 def stats(samples: list[float]) -> dict[str, float]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _smoke(args: argparse.Namespace) -> int:
@@ -80,8 +81,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from splitee_ros.model.package import ModelPackage
     from splitee_ros.train.evaluate import HELD_OUT, evaluate, smallest_within, write_model_card
 
@@ -107,6 +106,37 @@ def _eval(args: argparse.Namespace) -> int:
         )
     print(f'wrote {out / "eval.json"}, {out / "rate_accuracy.png"}, {out / "MODEL_CARD.md"}')
     return 0
+
+
+def _build_engines(args: argparse.Namespace) -> int:
+    import cv2
+
+    from splitee_ros.data.synth import sample_frames
+    from splitee_ros.model.package import ModelPackage
+    from splitee_ros.runtime.base import graphs_of
+    from splitee_ros.runtime.exports import ensure_exported
+    from splitee_ros.runtime.tensorrt_backend import TensorRTBackend, require_tensorrt
+
+    require_tensorrt()
+    folder = ensure_exported(ModelPackage.load(args.package), args.cache)
+    images = []
+    if args.precision == 'int8':
+        if args.calibration_dir:
+            paths = sorted(p for p in Path(args.calibration_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            images = [cv2.imread(str(path)) for path in paths[: args.calibration_frames]]
+        else:
+            images = sample_frames(args.calibration_frames, seed=7000)
+    backend = TensorRTBackend(
+        folder, args.device, args.precision, workspace_mb=args.workspace_mb, calibration_images=images,
+        on_build=lambda graph, reason: print(f'{graph}: building ({reason})', flush=True),
+    )  # fmt: skip
+    for graph in graphs_of(backend.spec, args.role, full=args.full):
+        backend.engine_bytes(graph)
+        print(f'{graph}: {backend.cache.paths(graph, backend.key(graph))[0]}')
+    return 0
+
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,13 +194,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument('--work-dir', default='artifacts/eval', help='where the held-out set is made')
     evaluate.add_argument('--out', help='folder for eval.json, rate_accuracy.png, MODEL_CARD.md (default: the package)')
     evaluate.set_defaults(handler=_eval)
+
+    engines = commands.add_parser(
+        'build-engines', help='build (or verify cached) TensorRT engines of every split ahead of time'
+    )
+    engines.add_argument('package', help='model package folder, e.g. models/splitee_demo')
+    engines.add_argument('--precision', choices=['fp32', 'fp16', 'int8'], default='fp16')
+    engines.add_argument('--role', choices=['head', 'tail', 'both'], default='both', help='vehicle, edge or both')
+    engines.add_argument('--full', action='store_true', help='also the unsplit model (local and image offload)')
+    engines.add_argument('--device', default='cuda')
+    engines.add_argument('--workspace-mb', type=int, default=1024)
+    engines.add_argument('--cache', help='export and engine cache (default $SPLITEE_CACHE or ~/.cache/splitee_ros)')
+    engines.add_argument('--calibration-dir', help='INT8: folder of sample camera images (default: synthetic drives)')
+    engines.add_argument('--calibration-frames', type=int, default=200, help='INT8: number of calibration frames')
+    engines.set_defaults(handler=_build_engines)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the `splitee` command line."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (RuntimeError, ValueError, FileNotFoundError) as error:
+        print(f'splitee {args.command}: error: {error}', file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Shared fixtures: an isolated DDS domain per test process."""
+"""Shared fixtures: an isolated DDS domain per test process, one export cache for the runtime tests."""
 
 import itertools
 import os
@@ -18,6 +18,24 @@ def ros_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     return env
+
+
+DEMO_PACKAGE = 'models/splitee_demo'
+
+
+@pytest.fixture(scope='session')
+def runtime_cache(tmp_path_factory):
+    """An export (and engine) cache shared by the tests of one run."""
+    return tmp_path_factory.mktemp('runtime-cache')
+
+
+@pytest.fixture(scope='session')
+def demo_exports(runtime_cache):
+    """The shipped demo package's ONNX exports."""
+    from splitee_ros.model.package import ModelPackage
+    from splitee_ros.runtime.exports import ensure_exported
+
+    return ensure_exported(ModelPackage.load(DEMO_PACKAGE), runtime_cache)
 
 
 # CI runs the property tests on a fixed sequence of examples; locally each run explores new ones.

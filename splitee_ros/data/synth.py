@@ -696,3 +696,13 @@ DRAWERS = {
     'cyclist': _draw_cyclist, 'traffic_sign': _draw_sign, 'traffic_light': _draw_light,
     'tree': _draw_tree, 'lamp': _draw_lamp, 'pole': _draw_lamp,
 }  # fmt: skip
+
+
+def sample_frames(count: int, seed: int) -> list[np.ndarray]:
+    """`count` camera images (BGR), each from its own drive, cycling through the conditions (seeds from `seed`).
+
+    For calibration and benchmarks: pick a seed that no training set uses.
+    """
+    conditions = [CONDITIONS[i % len(CONDITIONS)] for i in range(count)]
+    specs = [DriveSpec.sample(seed + i, frames=8, fps=5, condition=c) for i, c in enumerate(conditions)]
+    return [Drive(spec).render(4).image for spec in specs]

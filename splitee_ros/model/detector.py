@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from splitee_ros.model.parts import Bottleneck, ExitHead, StagedBackbone
-from splitee_ros.model.postprocess import Detections, PostprocessConfig, detections_from_outputs, rescale
+from splitee_ros.model.postprocess import Detections, PostprocessConfig, postprocess
 
 
 @dataclass(frozen=True)
@@ -161,19 +161,9 @@ class SplittableDetector(nn.Module):
 
         Boxes are in the model's input pixels, or in the camera frame's if `frame_size` (height, width) is given.
         """
-        constants = self._constants
-        if exit_name is None:
-            kind, values = self.output_kind, {**outputs, **constants}
-        else:
-            prefix = f'exit.{exit_name}.'
-            kind = 'retinanet'
-            values = {
-                key[len(prefix) :]: value for key, value in {**outputs, **constants}.items() if key.startswith(prefix)
-            }
-        results = detections_from_outputs(kind, values, self.input_size, self.postprocess_config)
-        if frame_size is None:
-            return results
-        return [rescale(result, self.input_size, frame_size) for result in results]
+        return postprocess(
+            self.output_kind, outputs, self._constants, self.input_size, self.postprocess_config, exit_name, frame_size
+        )
 
 
 EXIT_OUTPUTS = ('cls_logits', 'bbox_regression', 'confidence')

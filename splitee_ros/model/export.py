@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from splitee_ros.model.detector import SplittableDetector
 
 OPSET = 17
+FULL_GRAPH = 'full'
 # The TorchScript-based exporter handles these plain conv graphs on every torch from JetPack 6's on; torch
 # 2.5+ must be told to use it (`dynamo=False`), older ones do not know the argument.
 _EXPORTER_OPTIONS = {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}
@@ -87,6 +88,19 @@ def export_split(
     _export(tail, code, tail_path, 'code', tail_names)
     np.savez(folder / 'constants.npz', **detector.constants())
     return ExportedSplit(split, head_path, tail_path, tuple(head_names), tuple(tail_names), tuple(code.shape))
+
+
+def export_full(detector: SplittableDetector, folder: str | Path) -> Path:
+    """Write `<folder>/full.onnx`: the whole, unsplit model (image → raw outputs), for local and image offload."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    detector.eval()
+    image = torch.rand(1, 3, *detector.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        names = list(detector(image))
+    path = folder / f'{FULL_GRAPH}.onnx'
+    _export(detector, image, path, 'image', names)
+    return path
 
 
 def export_all(detector: SplittableDetector, folder: str | Path) -> list[ExportedSplit]:

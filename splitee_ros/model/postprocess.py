@@ -219,3 +219,28 @@ def detections_from_outputs(
         else:
             results.append(ssd_detections(cls_logits, bbox_regression, outputs['anchors'], image_size, config))
     return results
+
+
+def postprocess(
+    kind: str,
+    outputs: Mapping[str, np.ndarray],
+    constants: Mapping[str, np.ndarray],
+    input_size: tuple[int, int],
+    config: PostprocessConfig,
+    exit_name: str | None = None,
+    frame_size: tuple[int, int] | None = None,
+) -> list[Detections]:
+    """Raw outputs of a tail graph, or of exit `exit_name` in a head graph, → detections, one entry per image.
+
+    `constants` are the fixed tensors beside the graphs (anchors). Boxes are in the model's input pixels, or
+    in the camera frame's if `frame_size` (height, width) is given. Exits are RetinaNet-style heads.
+    """
+    values = {**outputs, **constants}
+    if exit_name is not None:
+        prefix = f'exit.{exit_name}.'
+        kind = 'retinanet'
+        values = {key[len(prefix) :]: value for key, value in values.items() if key.startswith(prefix)}
+    results = detections_from_outputs(kind, values, input_size, config)
+    if frame_size is None:
+        return results
+    return [rescale(result, input_size, frame_size) for result in results]

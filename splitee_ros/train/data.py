@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from splitee_ros.data.coco import CocoDataset
 from splitee_ros.data.synth_dataset import SynthConfig, make_synthetic_dataset
+from splitee_ros.runtime.preprocess import to_model_input
 from splitee_ros.train.registry import Registry
 
 SOURCES: Registry = Registry('data source')
@@ -57,10 +57,7 @@ def open_dataset(spec: Mapping[str, Any], class_names: Sequence[str], cache: Pat
 def to_input(image_bgr: np.ndarray, input_size: tuple[int, int]) -> tuple[torch.Tensor, tuple[float, float]]:
     """BGR uint8 image → float RGB tensor (3, H, W) in [0, 1] at the model's input size, and (sy, sx) scales."""
     height, width = image_bgr.shape[:2]
-    if (height, width) != tuple(input_size):
-        image_bgr = cv2.resize(image_bgr, (input_size[1], input_size[0]), interpolation=cv2.INTER_AREA)
-    rgb = np.ascontiguousarray(image_bgr[..., ::-1])
-    tensor = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
+    tensor = torch.from_numpy(to_model_input(image_bgr, input_size))
     return tensor, (input_size[0] / height, input_size[1] / width)
 
 

@@ -1,0 +1,368 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""TensorRT backend (TensorRT 10 Python API): engines built from the ONNX exports, cached, run on a CUDA stream.
+
+Engines are cached under a key made of the ONNX file's SHA-256, the TensorRT version, the GPU's name and
+the precision; beside each engine a JSON file records the key and the engine's own SHA-256. An engine whose
+record does not match (stale: the ONNX changed; foreign: another GPU, TensorRT or precision; damaged) is
+rebuilt, never used. INT8 engines are calibrated on sample inputs, and the calibration cache is reused only
+under the same key. Device buffers and the stream are PyTorch's (JetPack ships PyTorch for CUDA).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from splitee_ros.runtime.spec import RuntimeSpec
+
+PRECISIONS = ('fp32', 'fp16', 'int8')
+_log = logging.getLogger(__name__)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for block in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """Everything an engine depends on; an engine is only ever used under the key it was built with."""
+
+    onnx_sha256: str
+    tensorrt_version: str
+    gpu_name: str
+    precision: str
+
+    def __post_init__(self) -> None:
+        """Refuse unknown precisions."""
+        if self.precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, not {self.precision!r}')
+
+    @property
+    def digest(self) -> str:
+        """Short hex digest of the key, used in file names."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output tensor of a graph or engine."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy name, e.g. float32
+    is_input: bool
+
+
+def onnx_io(path: str | Path) -> list[TensorSpec]:
+    """Inputs then outputs of an ONNX graph, with fixed shapes (the exports have no dynamic axes)."""
+    import onnx
+    from onnx import helper
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {init.name for init in graph.initializer}
+    specs = []
+    for values, is_input in ((graph.input, True), (graph.output, False)):
+        for value in values:
+            if value.name in initializers:
+                continue
+            tensor_type = value.type.tensor_type
+            dims = tuple(dim.dim_value if dim.HasField('dim_value') else -1 for dim in tensor_type.shape.dim)
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
+            specs.append(TensorSpec(value.name, dims, dtype, is_input))
+    return specs
+
+
+class EngineMismatchError(RuntimeError):
+    """An engine's tensors are not the ONNX graph's."""
+
+
+def check_engine_io(expected: Sequence[TensorSpec], engine: Sequence[TensorSpec]) -> None:
+    """Raise EngineMismatchError unless the engine has exactly the graph's tensors (name, direction, shape, dtype).
+
+    TensorRT may run an output in another precision internally, but its I/O types follow the ONNX graph.
+    """
+    want, have = {t.name: t for t in expected}, {t.name: t for t in engine}
+    problems = [f'missing {name}' for name in sorted(set(want) - set(have))]
+    problems += [f'unexpected {name}' for name in sorted(set(have) - set(want))]
+    for name in sorted(set(want) & set(have)):
+        if want[name] != have[name]:
+            problems.append(f'{name}: graph {want[name]}, engine {have[name]}')
+    if problems:
+        raise EngineMismatchError('engine does not match its ONNX graph: ' + '; '.join(problems))
+
+
+class EngineCache:
+    """Engine files `<graph>.<precision>.<digest>.engine` with their key records `<...>.json`."""
+
+    def __init__(self, folder: str | Path) -> None:
+        """Use (and create) `folder`."""
+        self.folder = Path(folder)
+
+    def paths(self, graph: str, key: EngineKey) -> tuple[Path, Path]:
+        """The engine file and its record for `graph` under `key`."""
+        stem = f'{graph}.{key.precision}.{key.digest}'
+        return self.folder / f'{stem}.engine', self.folder / f'{stem}.json'
+
+    def lookup(self, graph: str, key: EngineKey) -> tuple[bytes | None, str]:
+        """The cached engine's bytes if its record matches `key` and its bytes their hash; else None and why."""
+        engine_path, record_path = self.paths(graph, key)
+        if not engine_path.is_file():
+            return None, 'not built yet'
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            return None, 'no readable key record beside the engine'
+        if record.get('key') != asdict(key):
+            return None, f'built under another key {record.get("key")}'
+        data = engine_path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != record.get('engine_sha256'):
+            return None, 'engine file does not match its recorded hash'
+        return data, 'cached'
+
+    def store(self, graph: str, key: EngineKey, data: bytes) -> Path:
+        """Write an engine and its record (the record last, so a crash leaves no valid-looking engine)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        engine_path, record_path = self.paths(graph, key)
+        record_path.unlink(missing_ok=True)
+        engine_path.write_bytes(data)
+        record = {'key': asdict(key), 'engine_sha256': hashlib.sha256(data).hexdigest(), 'graph': graph}
+        record_path.write_text(json.dumps(record, indent=2))
+        return engine_path
+
+
+def cached_or_built(
+    cache: EngineCache, graph: str, key: EngineKey, build: Callable[[], bytes], on_build: Callable[[str, str], None]
+) -> bytes:
+    """The engine of `graph` from `cache` if valid under `key`; otherwise `build()` it, store it and say why."""
+    data, reason = cache.lookup(graph, key)
+    if data is None:
+        on_build(graph, reason)
+        data = build()
+        cache.store(graph, key, data)
+    return data
+
+
+class CalibrationCache:
+    """TensorRT's INT8 calibration cache for one graph, trusted only under the key it was made with."""
+
+    def __init__(self, path: str | Path, key: EngineKey) -> None:
+        """`path` is the cache file; a `.json` record beside it holds the key."""
+        self.path = Path(path)
+        self.record = self.path.with_suffix('.json')
+        self.key = key
+
+    def read(self) -> bytes | None:
+        """The cache if it was written under the same key, else None (TensorRT then calibrates afresh)."""
+        try:
+            record = json.loads(self.record.read_text())
+            data = self.path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if record.get('key') != asdict(self.key) or record.get('sha256') != hashlib.sha256(data).hexdigest():
+            return None
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Keep TensorRT's cache and its record."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_bytes(data)
+        self.record.write_text(json.dumps({'key': asdict(self.key), 'sha256': hashlib.sha256(data).hexdigest()}))
+
+
+def calibration_inputs(folder: str | Path, graph: str, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Sample inputs of `graph` for INT8 calibration.
+
+    Heads and the full model take pre-processed images; a tail takes the codes its head makes from them
+    (run with ONNX Runtime on the CPU).
+    """
+    from splitee_ros.runtime.ort_backend import OnnxRuntimeBackend
+    from splitee_ros.runtime.preprocess import to_model_input
+
+    spec = RuntimeSpec.load(folder)
+    inputs = [to_model_input(image, spec.input_size)[None] for image in images]
+    if not graph.endswith('.tail'):
+        return inputs
+    head = OnnxRuntimeBackend(folder).load(graph[: -len('.tail')] + '.head')
+    return [head.run(value)['code'] for value in inputs]
+
+
+def require_tensorrt():
+    """The `tensorrt` module, or a RuntimeError that says how to get it."""
+    try:
+        import tensorrt
+    except ImportError as error:
+        raise RuntimeError(
+            'the tensorrt backend needs TensorRT 10 (JetPack 6 ships it; on x86 `pip install tensorrt` with a '
+            'CUDA GPU); use backend onnxruntime or torch here'
+        ) from error
+    return tensorrt
+
+
+def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache):
+    import torch
+
+    class Calibrator(trt.IInt8EntropyCalibrator2):
+        """Feeds the sample inputs (batch 1, as exported) one at a time from a device buffer."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inputs = list(inputs)
+            self.buffer = None
+
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names):
+            if not self.inputs:
+                return None
+            value = torch.from_numpy(self.inputs.pop(0))
+            if self.buffer is None:
+                self.buffer = torch.empty(value.shape, dtype=value.dtype, device='cuda')
+            self.buffer.copy_(value)
+            return [int(self.buffer.data_ptr())]
+
+        def read_calibration_cache(self):
+            return cache.read()
+
+        def write_calibration_cache(self, data) -> None:
+            cache.write(bytes(data))
+
+    return Calibrator()
+
+
+class TensorRTSession:
+    """One deserialised engine with device buffers for its tensors, run with `execute_async_v3`."""
+
+    def __init__(self, trt, engine, stream) -> None:
+        """Allocate a device buffer per I/O tensor and bind its address once."""
+        import torch
+
+        self.engine = engine
+        self.context = engine.create_execution_context()
+        self.stream = stream
+        self.tensors = engine_io(trt, engine)
+        self.buffers = {}
+        for tensor in self.tensors:
+            dtype = getattr(torch, tensor.dtype)
+            self.buffers[tensor.name] = torch.empty(tensor.shape, dtype=dtype, device='cuda')
+            self.context.set_tensor_address(tensor.name, int(self.buffers[tensor.name].data_ptr()))
+        self.input_name = next(t.name for t in self.tensors if t.is_input)
+
+    def run(self, value: np.ndarray) -> dict[str, np.ndarray]:
+        """Copy in, execute on the stream, copy out."""
+        import torch
+
+        with torch.cuda.stream(self.stream):
+            self.buffers[self.input_name].copy_(torch.from_numpy(value), non_blocking=True)
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise RuntimeError('TensorRT execute_async_v3 failed')
+            outputs = {t.name: self.buffers[t.name].cpu() for t in self.tensors if not t.is_input}
+        self.stream.synchronize()
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+
+def engine_io(trt, engine) -> list[TensorSpec]:
+    """An engine's I/O tensors in the same form as `onnx_io`."""
+    tensors = []
+    for index in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(index)
+        is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+        dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
+        tensors.append(TensorSpec(name, tuple(engine.get_tensor_shape(name)), dtype, is_input))
+    return sorted(tensors, key=lambda t: not t.is_input)
+
+
+class TensorRTBackend:
+    """Builds (or loads from the cache) one engine per graph and runs it on the GPU."""
+
+    name = 'tensorrt'
+
+    def __init__(
+        self,
+        folder: str | Path,
+        device: str = 'cuda',
+        precision: str = 'fp16',
+        cache_folder: str | Path | None = None,
+        workspace_mb: int = 1024,
+        calibration_images: Sequence[np.ndarray] = (),
+        on_build: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Prepare the builder; `calibration_images` (BGR frames) are needed for INT8 unless caches exist."""
+        if device.split(':')[0] != 'cuda':
+            raise ValueError(f'the tensorrt backend runs on cuda, not {device!r}')
+        self.trt = require_tensorrt()
+        import torch
+
+        self.folder = Path(folder)
+        self.device = device
+        self.precision = precision
+        self.spec = RuntimeSpec.load(self.folder)
+        self.cache = EngineCache(cache_folder or self.folder / 'engines')
+        self.workspace_bytes = workspace_mb << 20
+        self.calibration_images = list(calibration_images)
+        self.on_build = on_build or (lambda graph, reason: _log.info('building %s engine: %s', graph, reason))
+        torch.cuda.set_device(torch.device(device))
+        self.gpu_name = torch.cuda.get_device_name()
+        self.stream = torch.cuda.Stream()
+        self.logger = self.trt.Logger(self.trt.Logger.WARNING)
+        self.runtime = self.trt.Runtime(self.logger)
+
+    def key(self, graph: str) -> EngineKey:
+        """The cache key of `graph`'s engine on this GPU, TensorRT and precision."""
+        onnx_path = self.folder / f'{graph}.onnx'
+        return EngineKey(sha256_file(onnx_path), self.trt.__version__, self.gpu_name, self.precision)
+
+    def build(self, graph: str) -> bytes:
+        """Parse `<graph>.onnx` and build a serialised engine at this backend's precision."""
+        trt = self.trt
+        builder = trt.Builder(self.logger)
+        network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+        parser = trt.OnnxParser(network, self.logger)
+        onnx_path = self.folder / f'{graph}.onnx'
+        if not parser.parse(onnx_path.read_bytes()):
+            errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+            raise RuntimeError(f'{onnx_path}: TensorRT cannot parse it: {errors}')
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.workspace_bytes)
+        if self.precision in ('fp16', 'int8'):
+            config.set_flag(trt.BuilderFlag.FP16)
+        if self.precision == 'int8':
+            key = self.key(graph)
+            cache = CalibrationCache(self.cache.folder / f'{graph}.{key.digest}.calibration', key)
+            if cache.read() is None and not self.calibration_images:
+                raise ValueError(f'the INT8 engine of {graph} needs calibration images (no calibration cache)')
+            inputs = calibration_inputs(self.folder, graph, self.calibration_images) if self.calibration_images else []
+            config.set_flag(trt.BuilderFlag.INT8)
+            config.int8_calibrator = _make_calibrator(trt, inputs, cache)
+        serialized = builder.build_serialized_network(network, config)
+        if serialized is None:
+            raise RuntimeError(f'TensorRT failed to build the {graph} engine')
+        return bytes(serialized)
+
+    def engine_bytes(self, graph: str) -> bytes:
+        """The cached engine of `graph`, built and stored first when there is no valid one."""
+        return cached_or_built(self.cache, graph, self.key(graph), lambda: self.build(graph), self.on_build)
+
+    def load(self, graph: str) -> TensorRTSession:
+        """Deserialise `graph`'s engine (rebuilding one that does not deserialise) and check its I/O."""
+        engine = self.runtime.deserialize_cuda_engine(self.engine_bytes(graph))
+        if engine is None:
+            self.on_build(graph, 'cached engine does not deserialise')
+            data = self.build(graph)
+            self.cache.store(graph, self.key(graph), data)
+            engine = self.runtime.deserialize_cuda_engine(data)
+        check_engine_io(onnx_io(self.folder / f'{graph}.onnx'), engine_io(self.trt, engine))
+        return TensorRTSession(self.trt, engine, self.stream)
