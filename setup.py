@@ -42,6 +42,9 @@ setup(
     entry_points={
         'console_scripts': [
             'splitee = splitee_ros.cli:main',
+            'head_node = splitee_ros.nodes.head_node:main',
+            'tail_node = splitee_ros.nodes.tail_node:main',
+            'monitor_node = splitee_ros.nodes.monitor_node:main',
         ],
     },
 )

@@ -136,6 +136,16 @@ def _build_engines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _play(args: argparse.Namespace) -> int:
+    from splitee_ros.ros.player import PlayOptions, play
+
+    options = PlayOptions(rate=args.rate, loop=args.loop, clock=args.clock, topics=tuple(args.topics or ()),
+                          start_delay_s=args.delay)  # fmt: skip
+    count = play(args.bag, options)
+    print(f'played {count} messages from {args.bag}')
+    return 0
+
+
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
@@ -208,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     engines.add_argument('--calibration-dir', help='INT8: folder of sample camera images (default: synthetic drives)')
     engines.add_argument('--calibration-frames', type=int, default=200, help='INT8: number of calibration frames')
     engines.set_defaults(handler=_build_engines)
+
+    player = commands.add_parser('play', help='publish a rosbag2 with its timing (for hosts without ros2 bag)')
+    player.add_argument('bag', help='rosbag2 folder (mcap or sqlite3)')
+    player.add_argument('--rate', type=float, default=1.0, help='speed factor')
+    player.add_argument('--loop', action='store_true')
+    player.add_argument('--clock', action='store_true', help='publish /clock from the bag stamps (use_sim_time)')
+    player.add_argument('--topics', nargs='+', help='only these topics')
+    player.add_argument('--delay', type=float, default=1.0, help='seconds to wait for subscribers before playing')
+    player.set_defaults(handler=_play)
     return parser
 
 

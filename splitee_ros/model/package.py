@@ -114,3 +114,30 @@ class ModelPackage:
         """What a decoder of this package's frames accepts."""
         shapes = tuple(tuple(split['code_shape']) for split in self.manifest['splits'])
         return WireSpec(self.model_id, shapes, max_bytes=max_bytes, codecs=self.codecs())
+
+
+def find_package(name_or_path: str | Path) -> Path:
+    """A model package folder, from a path or a name.
+
+    A name is looked up under the installed `share/splitee_ros/models/`, then in a development checkout's
+    `models/`. FileNotFoundError lists where it looked.
+    """
+    path = Path(name_or_path)
+    candidates = [path]
+    if len(path.parts) == 1:
+        candidates += [folder / path for folder in _model_folders()]
+    for candidate in candidates:
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    raise FileNotFoundError(f'no model package {str(name_or_path)!r}: looked in {[str(c) for c in candidates]}')
+
+
+def _model_folders() -> list[Path]:
+    folders = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        folders.append(Path(get_package_share_directory('splitee_ros')) / 'models')
+    except (ImportError, LookupError):  # no ament index here, or the package is not installed in it
+        pass
+    return [*folders, Path(__file__).resolve().parents[2] / 'models']

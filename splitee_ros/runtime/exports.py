@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -43,7 +44,8 @@ def is_exported(folder: Path, model_id: bytes) -> bool:
 def ensure_exported(package: ModelPackage, root: str | Path | None = None) -> Path:
     """Export every split's head and tail graph and the full graph of `package`, unless done; return the folder.
 
-    The export is written to a temporary folder and moved into place, so that a crash leaves no half export.
+    The export is written to a temporary folder and moved into place, so that a crash leaves no half export;
+    a file lock makes processes that start together export once.
     """
     from splitee_ros.model.export import export_all, export_full
 
@@ -51,13 +53,17 @@ def ensure_exported(package: ModelPackage, root: str | Path | None = None) -> Pa
     if is_exported(folder, package.model_id):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    detector = package.detector().eval()
-    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
-        staging = Path(scratch) / 'export'
-        export_all(detector, staging)
-        export_full(detector, staging)
-        RuntimeSpec.from_detector(detector, package.model_id).save(staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+    with open(folder.parent / '.export.lock', 'w') as lock:  # vehicle and edge nodes on one host start together
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_exported(folder, package.model_id):
+            return folder
+        detector = package.detector().eval()
+        with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+            staging = Path(scratch) / 'export'
+            export_all(detector, staging)
+            export_full(detector, staging)
+            RuntimeSpec.from_detector(detector, package.model_id).save(staging)
+            if folder.exists():
+                shutil.rmtree(folder)
+            staging.rename(folder)
     return folder

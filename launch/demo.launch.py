@@ -1,0 +1,45 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Vehicle and edge on one host, optionally replaying a bag: the whole loop for a quick look.
+
+Example: ros2 launch splitee_ros demo.launch.py bag:=artifacts/demo/drive/camera.bag mode:=split
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
+from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch_ros.actions import SetParameter
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Arguments: model, backend, device, namespace, use_sim_time, mode, bag, rate."""
+    share = FindPackageShare('splitee_ros')
+    forwarded = ('model', 'backend', 'device', 'namespace', 'use_sim_time')
+    arguments = [
+        DeclareLaunchArgument('model', default_value='splitee_demo'),
+        DeclareLaunchArgument('backend', default_value='onnxruntime'),
+        DeclareLaunchArgument('device', default_value='cpu'),
+        DeclareLaunchArgument('namespace', default_value=''),
+        DeclareLaunchArgument('use_sim_time', default_value='false'),
+        DeclareLaunchArgument('mode', default_value='split', description='split | local | offload-image'),
+        DeclareLaunchArgument('bag', default_value='', description='rosbag2 to replay (empty: none)'),
+        DeclareLaunchArgument('rate', default_value='1.0', description='bag replay speed'),
+    ]
+    launch_arguments = {name: LaunchConfiguration(name) for name in forwarded}.items()
+    vehicle = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'vehicle.launch.py'])),
+        launch_arguments=launch_arguments,
+    )
+    edge = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'edge.launch.py'])),
+        launch_arguments=launch_arguments,
+    )
+    player = ExecuteProcess(
+        cmd=['splitee', 'play', LaunchConfiguration('bag'), '--rate', LaunchConfiguration('rate'), '--delay', '5'],
+        condition=IfCondition(PythonExpression(["'", LaunchConfiguration('bag'), "' != ''"])),
+        output='screen',
+    )
+    return LaunchDescription([*arguments, SetParameter('mode', LaunchConfiguration('mode')), vehicle, edge, player])

@@ -1,0 +1,259 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""head_node (vehicle): camera image → head → confident exit, or bottleneck to the edge; one result per frame.
+
+Threads: the image callback only stores the newest image (an image still waiting when a newer one comes is
+dropped and counted); an inference thread runs the head; the edge-result callback and the deadline timer run
+in their own callback groups on a multi-threaded executor, so neither ever waits behind an inference.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image
+from vision_msgs.msg import Detection2DArray
+
+from splitee_ros.model.package import ModelPackage, find_package
+from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
+from splitee_ros.pipeline.head import MODES, HeadPipeline, HeadSettings
+from splitee_ros.ros import qos
+from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
+from splitee_ros.ros.executor import spin
+from splitee_ros.ros.params import declare
+from splitee_ros.ros.telemetry import frame_key, frame_status, health
+from splitee_ros.runtime.base import BACKENDS, make_runtime
+
+LIVE = {'mode', 'split_point', 'codec', 'exit_threshold', 'exits_enabled', 'jpeg_quality', 'deadline_ms'}
+
+
+class HeadNode(Node):
+    """The vehicle side of split computing with early exits."""
+
+    def __init__(self, **kwargs) -> None:
+        """Declare parameters, load and warm every split's head, wire topics and timers."""
+        super().__init__('head_node', **kwargs)
+        model = declare(self, 'model', 'splitee_demo', 'model package: a name under models/ or a folder', True)
+        backend = declare(self, 'backend', 'onnxruntime', 'inference backend', True, choices=BACKENDS)
+        device = declare(self, 'device', 'cpu', 'cpu, cuda or cuda:N', True)
+        threads = declare(self, 'threads', 0, 'intra-op threads (0: the backend decides)', True, (0, 64))
+        input_help = 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage on `image/compressed`'
+        input_type = declare(self, 'input_type', 'raw', input_help, True, choices=('raw', 'compressed'))
+        self.debug_image = declare(self, 'debug_image', False, 'publish ~/debug_image with boxes drawn', True)
+        package = ModelPackage.load(find_package(model))
+        self.class_names = list(package.config.class_names)
+        runtime = make_runtime(package.folder, backend, 'head', device, full=True, threads=threads)
+        codecs = {codec.name: codec for codec in package.codecs().values()}
+        self.pipeline = HeadPipeline(runtime, codecs, package.model_id)
+        splits = runtime.split_names
+        self.settings = HeadSettings(
+            mode=declare(
+                self,
+                'mode',
+                'split',
+                'split, local (whole model here) or offload-image (JPEG to the edge)',
+                choices=MODES,
+            ),
+            split=declare(self, 'split_point', splits[-1], 'where the model is cut', choices=tuple(splits)),
+            codec=declare(self, 'codec', 'int8+zstd3', 'bottleneck codec', choices=tuple(sorted(codecs))),
+            exit_threshold=declare(
+                self, 'exit_threshold', 0.8, 'an exit at least this confident answers at once', value_range=(0.0, 1.0)
+            ),
+            exits_enabled=declare(self, 'exits_enabled', True, 'take early exits'),
+            jpeg_quality=declare(self, 'jpeg_quality', 80, 'JPEG quality in offload-image mode', value_range=(1, 100)),
+        )
+        self.pipeline.check(self.settings)
+        self.deadline_s = (
+            declare(self, 'deadline_ms', 100.0, 'answer every frame within this time', value_range=(1.0, 10000.0)) / 1e3
+        )
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self.pending: PendingFrames[Detection2DArray] = PendingFrames()
+        self.sequence = 0
+        self._slot: tuple | None = None
+        self._slot_ready = threading.Condition()
+        self._running = True
+        self.bridge = load_cv_bridge()
+
+        overrides = qos.overridable()
+        self.detections_pub = self.create_publisher(
+            Detection2DArray, 'perception/detections', qos.DETECTIONS, qos_overriding_options=overrides
+        )
+        self.bottleneck_pub = self.create_publisher(
+            CompressedImage, 'splitee/bottleneck', qos.BOTTLENECK, qos_overriding_options=overrides
+        )
+        self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.debug_pub = self.create_publisher(Image, '~/debug_image', qos.IMAGE) if self.debug_image else None
+        image_type, image_topic = (Image, 'image') if input_type == 'raw' else (CompressedImage, 'image/compressed')
+        self.create_subscription(
+            image_type,
+            image_topic,
+            self._on_image,
+            qos.IMAGE,
+            qos_overriding_options=overrides,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.create_subscription(
+            Detection2DArray,
+            'splitee/edge/detections',
+            self._on_edge_result,
+            qos.DETECTIONS,
+            qos_overriding_options=overrides,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.create_timer(0.002, self._on_deadline_tick, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
+        self.worker = threading.Thread(target=self._inference_loop, name='head-inference', daemon=True)
+        self.worker.start()
+        self.get_logger().info(
+            f'{package.folder.name} on {backend}/{device}: splits {splits} warm, mode {self.settings.mode}, '
+            f'split {self.settings.split}, codec {self.settings.codec}, deadline {self.deadline_s * 1e3:.0f} ms'
+        )
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        values = {p.name: p.value for p in parameters}
+        fields = {
+            'mode': 'mode',
+            'split_point': 'split',
+            'codec': 'codec',
+            'exit_threshold': 'exit_threshold',
+            'exits_enabled': 'exits_enabled',
+            'jpeg_quality': 'jpeg_quality',
+        }
+        changes = {fields[name]: value for name, value in values.items() if name in fields}
+        candidate = HeadSettings(**{**self.settings.__dict__, **changes})
+        try:
+            self.pipeline.check(candidate)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        self.settings = candidate  # the next frame runs with it
+        if 'deadline_ms' in values:
+            self.deadline_s = float(values['deadline_ms']) / 1e3
+        return SetParametersResult(successful=True)
+
+    def _on_image(self, msg) -> None:
+        """Keep only the newest image; the one it replaces (if not yet taken) is dropped."""
+        with self._slot_ready:
+            if self._slot is not None:
+                self.pending.count(Outcome.DROPPED)
+                self._telemetry(frame_key(self._slot[0].header), Outcome.DROPPED, {})
+            self._slot = (msg, time.monotonic())
+            self._slot_ready.notify()
+
+    def _inference_loop(self) -> None:
+        while self._running:
+            with self._slot_ready:
+                while self._slot is None and self._running:
+                    self._slot_ready.wait(0.1)
+                if not self._running:
+                    return
+                msg, received = self._slot
+                self._slot = None
+            try:
+                self._process(msg, received)
+            except Exception as error:  # one bad frame must not stop the node
+                self.pending.count(Outcome.REJECTED)
+                self._telemetry(frame_key(msg.header), Outcome.REJECTED, {'reason': str(error)[:200]})
+                self.get_logger().warning(f'frame rejected: {error}', throttle_duration_sec=5.0)
+
+    def _process(self, msg, received: float) -> None:
+        image = compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg, self.bridge)
+        settings, key = self.settings, frame_key(msg.header)
+        self.sequence += 1
+        step = self.pipeline.step(image, settings, self.sequence)
+        if step.outcome is not None:
+            self._publish(
+                detections_to_msg(step.detections, msg.header, self.class_names),
+                key,
+                step.outcome,
+                received,
+                step.info,
+                image,
+            )
+            return
+        header = msg.header
+        self.bottleneck_pub.publish(CompressedImage(header=header, format=step.payload_format, data=step.payload))
+        sent = time.monotonic()
+        fallback = step.fallback
+        pending = Pending(
+            key,
+            sent,
+            received + self.deadline_s,
+            lambda: detections_to_msg(fallback(), header, self.class_names),
+            {**step.info, 'received': received, 'image': image if self.debug_pub else None},
+        )
+        for overflow in self.pending.add(pending):
+            self._fall_back(overflow)
+
+    def _on_edge_result(self, msg: Detection2DArray) -> None:
+        resolved = self.pending.resolve(frame_key(msg.header))
+        if isinstance(resolved, Pending):
+            info = {**resolved.info, 'edge_rtt_ms': (time.monotonic() - resolved.sent_at) * 1e3}
+            received, image = info.pop('received'), info.pop('image')
+            self._publish(msg, resolved.key, Outcome.EDGE, received, info, image)
+        elif resolved is Outcome.LATE:
+            self._telemetry(frame_key(msg.header), Outcome.LATE, {})
+
+    def _on_deadline_tick(self) -> None:
+        for pending in self.pending.expire(time.monotonic()):
+            self._fall_back(pending)
+
+    def _fall_back(self, pending: Pending) -> None:
+        info = dict(pending.info)
+        received, image = info.pop('received'), info.pop('image')
+        msg = pending.fallback()
+        self._publish(msg, pending.key, Outcome.FALLBACK, received, info, image)
+
+    def _publish(self, msg: Detection2DArray, key, outcome: Outcome, received: float, info: dict, image) -> None:
+        self.detections_pub.publish(msg)
+        if outcome in (Outcome.EXIT, Outcome.LOCAL):
+            self.pending.count(outcome)
+        self._telemetry(
+            key, outcome, {**info, 'latency_ms': (time.monotonic() - received) * 1e3, 'detections': len(msg.detections)}
+        )
+        if self.debug_pub is not None and image is not None:
+            from splitee_ros.ros.debug import draw_detections
+
+            self.debug_pub.publish(draw_detections(image, msg))
+
+    def _telemetry(self, key, outcome: Outcome, values: dict) -> None:
+        self.telemetry_pub.publish(frame_status(self.get_name(), key, outcome.value, values))
+
+    def _publish_health(self) -> None:
+        counts = dict(self.pending.counts)
+        settings = self.settings
+        values = {
+            'mode': settings.mode,
+            'split_point': settings.split,
+            'codec': settings.codec,
+            'exit_threshold': settings.exit_threshold,
+            'waiting_for_edge': len(self.pending),
+            **counts,
+        }
+        late_or_fallback = counts.get('fallback', 0)
+        level = DiagnosticStatus.WARN if late_or_fallback else DiagnosticStatus.OK
+        message = f'{late_or_fallback} fallbacks' if late_or_fallback else 'ok'
+        self.diagnostics_pub.publish(health(self, 'splitee: head_node', level, message, values))
+
+    def destroy_node(self) -> None:
+        """Stop the inference thread first."""
+        self._running = False
+        with self._slot_ready:
+            self._slot_ready.notify()
+        self.worker.join(timeout=2.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run head_node until shut down."""
+    spin(HeadNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,105 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Frames waiting for the edge: exactly one result per frame, the edge's before the deadline, else a fallback.
+
+Thread-safe: the inference worker adds frames, the edge-result callback resolves them, the deadline timer
+expires them, all under one lock, none of them waiting on inference.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Result = TypeVar('Result')
+FrameKey = tuple[int, int, str]  # header stamp (sec, nanosec) and frame_id: what identifies a frame end to end
+
+
+def elapsed_ms(start: float) -> float:
+    """Milliseconds since `start` (a `time.perf_counter()` value)."""
+    return (time.perf_counter() - start) * 1e3
+
+
+class Outcome(enum.Enum):
+    """How a frame's result came about (the telemetry's `outcome`)."""
+
+    EXIT = 'exit'  # a confident early exit on the vehicle
+    LOCAL = 'local'  # local mode: the whole model on the vehicle
+    EDGE = 'edge'  # the edge's result, before the deadline
+    FALLBACK = 'fallback'  # the deadline passed first: the best local exit (or nothing)
+    LATE = 'late'  # an edge result after the frame's fallback (counted, not published)
+    DROPPED = 'dropped'  # replaced by a newer image before the head got to it
+    REJECTED = 'rejected'  # an input that could not be used (bad image, bad frame)
+
+
+@dataclass
+class Pending(Generic[Result]):
+    """A frame sent to the edge: when it is due and what to publish if the edge is late."""
+
+    key: FrameKey
+    sent_at: float
+    deadline: float
+    fallback: Callable[[], Result]
+    info: dict = field(default_factory=dict)
+
+
+class PendingFrames(Generic[Result]):
+    """Frames sent to the edge, by key; counts every outcome."""
+
+    def __init__(self, limit: int = 256) -> None:
+        """Keep at most `limit` frames (the oldest fall back first if the edge never answers)."""
+        self._lock = threading.Lock()
+        self._pending: dict[FrameKey, Pending[Result]] = {}
+        self._resolved: dict[FrameKey, Outcome] = {}  # recent outcomes, to tell late results from unknown ones
+        self.limit = limit
+        self.counts: Counter[str] = Counter()
+
+    def add(self, pending: Pending[Result]) -> list[Pending[Result]]:
+        """Wait for `pending`; returns frames pushed out by the limit (the caller publishes their fallbacks)."""
+        with self._lock:
+            self._pending[pending.key] = pending
+            overflow = []
+            while len(self._pending) > self.limit:
+                oldest = next(iter(self._pending))
+                overflow.append(self._finish(oldest, Outcome.FALLBACK))
+            return overflow
+
+    def resolve(self, key: FrameKey) -> Pending[Result] | Outcome:
+        """An edge result for `key` arrived: the pending frame if it was still waiting, else LATE (or REJECTED)."""
+        with self._lock:
+            if key in self._pending:
+                return self._finish(key, Outcome.EDGE)
+            if key in self._resolved:
+                self.counts[Outcome.LATE.value] += 1
+                return Outcome.LATE
+            self.counts['unknown_edge_results'] += 1
+            return Outcome.REJECTED
+
+    def expire(self, now: float) -> list[Pending[Result]]:
+        """Frames whose deadline has passed, oldest first; they are done (fallback)."""
+        with self._lock:
+            due = [key for key, pending in self._pending.items() if pending.deadline <= now]
+            return [self._finish(key, Outcome.FALLBACK) for key in due]
+
+    def count(self, outcome: Outcome) -> None:
+        """Count a frame that never waited (exit, local, dropped, rejected)."""
+        with self._lock:
+            self.counts[outcome.value] += 1
+
+    def __len__(self) -> int:
+        """Frames still waiting."""
+        with self._lock:
+            return len(self._pending)
+
+    def _finish(self, key: FrameKey, outcome: Outcome) -> Pending[Result]:
+        pending = self._pending.pop(key)
+        self._resolved[key] = outcome
+        while len(self._resolved) > 4 * self.limit:
+            del self._resolved[next(iter(self._resolved))]
+        self.counts[outcome.value] += 1
+        return pending

@@ -1,0 +1,112 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The vehicle's work on one frame: run the head, take a confident exit, or encode what goes to the edge."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from splitee_ros.codec.frame import encode_frame
+from splitee_ros.codec.registry import Codec
+from splitee_ros.model.postprocess import Detections
+from splitee_ros.pipeline.frames import Outcome, elapsed_ms
+from splitee_ros.runtime.base import SplitRuntime
+
+MODES = ('split', 'local', 'offload-image')
+BOTTLENECK_FORMAT = 'splitee/1'  # CompressedImage.format of a bottleneck frame: 'splitee/1;h=480;w=640'
+IMAGE_FORMAT = 'jpeg'
+
+
+def bottleneck_format(frame_size: tuple[int, int]) -> str:
+    """The format string of a bottleneck message for a camera frame of (height, width)."""
+    return f'{BOTTLENECK_FORMAT};h={frame_size[0]};w={frame_size[1]}'
+
+
+def parse_bottleneck_format(text: str) -> tuple[int, int]:
+    """(height, width) from a bottleneck format string; ValueError if it is not one."""
+    name, _, rest = text.partition(';')
+    fields = dict(part.split('=', 1) for part in rest.split(';') if '=' in part)
+    if name != BOTTLENECK_FORMAT or set(fields) != {'h', 'w'}:
+        raise ValueError(f'not a {BOTTLENECK_FORMAT} format: {text[:64]!r}')
+    height, width = int(fields['h']), int(fields['w'])
+    if not (0 < height <= 16384 and 0 < width <= 16384):
+        raise ValueError(f'frame size {height}x{width} out of range')
+    return height, width
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    """The live-tunable settings of the head (its ROS parameters)."""
+
+    mode: str = 'split'
+    split: str = ''
+    codec: str = 'int8+zstd3'
+    exit_threshold: float = 0.8
+    exits_enabled: bool = True
+    jpeg_quality: int = 80
+
+
+@dataclass
+class HeadStep:
+    """What to do with one frame: publish `detections` now, or send `payload` and wait with a `fallback`."""
+
+    outcome: Outcome | None  # EXIT or LOCAL when there is nothing to wait for
+    detections: Detections | None = None
+    payload: bytes = b''
+    payload_format: str = ''
+    fallback: Callable[[], Detections] = Detections.empty
+    info: dict = field(default_factory=dict)  # split, codec, exit, confidence, head_ms, encode_ms, bytes
+
+
+class HeadPipeline:
+    """Runs the vehicle side for the current settings."""
+
+    def __init__(self, runtime: SplitRuntime, codecs: Mapping[str, Codec], model_id: bytes) -> None:
+        """`runtime` has every head (and the full model) loaded; `codecs` by name."""
+        self.runtime = runtime
+        self.codecs = dict(codecs)
+        self.model_id = model_id
+        self.split_index = {name: index for index, name in enumerate(runtime.split_names)}
+
+    def check(self, settings: HeadSettings) -> None:
+        """ValueError naming the problem if `settings` cannot run."""
+        if settings.mode not in MODES:
+            raise ValueError(f'mode must be one of {list(MODES)}, not {settings.mode!r}')
+        if settings.split not in self.split_index:
+            raise ValueError(f'split_point must be one of {list(self.split_index)}, not {settings.split!r}')
+        if settings.codec not in self.codecs:
+            raise ValueError(f'codec must be one of {sorted(self.codecs)}, not {settings.codec!r}')
+
+    def step(self, image_bgr: np.ndarray, settings: HeadSettings, sequence: int) -> HeadStep:
+        """Process one camera frame (BGR) under `settings`."""
+        start = time.perf_counter()
+        if settings.mode == 'local':
+            detections = self.runtime.run_full(image_bgr)
+            return HeadStep(Outcome.LOCAL, detections, info={'mode': 'local', 'head_ms': elapsed_ms(start)})
+        if settings.mode == 'offload-image':
+            ok, encoded = cv2.imencode('.jpg', image_bgr, [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
+            if not ok:
+                raise ValueError('JPEG encoding failed')
+            payload = encoded.tobytes()
+            info = {'mode': 'offload-image', 'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
+            return HeadStep(None, payload=payload, payload_format=IMAGE_FORMAT, info=info)
+        result = self.runtime.run_head(settings.split, image_bgr)
+        head_ms = elapsed_ms(start)
+        info = {'mode': 'split', 'split': settings.split, 'head_ms': head_ms}
+        best = result.best_exit() if settings.exits_enabled else None
+        if best is not None:
+            info |= {'exit': best, 'confidence': result.confidences[best]}
+            if result.confidences[best] >= settings.exit_threshold:
+                return HeadStep(Outcome.EXIT, result.exit_detections(best), info=info)
+        start = time.perf_counter()
+        codec = self.codecs[settings.codec]
+        payload = encode_frame(result.code, codec, self.model_id, self.split_index[settings.split], sequence)
+        info |= {'codec': settings.codec, 'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
+        fallback = (lambda: result.exit_detections(best)) if best is not None else Detections.empty
+        return HeadStep(None, payload=payload, payload_format=bottleneck_format(image_bgr.shape[:2]),
+                        fallback=fallback, info=info)  # fmt: skip

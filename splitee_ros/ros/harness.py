@@ -1,0 +1,224 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Running the nodes as separate processes and watching them: used by `splitee demo` and the node tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from vision_msgs.msg import Detection2DArray
+
+from splitee_ros.pipeline.frames import FrameKey
+from splitee_ros.ros import qos
+from splitee_ros.ros.telemetry import frame_key, status_values
+
+NODE_MODULES = {name: f'splitee_ros.nodes.{name}' for name in ('head_node', 'tail_node', 'monitor_node')}
+
+
+def _parameter_text(value) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, list | tuple):
+        return '[' + ','.join(_parameter_text(v) for v in value) + ']'
+    return str(value)
+
+
+class NodeProcess:
+    """One node in a process of its own, its output in a log file."""
+
+    def __init__(
+        self,
+        node: str,
+        parameters: Mapping[str, object],
+        env: Mapping[str, str],
+        log_folder: str | Path,
+        remappings: Mapping[str, str] | None = None,
+    ) -> None:
+        """Start `node` (head_node, tail_node, monitor_node) with `--ros-args -p name:=value` parameters."""
+        self.node = node
+        arguments = [sys.executable, '-m', NODE_MODULES[node], '--ros-args']
+        for name, value in parameters.items():
+            arguments += ['-p', f'{name}:={_parameter_text(value)}']
+        for source, target in (remappings or {}).items():
+            arguments += ['-r', f'{source}:={target}']
+        self.log_path = Path(log_folder) / f'{node}.log'
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, 'ab')  # noqa: SIM115 - open for the process's lifetime
+        self.process = subprocess.Popen(arguments, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGINT, then SIGKILL if it does not end in time."""
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the node's output."""
+        return '\n'.join(self.log_path.read_text(errors='replace').splitlines()[-lines:])
+
+
+class Collector:
+    """A node in this process that records results, telemetry and diagnostics, and sets parameters."""
+
+    def __init__(self, domain_id: int, namespace: str = '', localhost_only: bool = True) -> None:
+        """Join `domain_id` with a context of its own and spin in a background thread."""
+        if localhost_only:  # read by the middleware at init: the same discovery range as `node_env`'s
+            os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = Node('splitee_collector', namespace=namespace, context=self.context)
+        self.lock = threading.Lock()
+        self.results: dict[FrameKey, tuple[float, Detection2DArray]] = {}
+        self.result_counts: dict[FrameKey, int] = {}
+        self.telemetry: dict[str, list[tuple[float, DiagnosticStatus]]] = {'head_node': [], 'tail_node': []}
+        self.diagnostics: list[DiagnosticArray] = []
+        group = ReentrantCallbackGroup()
+        self.node.create_subscription(
+            Detection2DArray, 'perception/detections', self._on_result, qos.DETECTIONS, callback_group=group
+        )
+        for name in self.telemetry:
+            self.node.create_subscription(
+                DiagnosticStatus,
+                f'{name}/telemetry',
+                lambda msg, name=name: self._on_telemetry(name, msg),
+                qos.TELEMETRY,
+                callback_group=group,
+            )
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10, callback_group=group)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _on_result(self, msg: Detection2DArray) -> None:
+        key = frame_key(msg.header)
+        with self.lock:
+            self.results[key] = (time.monotonic(), msg)
+            self.result_counts[key] = self.result_counts.get(key, 0) + 1
+
+    def _on_telemetry(self, name: str, msg: DiagnosticStatus) -> None:
+        with self.lock:
+            self.telemetry[name].append((time.monotonic(), msg))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            self.diagnostics.append(msg)
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        with self.lock:
+            self.results.clear()
+            self.result_counts.clear()
+            for samples in self.telemetry.values():
+                samples.clear()
+            self.diagnostics.clear()
+
+    def head_frames(self) -> dict[FrameKey, tuple[str, dict[str, str]]]:
+        """Per frame key, the head's final outcome (exit, local, edge, fallback) and its values."""
+        with self.lock:
+            samples = list(self.telemetry['head_node'])
+        frames = {}
+        for _, status in samples:
+            if status.message in ('exit', 'local', 'edge', 'fallback'):
+                sec_nsec, _, frame_id = status.hardware_id.partition('/')
+                sec, _, nanosec = sec_nsec.partition('.')
+                frames[(int(sec), int(nanosec), frame_id)] = (status.message, status_values(status))
+        return frames
+
+    def outcomes(self, node: str = 'head_node') -> dict[str, int]:
+        """How many telemetry records of each outcome `node` sent."""
+        with self.lock:
+            samples = list(self.telemetry[node])
+        counts: dict[str, int] = {}
+        for _, status in samples:
+            counts[status.message] = counts.get(status.message, 0) + 1
+        return counts
+
+    def wait_for_results(self, keys: Iterable[FrameKey], timeout_s: float) -> bool:
+        """Wait until there is a result (and head telemetry) for every key in `keys`."""
+        wanted = set(keys)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                done = wanted <= set(self.results)
+            if done and wanted <= set(self.head_frames()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_for_subscribers(self, topics: Mapping[str, int], timeout_s: float, at_most: bool = False) -> bool:
+        """Wait until each topic has at least (or with `at_most`, at most) the given number of subscribers."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            counts = {topic: self.node.count_subscribers(topic) for topic in topics}
+            if all((counts[t] <= n) if at_most else (counts[t] >= n) for t, n in topics.items()):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def set_parameters(self, node: str, values: Mapping[str, object], timeout_s: float = 10.0) -> list:
+        """Call `node`'s SetParameters service, as `ros2 param set` does; return the results."""
+        client = self.node.create_client(SetParameters, f'{node}/set_parameters')
+        try:
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                raise TimeoutError(f'{node}/set_parameters is not available')
+            request = SetParameters.Request(parameters=[_parameter(name, value) for name, value in values.items()])
+            future = client.call_async(request)
+            deadline = time.monotonic() + timeout_s
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not future.done():
+                raise TimeoutError(f'{node}/set_parameters did not answer')
+            return list(future.result().results)
+        finally:
+            self.node.destroy_client(client)
+
+    def close(self) -> None:
+        """Stop spinning and leave the domain."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def _parameter(name: str, value) -> Parameter:
+    if isinstance(value, bool):
+        parameter_value = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+    elif isinstance(value, int):
+        parameter_value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    elif isinstance(value, float):
+        parameter_value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    else:
+        parameter_value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
+    return Parameter(name=name, value=parameter_value)
+
+
+def node_env(domain_id: int, cache: str | Path | None = None) -> dict[str, str]:
+    """Environment of node processes: a DDS domain, discovery on this host, an export cache."""
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
+    if cache is not None:
+        env['SPLITEE_CACHE'] = str(cache)
+    return env

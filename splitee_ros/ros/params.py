@@ -1,0 +1,34 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Declaring parameters with descriptors (description, ranges, read_only) in one call each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+
+def declare(
+    node,
+    name: str,
+    default: Any,
+    description: str,
+    read_only: bool = False,
+    value_range: tuple[float, float] | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """Declare `name` on `node` and return its value (as overridden by the launch or a params file)."""
+    descriptor = ParameterDescriptor(description=description, read_only=read_only)
+    if choices:
+        descriptor.additional_constraints = 'one of: ' + ', '.join(choices)
+    if value_range is not None:
+        low, high = value_range
+        if isinstance(default, bool) or not isinstance(default, int | float):
+            raise TypeError(f'{name}: a range needs a numeric parameter')
+        if isinstance(default, int):
+            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        else:
+            interval = FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
+            descriptor.floating_point_range = [interval]
+    return node.declare_parameter(name, default, descriptor).value
