@@ -6,11 +6,14 @@ ENV := . ./env.sh
 
 .PHONY: setup demo test lint clean
 
+# make demo MODE=local | MODE=offload-image reruns the demo with a baseline
+MODE ?= split
+
 setup:
 	./scripts/setup_env.sh
 
 demo: setup
-	$(ENV) && splitee smoke
+	$(ENV) && splitee demo --mode $(MODE)
 
 lint: setup
 	$(ENV) && ruff check . && ruff format --check .

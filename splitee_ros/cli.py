@@ -146,6 +146,18 @@ def _play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from splitee_ros.ros.demo import DemoOptions, format_summary, run_demo
+
+    options = DemoOptions(mode=args.mode, model=args.model, backend=args.backend, split_point=args.split_point,
+                          codec=args.codec, exit_threshold=args.exit_threshold, deadline_ms=args.deadline_ms,
+                          drives=args.drives, frames=args.frames)  # fmt: skip
+    summary = run_demo(options, args.out)
+    print(format_summary(summary))
+    print(f'report: {Path(args.out) / "report.html"}')
+    return 0 if summary['results_out'] == summary['frames_in'] else 1
+
+
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
@@ -218,6 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
     engines.add_argument('--calibration-dir', help='INT8: folder of sample camera images (default: synthetic drives)')
     engines.add_argument('--calibration-frames', type=int, default=200, help='INT8: number of calibration frames')
     engines.set_defaults(handler=_build_engines)
+
+    demo = commands.add_parser('demo', help='head, tail and monitor nodes on a synthetic drive: summary and report')
+    demo.add_argument('--mode', choices=['split', 'local', 'offload-image'], default='split')
+    demo.add_argument('--model', default='splitee_demo')
+    demo.add_argument('--backend', choices=['torch', 'onnxruntime', 'tensorrt'], default='onnxruntime')
+    demo.add_argument('--split-point', default='stage2')
+    demo.add_argument('--codec', default='int8+zstd3')
+    demo.add_argument('--exit-threshold', type=float, default=0.8)
+    demo.add_argument('--deadline-ms', type=float, default=200.0)
+    demo.add_argument('--drives', type=int, default=2)
+    demo.add_argument('--frames', type=int, default=20, help='frames per drive (5 FPS)')
+    demo.add_argument('--out', default='artifacts/demo', help='folder for summary.json, report.html, logs')
+    demo.set_defaults(handler=_demo)
 
     player = commands.add_parser('play', help='publish a rosbag2 with its timing (for hosts without ros2 bag)')
     player.add_argument('bag', help='rosbag2 folder (mcap or sqlite3)')
