@@ -6,11 +6,11 @@ Example: ros2 launch splitee_ros demo.launch.py bag:=artifacts/demo/drive/camera
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, RegisterEventHandler
 from launch.conditions import IfCondition
+from launch.event_handlers import OnProcessIO
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
-from launch_ros.actions import SetParameter
 from launch_ros.substitutions import FindPackageShare
 
 
@@ -31,15 +31,25 @@ def generate_launch_description() -> LaunchDescription:
     launch_arguments = {name: LaunchConfiguration(name) for name in forwarded}.items()
     vehicle = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'vehicle.launch.py'])),
-        launch_arguments=launch_arguments,
+        launch_arguments=[*launch_arguments, ('mode', LaunchConfiguration('mode'))],
     )
     edge = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'edge.launch.py'])),
         launch_arguments=launch_arguments,
     )
     player = ExecuteProcess(
-        cmd=['splitee', 'play', LaunchConfiguration('bag'), '--rate', LaunchConfiguration('rate'), '--delay', '5'],
+        cmd=['splitee', 'play', LaunchConfiguration('bag'), '--rate', LaunchConfiguration('rate'), '--delay', '2'],
         condition=IfCondition(PythonExpression(["'", LaunchConfiguration('bag'), "' != ''"])),
         output='screen',
     )
-    return LaunchDescription([*arguments, SetParameter('mode', LaunchConfiguration('mode')), vehicle, edge, player])
+    started = []
+
+    def play_when_head_warm(event):
+        # head_node subscribes to the camera only once its model is warm (20+ s on a busy CPU)
+        if not started and b'[head_node]' in event.text and b' warm' in event.text:
+            started.append(True)
+            return [player]
+        return None
+
+    play = RegisterEventHandler(OnProcessIO(on_stdout=play_when_head_warm, on_stderr=play_when_head_warm))
+    return LaunchDescription([*arguments, vehicle, edge, play])

@@ -41,5 +41,6 @@ def generate_launch_description() -> LaunchDescription:
             },
         ],
         output='screen',
+        sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit
     )
     return LaunchDescription([*arguments, tail])

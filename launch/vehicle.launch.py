@@ -14,7 +14,7 @@ from launch_ros.substitutions import FindPackageShare
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Arguments: model, backend, device, namespace, params_file, use_sim_time, image_topic, monitor."""
+    """Arguments: model, backend, device, namespace, params_file, use_sim_time, image_topic, monitor, mode."""
     arguments = [
         DeclareLaunchArgument('model', default_value='splitee_demo', description='model package name or folder'),
         DeclareLaunchArgument('backend', default_value='onnxruntime', description='torch | onnxruntime | tensorrt'),
@@ -28,12 +28,14 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('use_sim_time', default_value='false', description='follow /clock (bag replay)'),
         DeclareLaunchArgument('image_topic', default_value='/camera/image_raw', description='camera topic'),
         DeclareLaunchArgument('monitor', default_value='true', description='start monitor_node here'),
+        DeclareLaunchArgument('mode', default_value='split', description='split | local | offload-image'),
     ]
     overrides = {
         'model': LaunchConfiguration('model'),
         'backend': LaunchConfiguration('backend'),
         'device': LaunchConfiguration('device'),
         'use_sim_time': LaunchConfiguration('use_sim_time'),
+        'mode': LaunchConfiguration('mode'),
     }
     head = Node(
         package='splitee_ros',
@@ -43,6 +45,7 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[LaunchConfiguration('params_file'), overrides],
         remappings=[('image', LaunchConfiguration('image_topic'))],
         output='screen',
+        sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit
     )
     monitor = Node(
         package='splitee_ros',
@@ -52,5 +55,6 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[LaunchConfiguration('params_file'), {'use_sim_time': LaunchConfiguration('use_sim_time')}],
         condition=IfCondition(LaunchConfiguration('monitor')),
         output='screen',
+        sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit
     )
     return LaunchDescription([*arguments, head, monitor])

@@ -9,6 +9,7 @@ a split change mid-stream, the exit path, malformed input, and a stopped and res
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 from conftest import DEMO_PACKAGE
@@ -42,7 +43,7 @@ def drive(tmp_path_factory):
 def offline(runtime_cache):
     """The same package on the same backend in this process: what every node result must equal."""
     package = ModelPackage.load(DEMO_PACKAGE)
-    runtime = make_runtime(DEMO_PACKAGE, 'onnxruntime', 'both', cache=runtime_cache)
+    runtime = make_runtime(DEMO_PACKAGE, 'onnxruntime', 'both', full=True, cache=runtime_cache)
     codecs = {c.name: c for c in package.codecs().values()}
     decoder = FrameDecoder(package.wire_spec())
 
@@ -55,7 +56,12 @@ def offline(runtime_cache):
         result = runtime.run_head(split, image)
         return result.exit_detections(result.best_exit())
 
-    return package, edge, best_exit
+    def whole(image, jpeg_quality: int | None = None) -> Detections:
+        if jpeg_quality is not None:  # what the edge sees in image offload
+            image = cv2.imdecode(cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])[1], 1)
+        return runtime.run_full(image)
+
+    return package, edge, best_exit, whole
 
 
 def assert_same(received: Detections, expected: Detections) -> None:
@@ -69,7 +75,9 @@ def assert_same(received: Detections, expected: Detections) -> None:
 def replay(collector: Collector, bag, keys, timeout_s: float = 120.0, rate: float = 1.0) -> None:
     options = PlayOptions(rate=rate, topics=(IMAGE_TOPIC,), start_delay_s=PLAY_DELAY_S)
     play(bag, options, node=collector.node)
-    assert collector.wait_for_results(keys, timeout_s), f'missing results: {set(keys) - set(collector.results)}'
+    assert collector.wait_for_results(keys, timeout_s), (
+        f'missing results: {sorted(set(keys) - set(collector.results))}; outcomes {collector.outcomes()}'
+    )
 
 
 @pytest.fixture
@@ -77,9 +85,13 @@ def system(ros_env, runtime_cache, tmp_path, demo_exports):
     domain = int(ros_env['ROS_DOMAIN_ID'])
     env = node_env(domain, runtime_cache)
     common = {'model': DEMO_PACKAGE, 'backend': 'onnxruntime', 'threads': 1}
-    # Best effort (the default for images and codes) may lose a frame on a loaded host; the test counts every
-    # frame, so it makes both topics reliable through the nodes' QoS override parameters.
-    tail_parameters = {**common, 'qos_overrides./splitee/bottleneck.subscription.reliability': 'reliable'}
+    # Best effort and keep-last-1 (the defaults for images and codes: fresh data wins) may lose a frame on a
+    # loaded host; the test counts every frame, so it makes both topics reliable and deeper through the nodes'
+    # QoS override parameters.
+    tail_parameters = {
+        **common, 'qos_overrides./splitee/bottleneck.subscription.reliability': 'reliable',
+        'qos_overrides./splitee/bottleneck.subscription.depth': 10,
+    }  # fmt: skip
     head_parameters = {
         **common, 'split_point': 'stage2', 'codec': CODEC, 'exits_enabled': False, 'deadline_ms': 3000.0,
         'qos_overrides./camera/image_raw.subscription.reliability': 'reliable',
@@ -104,7 +116,7 @@ def system(ros_env, runtime_cache, tmp_path, demo_exports):
 def test_head_tail_and_monitor_over_dds(system, drive, offline):
     collector, nodes, env, log_folder, tail_parameters = system
     bag, frames, keys = drive
-    package, edge, best_exit = offline
+    package, edge, best_exit, whole = offline
     images = dict(zip(keys, (f.image for f in frames), strict=True))
 
     # 1. Edge path, with the split changed mid-stream through SetParameters: one result per frame, none dropped.
@@ -115,7 +127,7 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     replay(collector, bag, keys)
     switcher.join()
     head = collector.head_frames()
-    assert {outcome for outcome, _ in head.values()} == {'edge'}
+    assert {outcome for outcome, _ in head.values()} == {'edge'}, collector.outcomes()
     assert all(count == 1 for count in collector.result_counts.values()) and set(collector.results) == set(keys)
     assert collector.outcomes().get('dropped', 0) == 0
     splits = [head[key][1]['split'] for key in keys]
@@ -132,10 +144,21 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     collector.clear()
     replay(collector, bag, keys)
     head = collector.head_frames()
-    assert {outcome for outcome, _ in head.values()} == {'exit'}
+    assert {outcome for outcome, _ in head.values()} == {'exit'}, collector.outcomes()
     for key in keys:
         received = msg_to_detections(collector.results[key][1], package.config.class_names)
         assert_same(received, best_exit(images[key], 'stage1'))
+
+    # The two baselines: the whole model on the vehicle, and JPEG frames to the edge's whole model.
+    for mode, outcome, quality in (('local', 'local', None), ('offload-image', 'edge', 80)):
+        assert all(r.successful for r in collector.set_parameters('head_node', {'mode': mode, 'jpeg_quality': 80}))
+        collector.clear()
+        replay(collector, bag, keys)
+        assert {outcome for outcome, _ in collector.head_frames().values()} == {outcome}, collector.outcomes()
+        for key in keys:
+            received = msg_to_detections(collector.results[key][1], package.config.class_names)
+            assert_same(received, whole(images[key], quality))
+    assert all(r.successful for r in collector.set_parameters('head_node', {'mode': 'split'}))
 
     # 3. Bad parameter values are refused, the running values kept.
     refused = collector.set_parameters('head_node', {'split_point': 'nowhere', 'codec': 'gzip'})
@@ -158,7 +181,7 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     replay(collector, bag, keys)
     assert collector.outcomes('tail_node').get('rejected', 0) == len(garbage)
     assert collector.outcomes('head_node').get('rejected', 0) == len(garbage)
-    assert {outcome for outcome, _ in collector.head_frames().values()} == {'edge'}
+    assert {outcome for outcome, _ in collector.head_frames().values()} == {'edge'}, collector.outcomes()
 
     # 5. Tail stopped: every frame falls back within the deadline; restarted: the edge is used again.
     assert all(
@@ -172,7 +195,7 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     collector.clear()
     replay(collector, bag, keys)
     head = collector.head_frames()
-    assert {outcome for outcome, _ in head.values()} == {'fallback'}
+    assert {outcome for outcome, _ in head.values()} == {'fallback'}, collector.outcomes()
     latencies = [float(values['latency_ms']) for _, values in head.values()]
     assert max(latencies) < 400.0 + 150.0, latencies
     for key in keys:  # the fallback is the best local exit
@@ -184,7 +207,7 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     assert collector.wait_for_subscribers({'splitee/bottleneck': 1}, 120), nodes['tail_node'].log_tail()
     collector.clear()
     replay(collector, bag, keys)
-    assert {outcome for outcome, _ in collector.head_frames().values()} == {'edge'}
+    assert {outcome for outcome, _ in collector.head_frames().values()} == {'edge'}, collector.outcomes()
 
     # 6. The monitor measured the link and both nodes report health on /diagnostics.
     names = {status.name for array in collector.diagnostics for status in array.status}

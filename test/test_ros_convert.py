@@ -114,3 +114,16 @@ def test_detections_round_trip_through_detection2darray_with_the_frame_header():
     np.testing.assert_allclose(back.scores, detections.scores, atol=1e-6)
     np.testing.assert_array_equal(back.labels, detections.labels)
     assert len(msg_to_detections(detections_to_msg(Detections.empty(), header, CLASSES), CLASSES)) == 0
+
+
+def test_debug_image_draws_the_boxes_with_the_frame_header():
+    from splitee_ros.ros.debug import draw_detections
+
+    header = Header(frame_id='camera_front')
+    image = np.zeros((120, 160, 3), np.uint8)
+    detections = Detections(np.array([[20, 30, 80, 90]], np.float32), np.array([0.7], np.float32), np.array([1]))
+    msg = draw_detections(image, detections_to_msg(detections, header, CLASSES))
+    drawn = image_to_bgr(msg)
+    assert msg.header == header and drawn.shape == image.shape
+    assert drawn[30, 20:80].any() and drawn[60, 50].sum() == 0  # the outline, not the inside
+    assert not image.any(), 'the camera frame itself is not drawn on'
