@@ -46,7 +46,7 @@ def generate_launch_description() -> LaunchDescription:
 
     def play_when_head_warm(event):
         # head_node subscribes to the camera only once its model is warm (20+ s on a busy CPU)
-        if not started and b'[head_node]' in event.text and b' warm' in event.text:
+        if not started and b'head_node]' in event.text and b' warm' in event.text:
             started.append(True)
             return [player]
         return None

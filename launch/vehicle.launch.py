@@ -43,7 +43,10 @@ def generate_launch_description() -> LaunchDescription:
         name='head_node',
         namespace=LaunchConfiguration('namespace'),
         parameters=[LaunchConfiguration('params_file'), overrides],
-        remappings=[('image', LaunchConfiguration('image_topic'))],
+        remappings=[
+            ('image', LaunchConfiguration('image_topic')),
+            ('image/compressed', [LaunchConfiguration('image_topic'), '/compressed']),
+        ],
         output='screen',
         sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit
     )

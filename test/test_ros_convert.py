@@ -122,7 +122,7 @@ def test_debug_image_draws_the_boxes_with_the_frame_header():
     header = Header(frame_id='camera_front')
     image = np.zeros((120, 160, 3), np.uint8)
     detections = Detections(np.array([[20, 30, 80, 90]], np.float32), np.array([0.7], np.float32), np.array([1]))
-    msg = draw_detections(image, detections_to_msg(detections, header, CLASSES))
+    msg = draw_detections(image, detections_to_msg(detections, header, CLASSES), CLASSES)
     drawn = image_to_bgr(msg)
     assert msg.header == header and drawn.shape == image.shape
     assert drawn[30, 20:80].any() and drawn[60, 50].sum() == 0  # the outline, not the inside

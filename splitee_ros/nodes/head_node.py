@@ -15,6 +15,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
@@ -26,7 +27,7 @@ from splitee_ros.ros import qos
 from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare
-from splitee_ros.ros.telemetry import frame_key, frame_status, health
+from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 from splitee_ros.runtime.base import BACKENDS, make_runtime
 
 LIVE = {'mode', 'split_point', 'codec', 'exit_threshold', 'exits_enabled', 'jpeg_quality', 'deadline_ms'}
@@ -74,6 +75,7 @@ class HeadNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.pending: PendingFrames[Detection2DArray] = PendingFrames()
+        self.problems = RecentProblems(('fallback', 'late', 'dropped', 'rejected'))
         self.sequence = 0
         self._slot: tuple | None = None
         self._slot_ready = threading.Condition()
@@ -107,7 +109,8 @@ class HeadNode(Node):
             qos_overriding_options=overrides,
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
-        self.create_timer(0.002, self._on_deadline_tick, callback_group=MutuallyExclusiveCallbackGroup())
+        steady = Clock(clock_type=ClockType.STEADY_TIME)  # deadlines are wall-clock time, also under use_sim_time
+        self.create_timer(0.002, self._on_deadline_tick, callback_group=MutuallyExclusiveCallbackGroup(), clock=steady)
         self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
         self.worker = threading.Thread(target=self._inference_loop, name='head-inference', daemon=True)
         self.worker.start()
@@ -167,7 +170,7 @@ class HeadNode(Node):
         settings, key = self.settings, frame_key(msg.header)
         self.sequence += 1
         step = self.pipeline.step(image, settings, self.sequence)
-        if step.outcome is not None:
+        if step.outcome is not None and self._running:
             self._publish(
                 detections_to_msg(step.detections, msg.header, self.class_names),
                 key,
@@ -178,24 +181,24 @@ class HeadNode(Node):
             )
             return
         header = msg.header
-        self.bottleneck_pub.publish(CompressedImage(header=header, format=step.payload_format, data=step.payload))
-        sent = time.monotonic()
         fallback = step.fallback
         pending = Pending(
             key,
-            sent,
+            time.monotonic(),
             received + self.deadline_s,
             lambda: detections_to_msg(fallback(), header, self.class_names),
-            {**step.info, 'received': received, 'image': image if self.debug_pub else None},
+            {**step.info, 'received': received, 'image': image if self.debug_pub else None, 'header': header},
         )
-        for overflow in self.pending.add(pending):
+        for overflow in self.pending.add(pending):  # registered before sending: the edge may answer at once
             self._fall_back(overflow)
+        if self._running:
+            self.bottleneck_pub.publish(CompressedImage(header=header, format=step.payload_format, data=step.payload))
 
     def _on_edge_result(self, msg: Detection2DArray) -> None:
         resolved = self.pending.resolve(frame_key(msg.header))
         if isinstance(resolved, Pending):
             info = {**resolved.info, 'edge_rtt_ms': (time.monotonic() - resolved.sent_at) * 1e3}
-            received, image = info.pop('received'), info.pop('image')
+            received, image, _ = info.pop('received'), info.pop('image'), info.pop('header')
             self._publish(msg, resolved.key, Outcome.EDGE, received, info, image)
         elif resolved is Outcome.LATE:
             self._telemetry(frame_key(msg.header), Outcome.LATE, {})
@@ -205,9 +208,14 @@ class HeadNode(Node):
             self._fall_back(pending)
 
     def _fall_back(self, pending: Pending) -> None:
+        """Publish a frame's local result at its deadline; an empty result if even that fails (never none)."""
         info = dict(pending.info)
-        received, image = info.pop('received'), info.pop('image')
-        msg = pending.fallback()
+        received, image, header = info.pop('received'), info.pop('image'), info.pop('header')
+        try:
+            msg = pending.fallback()
+        except Exception as error:  # the frame still gets its one result
+            msg = Detection2DArray(header=header)
+            info['reason'] = f'fallback failed: {error}'[:200]
         self._publish(msg, pending.key, Outcome.FALLBACK, received, info, image)
 
     def _publish(self, msg: Detection2DArray, key, outcome: Outcome, received: float, info: dict, image) -> None:
@@ -220,7 +228,7 @@ class HeadNode(Node):
         if self.debug_pub is not None and image is not None:
             from splitee_ros.ros.debug import draw_detections
 
-            self.debug_pub.publish(draw_detections(image, msg))
+            self.debug_pub.publish(draw_detections(image, msg, self.class_names))
 
     def _telemetry(self, key, outcome: Outcome, values: dict) -> None:
         self.telemetry_pub.publish(frame_status(self.get_name(), key, outcome.value, values))
@@ -236,9 +244,7 @@ class HeadNode(Node):
             'waiting_for_edge': len(self.pending),
             **counts,
         }
-        late_or_fallback = counts.get('fallback', 0)
-        level = DiagnosticStatus.WARN if late_or_fallback else DiagnosticStatus.OK
-        message = f'{late_or_fallback} fallbacks' if late_or_fallback else 'ok'
+        level, message = self.problems.check(counts)
         self.diagnostics_pub.publish(health(self, 'splitee: head_node', level, message, values))
 
     def destroy_node(self) -> None:
@@ -246,7 +252,7 @@ class HeadNode(Node):
         self._running = False
         with self._slot_ready:
             self._slot_ready.notify()
-        self.worker.join(timeout=2.0)
+        self.worker.join(timeout=5.0)
         super().destroy_node()
 
 

@@ -27,6 +27,8 @@ class MonitorNode(Node):
         super().__init__('monitor_node', **kwargs)
         probe_hz = declare(self, 'probe_hz', 5.0, 'link probes per second', True, (0.1, 100.0))
         self.probe_sizes = list(declare(self, 'probe_sizes', [256, 16384], 'probe payload sizes in bytes', True))
+        if not self.probe_sizes or min(self.probe_sizes) < 0:
+            raise ValueError(f'probe_sizes must be a non-empty list of sizes >= 0, not {self.probe_sizes}')
         window_s = declare(self, 'window_s', 5.0, 'statistics window', True, (0.5, 120.0))
         head = declare(self, 'head_node', 'head_node', 'the head node (its ~/telemetry)', True)
         tail = declare(self, 'tail_node', 'tail_node', 'the tail node (its ~/telemetry)', True)
@@ -74,10 +76,9 @@ class MonitorNode(Node):
         now, values = time.monotonic(), status_values(msg)
         self.head_stats.add(now, msg.message, values)
         if msg.message == 'edge' and 'edge_rtt_ms' in values and 'bytes' in values:
-            tail_ms = self.tail_stats.summary().get('tail_ms_p50', 0.0) + self.tail_stats.summary().get(
-                'decode_ms_p50', 0.0
-            )
-            self.link.add_transfer(now, int(values['bytes']), (float(values['edge_rtt_ms']) - tail_ms) / 1e3)
+            tail = self.tail_stats.summary()
+            edge_ms = tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0)
+            self.link.add_transfer(now, int(values['bytes']), (float(values['edge_rtt_ms']) - edge_ms) / 1e3)
 
     def _report(self) -> None:
         estimate = self.link.estimate(time.monotonic())

@@ -22,7 +22,7 @@ from splitee_ros.ros import qos
 from splitee_ros.ros.convert import detections_to_msg
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare
-from splitee_ros.ros.telemetry import frame_key, frame_status, health
+from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 from splitee_ros.runtime.base import BACKENDS, make_runtime
 
 PROBE_TOPIC = 'splitee/probe'
@@ -45,6 +45,7 @@ class TailNode(Node):
         runtime = make_runtime(package.folder, backend, 'tail', device, full=True, threads=threads)
         self.pipeline = TailPipeline(runtime, package.wire_spec(max_bytes=max_payload), max_payload)
         self.counts: Counter[str] = Counter()
+        self.problems = RecentProblems(('rejected',))
 
         overrides = qos.overridable()
         self.result_pub = self.create_publisher(
@@ -75,7 +76,9 @@ class TailNode(Node):
         key = frame_key(msg.header)
         try:
             step = self.pipeline.step(msg.format, bytes(msg.data))
-        except RejectedError as error:
+        except Exception as error:  # a malformed message (RejectedError) or a failure on it: count, keep serving
+            if not isinstance(error, RejectedError):
+                error = RejectedError('internal', f'{type(error).__name__}: {error}')
             self.counts[f'rejected_{error.reason}'] += 1
             self.counts['rejected'] += 1
             self.telemetry_pub.publish(frame_status(self.get_name(), key, 'rejected', {'reason': error.reason}))
@@ -86,9 +89,7 @@ class TailNode(Node):
         self.telemetry_pub.publish(frame_status(self.get_name(), key, 'edge', step.info))
 
     def _publish_health(self) -> None:
-        rejected = self.counts.get('rejected', 0)
-        level = DiagnosticStatus.WARN if rejected else DiagnosticStatus.OK
-        message = f'{rejected} rejected' if rejected else 'ok'
+        level, message = self.problems.check(self.counts)
         self.diagnostics_pub.publish(health(self, 'splitee: tail_node', level, message, dict(self.counts)))
 
 

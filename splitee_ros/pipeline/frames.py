@@ -62,8 +62,10 @@ class PendingFrames(Generic[Result]):
     def add(self, pending: Pending[Result]) -> list[Pending[Result]]:
         """Wait for `pending`; returns frames pushed out by the limit (the caller publishes their fallbacks)."""
         with self._lock:
-            self._pending[pending.key] = pending
             overflow = []
+            if pending.key in self._pending:  # a camera that repeats a stamp: the earlier frame falls back now
+                overflow.append(self._finish(pending.key, Outcome.FALLBACK))
+            self._pending[pending.key] = pending
             while len(self._pending) > self.limit:
                 oldest = next(iter(self._pending))
                 overflow.append(self._finish(oldest, Outcome.FALLBACK))

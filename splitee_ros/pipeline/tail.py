@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,9 @@ from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import elapsed_ms
 from splitee_ros.pipeline.head import IMAGE_FORMAT, parse_bottleneck_format
 from splitee_ros.runtime.base import SplitRuntime
+
+# A small JPEG can declare a huge image: cap what the edge decodes (OpenCV reads this at its first decode).
+os.environ.setdefault('OPENCV_IO_MAX_IMAGE_PIXELS', str(4096 * 4096))
 
 
 class RejectedError(ValueError):

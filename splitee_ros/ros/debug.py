@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from splitee_ros.ros.convert import bgr_to_image
+from splitee_ros.ros.convert import bgr_to_image, msg_to_detections
 
 
 def draw_boxes(image_bgr: np.ndarray, boxes, labels: list[str], scores) -> np.ndarray:
@@ -21,14 +21,8 @@ def draw_boxes(image_bgr: np.ndarray, boxes, labels: list[str], scores) -> np.nd
     return canvas
 
 
-def draw_detections(image_bgr: np.ndarray, msg):
+def draw_detections(image_bgr: np.ndarray, msg, class_names) -> object:
     """`sensor_msgs/Image` of `image_bgr` with the boxes of a `Detection2DArray` drawn, with its header."""
-    boxes, labels, scores = [], [], []
-    for detection in msg.detections:
-        cx, cy = detection.bbox.center.position.x, detection.bbox.center.position.y
-        w, h = detection.bbox.size_x, detection.bbox.size_y
-        boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-        best = max(detection.results, key=lambda r: r.hypothesis.score) if detection.results else None
-        labels.append(best.hypothesis.class_id if best else '?')
-        scores.append(best.hypothesis.score if best else 0.0)
-    return bgr_to_image(draw_boxes(image_bgr, boxes, labels, scores), msg.header)
+    found = msg_to_detections(msg, class_names)
+    names = [class_names[label] if label >= 0 else '?' for label in found.labels]
+    return bgr_to_image(draw_boxes(image_bgr, found.boxes, names, found.scores), msg.header)

@@ -11,15 +11,15 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 def spin(node_class, args: list[str] | None = None) -> None:
     """Run `node_class` on a multi-threaded executor until Ctrl-C or shutdown."""
     rclpy.init(args=args)
-    node = None
+    node, executor = None, MultiThreadedExecutor(num_threads=4)
     try:
         node = node_class()
-        executor = MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        executor.shutdown()  # no callback runs while the node is taken apart
         if node is not None:
             node.destroy_node()
         if rclpy.ok():

@@ -86,7 +86,7 @@ class Collector:
     def __init__(self, domain_id: int, namespace: str = '', localhost_only: bool = True) -> None:
         """Join `domain_id` with a context of its own and spin in a background thread."""
         if localhost_only:  # read by the middleware at init: the same discovery range as `node_env`'s
-            os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+            os.environ.update(localhost_discovery())
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = Node('splitee_collector', namespace=namespace, context=self.context)
@@ -218,7 +218,14 @@ def _parameter(name: str, value) -> Parameter:
 def node_env(domain_id: int, cache: str | Path | None = None) -> dict[str, str]:
     """Environment of node processes: a DDS domain, discovery on this host, an export cache."""
     env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
+    env.update(ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED='1', **localhost_discovery())
     if cache is not None:
         env['SPLITEE_CACHE'] = str(cache)
     return env
+
+
+def localhost_discovery() -> dict[str, str]:
+    """Environment that keeps DDS discovery on this host (Humble knows only ROS_LOCALHOST_ONLY)."""
+    if os.environ.get('ROS_DISTRO') == 'humble':
+        return {'ROS_LOCALHOST_ONLY': '1'}
+    return {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}

@@ -31,4 +31,7 @@ def declare(
         else:
             interval = FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
             descriptor.floating_point_range = [interval]
-    return node.declare_parameter(name, default, descriptor).value
+    value = node.declare_parameter(name, default, descriptor).value
+    if choices and value not in choices:
+        raise ValueError(f'parameter {name} must be one of {list(choices)}, not {value!r}')
+    return value

@@ -50,3 +50,21 @@ def health(node, name: str, level: bytes, message: str, values: Mapping[str, obj
                               values=_values(values))  # fmt: skip
     array.status.append(status)
     return array
+
+
+class RecentProblems:
+    """Health from counters: WARN while the watched ones grow (since the last report), OK once they stop."""
+
+    def __init__(self, watched: tuple[str, ...]) -> None:
+        """Watch these counters."""
+        self.watched = watched
+        self.last: dict[str, int] = {}
+
+    def check(self, counts: Mapping[str, int]) -> tuple[bytes, str]:
+        """The level and message for `counts` now."""
+        grown = {key: counts.get(key, 0) - self.last.get(key, 0) for key in self.watched}
+        self.last = {key: counts.get(key, 0) for key in self.watched}
+        problems = [f'{count} {key}' for key, count in grown.items() if count > 0]
+        if problems:
+            return DiagnosticStatus.WARN, ', '.join(problems) + ' since the last report'
+        return DiagnosticStatus.OK, 'ok'

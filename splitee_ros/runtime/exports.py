@@ -4,16 +4,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from splitee_ros.model.package import ModelPackage
 from splitee_ros.runtime.spec import RuntimeSpec
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (processes that fill one cache wait for each other)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def cache_root() -> Path:
@@ -53,8 +64,7 @@ def ensure_exported(package: ModelPackage, root: str | Path | None = None) -> Pa
     if is_exported(folder, package.model_id):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / '.export.lock', 'w') as lock:  # vehicle and edge nodes on one host start together
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(folder.parent / '.export.lock'):  # vehicle and edge nodes on one host start together
         if is_exported(folder, package.model_id):
             return folder
         detector = package.detector().eval()

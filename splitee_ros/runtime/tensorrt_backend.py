@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -137,10 +138,16 @@ class EngineCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         engine_path, record_path = self.paths(graph, key)
         record_path.unlink(missing_ok=True)
-        engine_path.write_bytes(data)
+        _write_atomically(engine_path, data)
         record = {'key': asdict(key), 'engine_sha256': hashlib.sha256(data).hexdigest(), 'graph': graph}
-        record_path.write_text(json.dumps(record, indent=2))
+        _write_atomically(record_path, json.dumps(record, indent=2).encode())
         return engine_path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def cached_or_built(
@@ -257,7 +264,7 @@ class TensorRTSession:
         self.buffers = {}
         for tensor in self.tensors:
             dtype = getattr(torch, tensor.dtype)
-            self.buffers[tensor.name] = torch.empty(tensor.shape, dtype=dtype, device='cuda')
+            self.buffers[tensor.name] = torch.empty(tensor.shape, dtype=dtype, device=stream.device)
             self.context.set_tensor_address(tensor.name, int(self.buffers[tensor.name].data_ptr()))
         self.input_name = next(t.name for t in self.tensors if t.is_input)
 
@@ -265,7 +272,7 @@ class TensorRTSession:
         """Copy in, execute on the stream, copy out."""
         import torch
 
-        with torch.cuda.stream(self.stream):
+        with torch.cuda.device(self.stream.device), torch.cuda.stream(self.stream):  # any thread, the engine's GPU
             self.buffers[self.input_name].copy_(torch.from_numpy(value), non_blocking=True)
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError('TensorRT execute_async_v3 failed')
@@ -316,7 +323,7 @@ class TensorRTBackend:
         self.on_build = on_build or (lambda graph, reason: _log.info('building %s engine: %s', graph, reason))
         torch.cuda.set_device(torch.device(device))
         self.gpu_name = torch.cuda.get_device_name()
-        self.stream = torch.cuda.Stream()
+        self.stream = torch.cuda.Stream(torch.device(device))
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.runtime = self.trt.Runtime(self.logger)
 
@@ -353,8 +360,14 @@ class TensorRTBackend:
         return bytes(serialized)
 
     def engine_bytes(self, graph: str) -> bytes:
-        """The cached engine of `graph`, built and stored first when there is no valid one."""
-        return cached_or_built(self.cache, graph, self.key(graph), lambda: self.build(graph), self.on_build)
+        """The cached engine of `graph`, built and stored first when there is no valid one.
+
+        Vehicle and edge processes on one host may want the same engine: they build it one at a time.
+        """
+        from splitee_ros.runtime.exports import exclusive
+
+        with exclusive(self.cache.folder / f'.{graph}.lock'):
+            return cached_or_built(self.cache, graph, self.key(graph), lambda: self.build(graph), self.on_build)
 
     def load(self, graph: str) -> TensorRTSession:
         """Deserialise `graph`'s engine (rebuilding one that does not deserialise) and check its I/O."""
