@@ -12,10 +12,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage
 
 from splitee_ros.control.link import LinkEstimator, StageStats
-from splitee_ros.nodes.tail_node import PROBE_REPLY_TOPIC, PROBE_TOPIC
 from splitee_ros.ros import qos
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare
+from splitee_ros.ros.qos import PROBE_REPLY_TOPIC, PROBE_TOPIC
 from splitee_ros.ros.telemetry import health, status_values
 
 

@@ -22,11 +22,9 @@ from splitee_ros.ros import qos
 from splitee_ros.ros.convert import detections_to_msg
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare
+from splitee_ros.ros.qos import PROBE_REPLY_TOPIC, PROBE_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 from splitee_ros.runtime.base import BACKENDS, make_runtime
-
-PROBE_TOPIC = 'splitee/probe'
-PROBE_REPLY_TOPIC = 'splitee/probe/reply'
 
 
 class TailNode(Node):
