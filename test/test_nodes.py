@@ -104,7 +104,8 @@ def system(ros_env, runtime_cache, tmp_path, demo_exports):
     }
     collector = Collector(domain)
     try:
-        ready = collector.wait_for_subscribers({IMAGE_TOPIC: 1, 'splitee/bottleneck': 1, 'splitee/probe': 1}, 180)
+        topics = {IMAGE_TOPIC: 1, 'splitee/bottleneck': 1, 'splitee/probe': 1}
+        ready = collector.wait_for_subscribers(topics, 180, publishers={'perception/detections': 1})
         assert ready, '\n'.join(f'--- {name}\n{node.log_tail()}' for name, node in nodes.items())
         yield collector, nodes, env, tmp_path, tail_parameters
     finally:

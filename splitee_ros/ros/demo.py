@@ -22,6 +22,7 @@ from splitee_ros.data.bag import IMAGE_TOPIC
 from splitee_ros.data.coco import CocoDataset
 from splitee_ros.data.synth_dataset import SynthConfig, make_synthetic_dataset
 from splitee_ros.model.package import ModelPackage, find_package
+from splitee_ros.model.postprocess import Detections
 from splitee_ros.ros.convert import msg_to_detections
 from splitee_ros.ros.harness import Collector, NodeProcess, node_env
 from splitee_ros.ros.player import PlayOptions, play
@@ -78,7 +79,8 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
     collector = Collector(domain)
     try:
         print(f'demo: starting head, tail and monitor nodes (mode {options.mode}, ROS_DOMAIN_ID {domain})', flush=True)
-        if not collector.wait_for_subscribers({IMAGE_TOPIC: 1, 'splitee/bottleneck': 1, 'splitee/probe': 1}, 300):
+        ready = {IMAGE_TOPIC: 1, 'splitee/bottleneck': 1, 'splitee/probe': 1}
+        if not collector.wait_for_subscribers(ready, 300, publishers={'perception/detections': 1}):
             raise RuntimeError('nodes did not come up:\n' + '\n'.join(n.log_tail(10) for n in nodes))
         print(f'demo: replaying {options.drives * options.frames} frames at {options.fps:g} FPS', flush=True)
         published = play(
@@ -108,12 +110,13 @@ def summarize(collector: Collector, dataset: CocoDataset, keys: dict, published:
     outcomes = collector.outcomes('head_node')
     latencies = [float(values['latency_ms']) for _, values in head.values() if 'latency_ms' in values]
     sent = [int(values['bytes']) for outcome, values in head.values() if 'bytes' in values]
-    detections = {
+    detections = {  # a frame without a result scores as one without detections
         image_id: msg_to_detections(collector.results[key][1], package.config.class_names)
-        for key, image_id in keys.items()
         if key in collector.results
+        else Detections.empty()
+        for key, image_id in keys.items()
     }
-    score = CocoScorer(dataset).score(detections, list(keys.values())) if detections else None
+    score = CocoScorer(dataset).score(detections, list(keys.values()))
     return {
         'mode': options.mode,
         'backend': options.backend,
@@ -129,8 +132,8 @@ def summarize(collector: Collector, dataset: CocoDataset, keys: dict, published:
         'bytes_per_offloaded_frame': float(np.mean(sent)) if sent else 0.0,
         'bytes_per_frame': float(np.sum(sent)) / max(published, 1),
         **{f'latency_p{p}_ms': float(np.percentile(latencies, p)) if latencies else None for p in (50, 95, 99)},
-        'map50': score.map50 if score else 0.0,
-        'map': score.map if score else 0.0,
+        'map50': score.map50,
+        'map': score.map,
     }
 
 

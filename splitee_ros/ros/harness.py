@@ -169,12 +169,22 @@ class Collector:
             time.sleep(0.05)
         return False
 
-    def wait_for_subscribers(self, topics: Mapping[str, int], timeout_s: float, at_most: bool = False) -> bool:
-        """Wait until each topic has at least (or with `at_most`, at most) the given number of subscribers."""
+    def wait_for_subscribers(
+        self,
+        topics: Mapping[str, int],
+        timeout_s: float,
+        at_most: bool = False,
+        publishers: Mapping[str, int] | None = None,
+    ) -> bool:
+        """Wait for subscribers on each topic: at least (or with `at_most`, at most) the given number.
+
+        Each topic of `publishers` must also have at least that many publishers (so no first result is missed).
+        """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             counts = {topic: self.node.count_subscribers(topic) for topic in topics}
-            if all((counts[t] <= n) if at_most else (counts[t] >= n) for t, n in topics.items()):
+            published = all(self.node.count_publishers(t) >= n for t, n in (publishers or {}).items())
+            if published and all((counts[t] <= n) if at_most else (counts[t] >= n) for t, n in topics.items()):
                 return True
             time.sleep(0.1)
         return False
