@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
     config = SynthConfig(
         seed=options.seed, drives=options.drives, frames=options.frames, fps=options.fps, image_format='jpg'
     )
+    shutil.rmtree(drive_folder, ignore_errors=True)  # a rerun makes the drive afresh (same seed, same bytes)
     make_synthetic_dataset(drive_folder, config)
     package = ModelPackage.load(find_package(options.model))
     domain = options.domain_id or 1 + os.getpid() % 200
