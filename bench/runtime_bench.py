@@ -105,6 +105,11 @@ def main() -> None:
     print(markdown(report))
 
 
+def cell(timing: dict) -> str:
+    """A table cell: median / p95."""
+    return f'{timing["median_ms"]:.1f} / {timing["p95_ms"]:.1f}'
+
+
 def markdown(report: dict) -> str:
     """The report as a Markdown table."""
     backends = list(report['backends'])
@@ -119,7 +124,6 @@ def markdown(report: dict) -> str:
         '| split | ' + ' | '.join(f'{b} head | {b} tail' for b in backends) + ' |',
         '|---|' + '---|---|' * len(backends),
     ]
-    cell = lambda s: f'{s["median_ms"]:.1f} / {s["p95_ms"]:.1f}'  # noqa: E731
     splits = report['backends'][backends[0]]['splits']
     for split in splits:
         times = [report['backends'][b]['splits'][split] for b in backends]

@@ -20,17 +20,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
-from splitee_ros.model.package import ModelPackage, find_package
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
 from splitee_ros.pipeline.head import MODES, HeadPipeline, HeadSettings
 from splitee_ros.ros import qos
 from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
 from splitee_ros.ros.executor import spin
-from splitee_ros.ros.params import declare
+from splitee_ros.ros.params import declare, load_model
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
-from splitee_ros.runtime.base import BACKENDS, make_runtime
-
-LIVE = {'mode', 'split_point', 'codec', 'exit_threshold', 'exits_enabled', 'jpeg_quality', 'deadline_ms'}
 
 
 class HeadNode(Node):
@@ -39,16 +35,11 @@ class HeadNode(Node):
     def __init__(self, **kwargs) -> None:
         """Declare parameters, load and warm every split's head, wire topics and timers."""
         super().__init__('head_node', **kwargs)
-        model = declare(self, 'model', 'splitee_demo', 'model package: a name under models/ or a folder', True)
-        backend = declare(self, 'backend', 'onnxruntime', 'inference backend', True, choices=BACKENDS)
-        device = declare(self, 'device', 'cpu', 'cpu, cuda or cuda:N', True)
-        threads = declare(self, 'threads', 0, 'intra-op threads (0: the backend decides)', True, (0, 64))
+        package, runtime = load_model(self, 'head')
         input_help = 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage on `image/compressed`'
         input_type = declare(self, 'input_type', 'raw', input_help, True, choices=('raw', 'compressed'))
         self.debug_image = declare(self, 'debug_image', False, 'publish ~/debug_image with boxes drawn', True)
-        package = ModelPackage.load(find_package(model))
         self.class_names = list(package.config.class_names)
-        runtime = make_runtime(package.folder, backend, 'head', device, full=True, threads=threads)
         codecs = {codec.name: codec for codec in package.codecs().values()}
         self.pipeline = HeadPipeline(runtime, codecs, package.model_id)
         splits = runtime.split_names
@@ -114,8 +105,9 @@ class HeadNode(Node):
         self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
         self.worker = threading.Thread(target=self._inference_loop, name='head-inference', daemon=True)
         self.worker.start()
+        backend = f'{runtime.backend.name}/{runtime.backend.device}'
         self.get_logger().info(
-            f'{package.folder.name} on {backend}/{device}: splits {splits} warm, mode {self.settings.mode}, '
+            f'{package.folder.name} on {backend}: splits {splits} warm, mode {self.settings.mode}, '
             f'split {self.settings.split}, codec {self.settings.codec}, deadline {self.deadline_s * 1e3:.0f} ms'
         )
 

@@ -16,15 +16,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage
 from vision_msgs.msg import Detection2DArray
 
-from splitee_ros.model.package import ModelPackage, find_package
 from splitee_ros.pipeline.tail import RejectedError, TailPipeline
 from splitee_ros.ros import qos
 from splitee_ros.ros.convert import detections_to_msg
 from splitee_ros.ros.executor import spin
-from splitee_ros.ros.params import declare
+from splitee_ros.ros.params import declare, load_model
 from splitee_ros.ros.qos import PROBE_REPLY_TOPIC, PROBE_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
-from splitee_ros.runtime.base import BACKENDS, make_runtime
 
 
 class TailNode(Node):
@@ -33,14 +31,9 @@ class TailNode(Node):
     def __init__(self, **kwargs) -> None:
         """Declare parameters, load and warm every split's tail and the whole model, wire topics."""
         super().__init__('tail_node', **kwargs)
-        model = declare(self, 'model', 'splitee_demo', 'model package: a name under models/ or a folder', True)
-        backend = declare(self, 'backend', 'onnxruntime', 'inference backend', True, choices=BACKENDS)
-        device = declare(self, 'device', 'cpu', 'cpu, cuda or cuda:N', True)
-        threads = declare(self, 'threads', 0, 'intra-op threads (0: the backend decides)', True, (0, 64))
+        package, runtime = load_model(self, 'tail')
         max_payload = declare(self, 'max_payload_bytes', 4 << 20, 'larger messages are rejected', True, (1024, 1 << 30))
-        package = ModelPackage.load(find_package(model))
         self.class_names = list(package.config.class_names)
-        runtime = make_runtime(package.folder, backend, 'tail', device, full=True, threads=threads)
         self.pipeline = TailPipeline(runtime, package.wire_spec(max_bytes=max_payload), max_payload)
         self.counts: Counter[str] = Counter()
         self.problems = RecentProblems(('rejected',))
@@ -68,7 +61,8 @@ class TailNode(Node):
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
-        self.get_logger().info(f'{package.folder.name} on {backend}/{device}: tails {runtime.split_names} warm')
+        backend = f'{runtime.backend.name}/{runtime.backend.device}'
+        self.get_logger().info(f'{package.folder.name} on {backend}: tails {runtime.split_names} warm')
 
     def _on_bottleneck(self, msg: CompressedImage) -> None:
         key = frame_key(msg.header)

@@ -35,3 +35,19 @@ def declare(
     if choices and value not in choices:
         raise ValueError(f'parameter {name} must be one of {list(choices)}, not {value!r}')
     return value
+
+
+def load_model(node, role: str):
+    """Declare the read-only model parameters (model, backend, device, threads) and load the package for `role`.
+
+    Returns the package and its runtime with every split of `role` (and the whole model) loaded and warm.
+    """
+    from splitee_ros.model.package import ModelPackage, find_package
+    from splitee_ros.runtime.base import BACKENDS, make_runtime
+
+    model = declare(node, 'model', 'splitee_demo', 'model package: a name under models/ or a folder', True)
+    backend = declare(node, 'backend', 'onnxruntime', 'inference backend', True, choices=BACKENDS)
+    device = declare(node, 'device', 'cpu', 'cpu, cuda or cuda:N', True)
+    threads = declare(node, 'threads', 0, 'intra-op threads (0: the backend decides)', True, (0, 64))
+    package = ModelPackage.load(find_package(model))
+    return package, make_runtime(package.folder, backend, role, device, full=True, threads=threads)
