@@ -80,6 +80,19 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from splitee_ros.control.measure import measure_device, profile_package
+    from splitee_ros.model.package import find_package
+
+    folder = find_package(args.package)
+    device = measure_device(folder, args.backend, args.device, args.threads, args.frames, args.name)
+    path = profile_package(folder, device)
+    heads = ', '.join(f'{split} {d.median:.1f}' for split, d in device.head_ms.items())
+    tails = ', '.join(f'{split} {d.median:.1f}' for split, d in device.tail_ms.items())
+    print(f'{device.name}: head ms {heads}; tail ms {tails}; full {device.full_ms.median:.1f} ms -> {path}')
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from splitee_ros.model.package import ModelPackage
     from splitee_ros.train.evaluate import HELD_OUT, evaluate, smallest_within, write_model_card
@@ -216,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument('--work-dir', default='artifacts/eval', help='where the held-out set is made')
     evaluate.add_argument('--out', help='folder for eval.json, rate_accuracy.png, MODEL_CARD.md (default: the package)')
     evaluate.set_defaults(handler=_eval)
+
+    profile = commands.add_parser(
+        'profile', help='measure stage times and bytes per split and codec on this device into profile.yaml'
+    )
+    profile.add_argument('package', help='model package: a name under models/ or a folder (needs its eval.json)')
+    profile.add_argument('--backend', choices=['torch', 'onnxruntime', 'tensorrt'], default='onnxruntime')
+    profile.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    profile.add_argument('--threads', type=int, default=0, help='intra-op threads (0: the backend decides)')
+    profile.add_argument('--frames', type=int, default=20, help='synthetic camera frames to time')
+    profile.add_argument('--name', help='device profile name (default: backend/device[/threads]t)')
+    profile.set_defaults(handler=_profile)
 
     engines = commands.add_parser(
         'build-engines', help='build (or verify cached) TensorRT engines of every split ahead of time'

@@ -1,6 +1,12 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Windowed link statistics from ping-pong probes and real transfers: RTT, goodput, loss."""
+"""Windowed link statistics from ping-pong probes and real transfers: RTT, goodput, loss, with change detection.
+
+A window of several seconds keeps the estimates steady; a sudden change must not wait for it to roll over.
+So every new sample compares the last `change_window_s` with the rest of the window: when the median
+goodput of real transfers or the median RTT of the smallest probes differs by more than `change_ratio`,
+the older samples are dropped and the estimate restarts from the recent ones.
+"""
 
 from __future__ import annotations
 
@@ -18,27 +24,59 @@ class LinkEstimate:
     goodput_mbps: float | None  # from probe size differences and real transfers
     loss: float  # fraction of probes without a reply
     probes: int
+    changes: int = 0  # changes detected so far
+    last_change: float | None = None  # when the last one was detected
 
 
 class LinkEstimator:
     """Probes and transfers seen in the last `window_s` seconds."""
 
-    def __init__(self, window_s: float = 5.0) -> None:
-        """Keep samples for `window_s` seconds."""
+    def __init__(self, window_s: float = 5.0, change_window_s: float = 1.0, change_ratio: float = 2.0) -> None:
+        """Keep samples for `window_s` seconds; look for changes over the last `change_window_s`."""
         self.window_s = window_s
+        self.change_window_s = change_window_s
+        self.change_ratio = change_ratio
         self.probes: deque[tuple[float, int, float | None]] = deque()  # (time, bytes, rtt_s or None if lost)
         self.transfers: deque[tuple[float, int, float]] = deque()  # (time, bytes, seconds on the link)
+        self.changes = 0
+        self.last_change: float | None = None
 
     def add_probe(self, now: float, size: int, rtt_s: float | None) -> None:
         """A probe of `size` bytes came back after `rtt_s` (None: it was lost)."""
         self.probes.append((now, size, rtt_s))
         self._trim(now)
+        self._detect_change(now)
 
     def add_transfer(self, now: float, size: int, seconds: float) -> None:
         """A real frame of `size` bytes spent `seconds` on the link (round trip minus the edge's work)."""
         if seconds > 0:
             self.transfers.append((now, size, seconds))
         self._trim(now)
+        self._detect_change(now)
+
+    def _detect_change(self, now: float) -> None:
+        if self.last_change is not None and now - self.last_change < self.change_window_s:
+            return  # the restarted window still holds samples from before the change
+        split = now - self.change_window_s
+        smallest = min((size for _, size, rtt in self.probes if rtt is not None), default=None)
+        rtts = [(t, rtt) for t, size, rtt in self.probes if rtt is not None and size == smallest]
+        rates = [(t, size * 8 / seconds) for t, size, seconds in self.transfers]
+        for samples, least_recent, floor in ((rates, 3, 0.0), (rtts, 2, 0.005)):
+            recent = [value for t, value in samples if t >= split]
+            older = [value for t, value in samples if t < split]
+            if len(recent) < least_recent or len(older) < 3:
+                continue
+            new, old = float(np.median(recent)), float(np.median(older))
+            if abs(new - old) > floor and max(new, old) > self.change_ratio * max(min(new, old), 1e-12):
+                self._restart(split, now)
+                return
+
+    def _restart(self, since: float, now: float) -> None:
+        for samples in (self.probes, self.transfers):
+            while samples and samples[0][0] < since:
+                samples.popleft()
+        self.changes += 1
+        self.last_change = now
 
     def _trim(self, now: float) -> None:
         for samples in (self.probes, self.transfers):
@@ -62,7 +100,7 @@ class LinkEstimator:
                 rates.append((large - small) * 8 / extra / 1e6)
         rates += [size * 8 / seconds / 1e6 for _, size, seconds in self.transfers]
         goodput = float(np.median(rates)) if rates else None
-        return LinkEstimate(rtt_ms, goodput, loss, len(self.probes))
+        return LinkEstimate(rtt_ms, goodput, loss, len(self.probes), self.changes, self.last_change)
 
 
 class StageStats:

@@ -1,57 +1,138 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""monitor_node: measures the link (ping-pong probes, real frames) and the stage times, reports /diagnostics."""
+"""monitor_node: measures the link and the stage times, and re-tunes the head through its parameters.
+
+Every `decision_period_s` the policy (splitee_ros.control.policy) picks the split point, codec, exit
+threshold and mode that meet the deadline target best under the measured link, and the monitor sets them on
+the head with its SetParametersAtomically service, as `ros2 param set` would. A value a person sets on the
+head by hand is held for `manual_hold_s`; `adaptation_enabled:=false` leaves all tuning to the person.
+"""
 
 from __future__ import annotations
 
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import ParameterEvent, SetParametersResult
+from rcl_interfaces.srv import SetParametersAtomically
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage
 
+from splitee_ros.control.latency import MODES, ComputeScale, LatencyModel, LinkState, choice_from_parameters
 from splitee_ros.control.link import LinkEstimator, StageStats
+from splitee_ros.control.policy import OBJECTIVES, Decision, Policy, PolicySettings
+from splitee_ros.control.profile import Profile
 from splitee_ros.ros import qos
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare
 from splitee_ros.ros.qos import PROBE_REPLY_TOPIC, PROBE_TOPIC
 from splitee_ros.ros.telemetry import health, status_values
 
+HEAD_PARAMETERS = ('mode', 'split_point', 'codec', 'exit_threshold', 'jpeg_quality')
+
 
 class MonitorNode(Node):
-    """Link and stage measurement for the vehicle/edge pair."""
+    """Link and stage measurement, and adaptation, for the vehicle/edge pair."""
 
     def __init__(self, **kwargs) -> None:
-        """Declare parameters, start probing, listen to both nodes' telemetry."""
+        """Declare parameters, load the profile, start probing and deciding, listen to both nodes."""
         super().__init__('monitor_node', **kwargs)
         probe_hz = declare(self, 'probe_hz', 5.0, 'link probes per second', True, (0.1, 100.0))
-        self.probe_sizes = list(declare(self, 'probe_sizes', [256, 16384], 'probe payload sizes in bytes', True))
+        self.probe_sizes = list(declare(self, 'probe_sizes', [256, 8192], 'probe payload sizes in bytes', True))
         if not self.probe_sizes or min(self.probe_sizes) < 0:
             raise ValueError(f'probe_sizes must be a non-empty list of sizes >= 0, not {self.probe_sizes}')
         window_s = declare(self, 'window_s', 5.0, 'statistics window', True, (0.5, 120.0))
-        head = declare(self, 'head_node', 'head_node', 'the head node (its ~/telemetry)', True)
+        head = declare(self, 'head_node', 'head_node', 'the head node (its ~/telemetry and parameters)', True)
         tail = declare(self, 'tail_node', 'tail_node', 'the tail node (its ~/telemetry)', True)
         self.link = LinkEstimator(window_s)
         self.head_stats, self.tail_stats = StageStats(window_s), StageStats(window_s)
+        self.vehicle_scale, self.edge_scale = ComputeScale(), ComputeScale()
         self.sent: dict[str, tuple[float, int]] = {}
         self.sequence = 0
+        self._declare_adaptation()
+        self.head_name = head if head.startswith('/') else f'{self.get_namespace().rstrip("/")}/{head}'
+        self.applied: dict[str, object] = {}  # what the monitor last set on the head
+        self.decision: Decision | None = None
+        self.decisions = self.changes = self.apply_failures = 0
         self.probe_pub = self.create_publisher(CompressedImage, PROBE_TOPIC, qos.PROBE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         group = MutuallyExclusiveCallbackGroup()
+        self.set_client = self.create_client(
+            SetParametersAtomically, f'{self.head_name}/set_parameters_atomically', callback_group=group
+        )
         self.create_subscription(CompressedImage, PROBE_REPLY_TOPIC, self._on_reply, qos.PROBE, callback_group=group)
         self.create_subscription(
             DiagnosticStatus, f'{head}/telemetry', self._on_head, qos.TELEMETRY, callback_group=group
         )
         self.create_subscription(
-            DiagnosticStatus,
-            f'{tail}/telemetry',
-            lambda m: self.tail_stats.add(time.monotonic(), m.message, status_values(m)),
-            qos.TELEMETRY,
-            callback_group=group,
+            DiagnosticStatus, f'{tail}/telemetry', self._on_tail, qos.TELEMETRY, callback_group=group
+        )
+        self.create_subscription(
+            ParameterEvent, '/parameter_events', self._on_parameter_event, 100, callback_group=group
         )
         self.create_timer(1.0 / probe_hz, self._probe, callback_group=group)
+        self.create_timer(self.decision_period_s, self._decide, callback_group=group)
         self.create_timer(1.0, self._report, callback_group=group)
+
+    def _declare_adaptation(self) -> None:
+        """The policy's parameters and the profile it decides from."""
+        self.enabled = declare(self, 'adaptation_enabled', True, "let the monitor set the head's parameters")
+        model = declare(self, 'model', 'splitee_demo', 'model package whose profile.yaml to use', True)
+        vehicle = declare(self, 'vehicle_profile', '', 'device profile of the vehicle ("": the first)', True)
+        edge = declare(self, 'edge_profile', '', 'device profile of the edge ("": the vehicle\'s)', True)
+        self.decision_period_s = declare(self, 'decision_period_s', 0.5, 'time between decisions', True, (0.05, 60.0))
+        from splitee_ros.model.package import find_package
+
+        self.profile = Profile.load(find_package(model))
+        vehicle = vehicle or next(iter(self.profile.devices))
+        self.model = LatencyModel(self.profile, self.profile.device(vehicle), self.profile.device(edge or vehicle))
+        settings = PolicySettings(
+            deadline_ms=declare(self, 'deadline_ms', 100.0, "the head's deadline", value_range=(1.0, 10000.0)),
+            target=declare(self, 'target', 0.95, 'required P(latency <= deadline)', value_range=(0.01, 1.0)),
+            objective=declare(self, 'objective', 'accuracy', 'accuracy or bandwidth', choices=OBJECTIVES),
+            accuracy_floor=declare(
+                self, 'accuracy_floor', 0.0, 'bandwidth objective: least mAP@.5', value_range=(0.0, 1.0)
+            ),
+            hysteresis=declare(
+                self, 'hysteresis', 0.01, 'gain needed to switch (mAP@.5, or share of bytes)', value_range=(0.0, 1.0)
+            ),
+            hit_margin=declare(
+                self, 'hit_margin', 0.02, 'keep the current choice down to target - this', value_range=(0.0, 1.0)
+            ),
+            min_dwell_s=declare(self, 'min_dwell_s', 3.0, 'least time between changes', value_range=(0.0, 600.0)),
+            manual_hold_s=declare(
+                self, 'manual_hold_s', 30.0, 'how long a hand-set value is held', value_range=(0.0, 86400.0)
+            ),
+            modes=tuple(declare(self, 'modes', list(MODES), 'modes the policy may choose')),
+        )
+        self.policy = Policy(self.model, settings)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        values = {p.name: p.value for p in parameters}
+        fields = (
+            'deadline_ms',
+            'target',
+            'objective',
+            'accuracy_floor',
+            'hysteresis',
+            'hit_margin',
+            'min_dwell_s',
+            'manual_hold_s',
+        )
+        changes = {name: value for name, value in values.items() if name in fields}
+        if 'modes' in values:
+            changes['modes'] = tuple(values['modes'])
+        try:
+            settings = PolicySettings(**{**self.policy.settings.__dict__, **changes})
+        except (TypeError, ValueError) as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        self.policy.settings = settings
+        if 'adaptation_enabled' in values:
+            self.enabled = bool(values['adaptation_enabled'])
+        return SetParametersResult(successful=True)
 
     def _probe(self) -> None:
         now = time.monotonic()
@@ -75,10 +156,83 @@ class MonitorNode(Node):
     def _on_head(self, msg: DiagnosticStatus) -> None:
         now, values = time.monotonic(), status_values(msg)
         self.head_stats.add(now, msg.message, values)
+        vehicle = self.model.vehicle
+        if values.get('mode') == 'split' and values.get('split') in vehicle.head_ms and 'head_ms' in values:
+            self.vehicle_scale.add(float(values['head_ms']), vehicle.head_ms[values['split']])
+        elif values.get('mode') == 'local' and 'head_ms' in values:
+            self.vehicle_scale.add(float(values['head_ms']), vehicle.full_ms)
         if msg.message == 'edge' and 'edge_rtt_ms' in values and 'bytes' in values:
             tail = self.tail_stats.summary()
-            edge_ms = tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0)
+            rtt_ms = self.link.estimate(now).rtt_ms or 0.0
+            edge_ms = tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0) + rtt_ms
             self.link.add_transfer(now, int(values['bytes']), (float(values['edge_rtt_ms']) - edge_ms) / 1e3)
+
+    def _on_tail(self, msg: DiagnosticStatus) -> None:
+        values = status_values(msg)
+        self.tail_stats.add(time.monotonic(), msg.message, values)
+        edge = self.model.edge
+        if 'tail_ms' not in values:
+            return
+        if values.get('mode') == 'split' and values.get('split') in edge.tail_ms:
+            self.edge_scale.add(float(values['tail_ms']), edge.tail_ms[values['split']])
+        elif values.get('mode') == 'offload-image':
+            self.edge_scale.add(float(values['tail_ms']), edge.full_ms)
+
+    def _link_state(self) -> LinkState | None:
+        estimate = self.link.estimate(time.monotonic())
+        if estimate.rtt_ms is None or estimate.goodput_mbps is None:
+            return None
+        return LinkState(estimate.rtt_ms, estimate.goodput_mbps, estimate.loss)
+
+    def _decide(self) -> None:
+        if not self.enabled or self.link.estimate(time.monotonic()).probes < len(self.probe_sizes) * 2:
+            return
+        decision = self.policy.decide(
+            time.monotonic(), self._link_state(), self.vehicle_scale.value, self.edge_scale.value
+        )
+        self.decision, self.decisions = decision, self.decisions + 1
+        if decision.changed:
+            self.changes += 1
+            self.get_logger().info(decision.explain())
+            self._apply(decision.choice.parameters())
+
+    def _apply(self, values: dict[str, object]) -> None:
+        """Set `values` on the head in one atomic call; a failure is logged and the choice tried again."""
+        if not self.set_client.service_is_ready():
+            self._apply_failed(f'{self.set_client.srv_name} is not available')
+            return
+        self.applied = {**self.applied, **values}
+        request = SetParametersAtomically.Request(
+            parameters=[Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
+        )
+        future = self.set_client.call_async(request)
+        future.add_done_callback(
+            lambda f: None if f.result().result.successful else self._apply_failed(f.result().result.reason)
+        )
+
+    def _apply_failed(self, reason: str) -> None:
+        self.apply_failures += 1
+        self.policy.current = None  # decide afresh and set again
+        self.get_logger().warning(f"could not set the head's parameters: {reason}", throttle_duration_sec=5.0)
+
+    def _on_parameter_event(self, event: ParameterEvent) -> None:
+        """A change to the head's parameters that the monitor did not make is a person's: hold it."""
+        if event.node != self.head_name or not self.enabled:
+            return
+        changed = {
+            p.name: Parameter.from_parameter_msg(p).value for p in event.changed_parameters if p.name in HEAD_PARAMETERS
+        }
+        if not changed or all(self.applied.get(name) == value for name, value in changed.items()):
+            return
+        self.applied = {**self.applied, **changed}
+        try:
+            choice = choice_from_parameters(self.applied)
+        except (KeyError, ValueError):
+            return  # not enough known of the head's settings to name a choice
+        self.policy.override(choice, time.monotonic())
+        self.get_logger().info(
+            f'{choice.label} set by hand on {self.head_name}: held for {self.policy.settings.manual_hold_s:g} s'
+        )
 
     def _report(self) -> None:
         estimate = self.link.estimate(time.monotonic())
@@ -87,6 +241,7 @@ class MonitorNode(Node):
             'goodput_mbps': estimate.goodput_mbps,
             'loss': estimate.loss,
             'probes': estimate.probes,
+            'changes_detected': estimate.changes,
         }
         level = DiagnosticStatus.OK if estimate.rtt_ms is not None and estimate.loss < 0.2 else DiagnosticStatus.WARN
         message = 'no probe replies' if estimate.rtt_ms is None else f'rtt {estimate.rtt_ms:.1f} ms'
@@ -96,7 +251,39 @@ class MonitorNode(Node):
             **{f'tail.{k}': v for k, v in self.tail_stats.summary().items()},
         }
         array.status += health(self, 'splitee: stages', DiagnosticStatus.OK, 'per-stage medians', stages).status
+        array.status += self._adaptation_status().status
         self.diagnostics_pub.publish(array)
+
+    def _adaptation_status(self) -> DiagnosticArray:
+        values: dict[str, object] = {
+            'enabled': self.enabled,
+            'decisions': self.decisions,
+            'changes': self.changes,
+            'apply_failures': self.apply_failures,
+            'vehicle_scale': self.vehicle_scale.value,
+            'edge_scale': self.edge_scale.value,
+        }
+        decision = self.decision
+        if decision is None:
+            message = 'adaptation off' if not self.enabled else 'waiting for link estimates'
+            return health(self, 'splitee: adaptation', DiagnosticStatus.OK, message, values)
+        p = decision.prediction
+        values |= {
+            'choice': decision.choice.label,
+            'reason': decision.reason,
+            'p_hit': p.hit_probability,
+            'latency_p50_ms': p.latency_p50_ms,
+            'latency_p95_ms': p.latency_p95_ms,
+            'map50': p.accuracy,
+            'bytes_per_frame': p.bytes_per_frame,
+            **decision.choice.parameters(),
+        }
+        meets = p.hit_probability >= self.policy.settings.target
+        level = DiagnosticStatus.OK if meets else DiagnosticStatus.WARN
+        message = f'{decision.choice.label} (P(hit) {p.hit_probability:.2f})'
+        if not self.enabled:
+            message += ', adaptation off'
+        return health(self, 'splitee: adaptation', level, message, values)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,0 +1,228 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Latency and accuracy model of every choice the head can make, from a profile and a link state.
+
+A frame's path: head + encode + bytes / goodput + RTT (up and back) + decode + tail (split computing);
+JPEG encode + bytes / goodput + RTT + decode + whole model (image offload); the whole model on the vehicle
+(local). A confident exit answers after the head alone. Stage times are drawn from the profiled quantiles
+(fixed draws, so predictions are repeatable), scaled by how much slower the devices run now than when
+profiled. Accuracy: the eval's exit curve (exits where confident, the teacher elsewhere) minus the codec's
+loss on the frames that go to the edge; a frame that misses its deadline is answered by the best exit
+(split) or not at all (image offload).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from splitee_ros.control.profile import DeviceProfile, Distribution, ExitPoint, Profile
+
+MODES = ('split', 'local', 'offload-image')
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One configuration of the head: what the monitor sets through its parameters."""
+
+    mode: str
+    split: str = ''
+    codec: str = ''
+    exit_threshold: float = 1.0
+    jpeg_quality: int = 0
+
+    @property
+    def local_only(self) -> bool:
+        """True when no frame needs the link: the whole model here, or every frame taken by an exit."""
+        return self.mode == 'local' or (self.mode == 'split' and self.exit_threshold == 0.0)
+
+    def parameters(self) -> dict[str, object]:
+        """The head's parameters that select this choice."""
+        if self.mode == 'split':
+            return {
+                'mode': 'split',
+                'split_point': self.split,
+                'codec': self.codec,
+                'exit_threshold': self.exit_threshold,
+                'exits_enabled': True,
+            }
+        if self.mode == 'offload-image':
+            return {'mode': 'offload-image', 'jpeg_quality': self.jpeg_quality}
+        return {'mode': 'local'}
+
+    @property
+    def label(self) -> str:
+        """Short text for logs and tables."""
+        if self.mode == 'split':
+            if self.exit_threshold == 0.0:
+                return f'exit-only {self.split}'
+            return f'split {self.split} {self.codec} t={self.exit_threshold:g}'
+        if self.mode == 'offload-image':
+            return f'offload-image q{self.jpeg_quality}'
+        return 'local'
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What the latency model assumes of the link."""
+
+    rtt_ms: float
+    goodput_mbps: float
+    loss: float = 0.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's forecast for one choice under one link state."""
+
+    choice: Choice
+    hit_probability: float  # a frame's chance of its intended answer within the deadline
+    accuracy: float  # expected mAP@.5, fallbacks of missed frames included
+    latency_p50_ms: float  # of the frames that take the choice's main path (exits excluded)
+    latency_p95_ms: float
+    bytes_per_frame: float  # mean uplink bytes per frame (exits send nothing)
+
+
+def _threshold_point(points: Iterable[ExitPoint], threshold: float) -> ExitPoint:
+    return min(points, key=lambda point: abs(point.threshold - threshold))
+
+
+class LatencyModel:
+    """Predicts hit probability and accuracy of every choice; vehicle and edge may be different devices."""
+
+    def __init__(self, profile: Profile, vehicle: DeviceProfile, edge: DeviceProfile, samples: int = 512) -> None:
+        """Draw `samples` values of every stage once (seeded: the same inputs give the same predictions)."""
+        self.profile, self.vehicle, self.edge = profile, vehicle, edge
+        self.accuracy = profile.accuracy
+        rng = np.random.default_rng(0)
+
+        def draw(distribution: Distribution) -> np.ndarray:
+            return distribution.draw(rng.random(samples))
+
+        splits = [split for split in vehicle.head_ms if split in edge.tail_ms]
+        self.head = {split: draw(vehicle.head_ms[split]) for split in splits}
+        self.split_path: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for split in splits:
+            for codec in vehicle.encode_ms[split]:
+                if codec.split('+')[0] not in self.accuracy.codec_accuracy.get(split, {}):
+                    continue
+                vehicle_ms = self.head[split] + draw(vehicle.encode_ms[split][codec])
+                edge_ms = draw(edge.decode_ms[split][codec]) + draw(edge.tail_ms[split])
+                self.split_path[split, codec] = (vehicle_ms, edge_ms, draw(vehicle.code_bytes[split][codec]))
+        self.image_path = {
+            quality: (
+                draw(vehicle.jpeg_encode_ms[quality]),
+                draw(edge.jpeg_decode_ms[quality]) + draw(edge.full_ms),
+                draw(vehicle.jpeg_bytes[quality]),
+            )
+            for quality in vehicle.jpeg_encode_ms
+            if quality in self.accuracy.jpeg and quality in edge.jpeg_decode_ms
+        }
+        self.local_ms = draw(vehicle.full_ms)
+
+    def choices(self, modes: Iterable[str] = MODES) -> list[Choice]:
+        """Every choice the profile covers, in the allowed modes."""
+        modes = set(modes)
+        unknown = modes - set(MODES)
+        if unknown:
+            raise ValueError(f'unknown modes {sorted(unknown)}; known: {list(MODES)}')
+        found = []
+        if 'split' in modes:
+            for split, codec in self.split_path:
+                thresholds = [p.threshold for p in self.accuracy.exit_curves.get(split, ())] or [1.0]
+                found += [Choice('split', split, codec, threshold) for threshold in thresholds]
+        if 'offload-image' in modes:
+            found += [Choice('offload-image', jpeg_quality=quality) for quality in self.image_path]
+        if 'local' in modes:
+            found.append(Choice('local'))
+        return found
+
+    def predict_all(
+        self,
+        choices: Iterable[Choice],
+        link: LinkState | None,
+        deadline_ms: float,
+        vehicle_scale: float = 1.0,
+        edge_scale: float = 1.0,
+    ) -> list[Prediction]:
+        """Predictions for `choices`; without a link state (no probe replies) nothing that uses the link hits."""
+        cache: dict[tuple, tuple[float, float, float, float]] = {}
+
+        def network(key: tuple, vehicle_ms: np.ndarray, edge_ms: np.ndarray, size: np.ndarray):
+            if key not in cache:
+                if link is None or link.goodput_mbps <= 0:
+                    cache[key] = (0.0, float('inf'), float('inf'), float(size.mean()))
+                else:
+                    total = vehicle_ms * vehicle_scale + size * 8 / (link.goodput_mbps * 1e3) + link.rtt_ms
+                    total = total + edge_ms * edge_scale
+                    hit = float(np.mean(total <= deadline_ms)) * (1.0 - link.loss)
+                    cache[key] = (hit, *np.percentile(total, [50, 95]), float(size.mean()))
+            return cache[key]
+
+        accuracy = self.accuracy
+        predictions = []
+        for choice in choices:
+            if choice.mode == 'local':
+                total = self.local_ms * vehicle_scale
+                hit = float(np.mean(total <= deadline_ms))
+                p50, p95 = np.percentile(total, [50, 95])
+                predictions.append(Prediction(choice, hit, accuracy.teacher, float(p50), float(p95), 0.0))
+            elif choice.mode == 'offload-image':
+                q = choice.jpeg_quality
+                hit, p50, p95, size = network(('image', q), *self.image_path[q])
+                predictions.append(Prediction(choice, hit, accuracy.jpeg[q] * hit, p50, p95, size))
+            else:
+                predictions.append(self._predict_split(choice, network, deadline_ms, vehicle_scale))
+        return predictions
+
+    def _predict_split(self, choice: Choice, network, deadline_ms: float, vehicle_scale: float) -> Prediction:
+        split, accuracy = choice.split, self.accuracy
+        points = accuracy.exit_curves.get(split)
+        point = _threshold_point(points, choice.exit_threshold) if points else ExitPoint(1.0, 0.0, accuracy.teacher)
+        exit_rate = point.exit_rate
+        codec_map50 = accuracy.codec_map50(split, choice.codec)
+        exit_hit = float(np.mean(self.head[split] * vehicle_scale <= deadline_ms))
+        if exit_rate >= 1.0:  # exit-only: the link is never used
+            p50, p95 = np.percentile(self.head[split] * vehicle_scale, [50, 95])
+            return Prediction(choice, exit_hit, point.map50, float(p50), float(p95), 0.0)
+        path_hit, p50, p95, size = network(('split', split, choice.codec), *self.split_path[split, choice.codec])
+        fallback_map50 = accuracy.exit_alone.get(split, 0.0)
+        sent = 1.0 - exit_rate
+        all_answered = point.map50 - sent * (accuracy.teacher - codec_map50)
+        expected = all_answered - sent * (1.0 - path_hit) * (codec_map50 - fallback_map50)
+        hit = exit_rate * exit_hit + sent * path_hit
+        return Prediction(choice, hit, expected, p50, p95, size * sent)
+
+
+def choice_from_parameters(values: dict[str, object]) -> Choice:
+    """The choice that the head's parameter values select (the inverse of `Choice.parameters`)."""
+    mode = str(values.get('mode', 'split'))
+    if mode == 'split':
+        return Choice('split', str(values['split_point']), str(values['codec']), float(values['exit_threshold']))
+    if mode == 'offload-image':
+        return Choice('offload-image', jpeg_quality=int(values['jpeg_quality']))
+    return Choice(mode)
+
+
+class ComputeScale:
+    """How much slower a device runs now than when profiled: the median ratio of measured to profiled times."""
+
+    def __init__(self, window: int = 30, bounds: tuple[float, float] = (0.5, 8.0)) -> None:
+        """Keep the last `window` ratios; the scale stays within `bounds`."""
+        self.ratios: deque[float] = deque(maxlen=window)
+        self.bounds = bounds
+
+    def add(self, measured_ms: float, profiled: Distribution) -> None:
+        """One measured stage time against its profiled distribution."""
+        if measured_ms > 0 and profiled.median > 0:
+            self.ratios.append(measured_ms / profiled.median)
+
+    @property
+    def value(self) -> float:
+        """The current scale (1.0 before any measurement)."""
+        if not self.ratios:
+            return 1.0
+        return float(np.clip(np.median(self.ratios), *self.bounds))

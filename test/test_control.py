@@ -1,0 +1,249 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Profiles, the latency model, the adaptation policy and link change detection (no ROS)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+from conftest import DEMO_PACKAGE
+
+from splitee_ros.control.latency import Choice, ComputeScale, LatencyModel, LinkState, choice_from_parameters
+from splitee_ros.control.link import LinkEstimator
+from splitee_ros.control.policy import Policy, PolicySettings
+from splitee_ros.control.profile import AccuracyProfile, DeviceProfile, Distribution, ExitPoint, Profile
+
+C = Distribution.constant
+
+
+def make_profile() -> Profile:
+    """Two splits (`a` early with big codes, `b` late with small ones), two codecs, JPEG at two qualities."""
+    curve = (ExitPoint(0.0, 1.0, 0.10), ExitPoint(0.5, 0.3, 0.50), ExitPoint(1.0, 0.0, 0.60))
+    accuracy = AccuracyProfile(
+        teacher=0.60,
+        codec_accuracy={'a': {'int8': 0.58, 'int4': 0.55}, 'b': {'int8': 0.59, 'int4': 0.57}},
+        exit_curves={'a': curve, 'b': curve},
+        exit_alone={'a': 0.10, 'b': 0.10},
+        jpeg={50: 0.57, 90: 0.60},
+    )
+    codecs = ('int8+zstd3', 'int4')
+    sizes = {'a': {'int8+zstd3': 40000, 'int4': 20000}, 'b': {'int8+zstd3': 10000, 'int4': 5000}}
+    device = DeviceProfile(
+        name='cpu', backend='onnxruntime', device='cpu', threads=1, machine='test', frames=1,
+        head_ms={'a': C(10), 'b': C(20)}, tail_ms={'a': C(30), 'b': C(20)}, full_ms=C(60),
+        encode_ms={s: {c: C(1) for c in codecs} for s in 'ab'}, decode_ms={s: {c: C(1) for c in codecs} for s in 'ab'},
+        code_bytes={s: {c: C(sizes[s][c]) for c in codecs} for s in 'ab'},
+        jpeg_encode_ms={50: C(3), 90: C(4)}, jpeg_decode_ms={50: C(2), 90: C(2)},
+        jpeg_bytes={50: C(20000), 90: C(60000)},
+    )  # fmt: skip
+    return Profile('0123', accuracy, {'cpu': device})
+
+
+def model(vehicle_factor: float = 1.0) -> LatencyModel:
+    profile = make_profile()
+    vehicle = profile.device('cpu')
+    return LatencyModel(profile, vehicle.scaled(vehicle_factor, 'slow') if vehicle_factor != 1 else vehicle, vehicle)
+
+
+def test_distribution_draws_between_its_quantiles_and_rejects_bad_input():
+    samples = np.arange(101, dtype=float)
+    dist = Distribution.of(samples)
+    assert dist.median == pytest.approx(50.0)
+    assert dist.draw(np.array([0.0, 0.25, 1.0])).tolist() == pytest.approx([0.0, 25.0, 100.0])
+    assert dist.scaled(2).median == pytest.approx(100.0)
+    with pytest.raises(ValueError, match='non-decreasing'):
+        Distribution((2.0, 1.0) + (3.0,) * 19)
+    with pytest.raises(ValueError, match='no samples'):
+        Distribution.of([])
+
+
+def test_profile_round_trips_and_keeps_devices_side_by_side(tmp_path):
+    profile = make_profile()
+    edge = profile.device('cpu').scaled(0.5, 'edge-gpu')
+    path = profile.with_device(edge).save(tmp_path)
+    loaded = Profile.load(tmp_path)
+    assert sorted(loaded.devices) == ['cpu', 'edge-gpu']
+    assert loaded.device('cpu') == profile.device('cpu')
+    assert loaded.device('edge-gpu').tail_ms['a'].median == pytest.approx(15.0)
+    assert loaded.accuracy == profile.accuracy
+    assert 'estimate' in yaml.safe_load(path.read_text())['devices']['edge-gpu']['machine']
+    with pytest.raises(KeyError, match='profiled'):
+        loaded.device('jetson')
+    with pytest.raises(FileNotFoundError, match='splitee profile'):
+        Profile.load(tmp_path / 'missing')
+
+
+def test_latency_model_adds_the_stages_and_the_link():
+    latency = model()
+    link = LinkState(rtt_ms=2.0, goodput_mbps=10.0)
+    never_exit = Choice('split', 'b', 'int8+zstd3', 1.0)
+    # head 20 + encode 1 + 10000 B at 10 Mbit/s (8 ms) + rtt 2 + decode 1 + tail 20 = 52 ms
+    (fits,) = latency.predict_all([never_exit], link, deadline_ms=53.0)
+    (misses,) = latency.predict_all([never_exit], link, deadline_ms=51.0)
+    assert fits.latency_p50_ms == pytest.approx(52.0)
+    assert fits.hit_probability == 1.0 and misses.hit_probability == 0.0
+    assert fits.accuracy == pytest.approx(0.59)  # every frame through the int8 code
+    assert misses.accuracy == pytest.approx(0.10)  # every frame answered by the exit at its deadline
+    # exits at threshold 0.5 take 30% of frames after the head alone (20 ms)
+    (mixed,) = latency.predict_all([Choice('split', 'b', 'int8+zstd3', 0.5)], link, deadline_ms=51.0)
+    assert mixed.hit_probability == pytest.approx(0.3)
+    assert mixed.bytes_per_frame == pytest.approx(7000.0)
+    # image offload: jpeg 3 + 20000 B (16 ms) + rtt 2 + decode 2 + whole model 60 = 83 ms; a miss gets nothing
+    (image,) = latency.predict_all([Choice('offload-image', jpeg_quality=50)], link, deadline_ms=80.0)
+    assert image.hit_probability == 0.0 and image.accuracy == 0.0
+    (local,) = latency.predict_all([Choice('local')], None, deadline_ms=61.0, vehicle_scale=1.0)
+    assert local.hit_probability == 1.0 and local.accuracy == pytest.approx(0.60)
+    (slow_local,) = latency.predict_all([Choice('local')], None, deadline_ms=61.0, vehicle_scale=1.5)
+    assert slow_local.hit_probability == 0.0
+    (no_link,) = latency.predict_all([never_exit], None, deadline_ms=1000.0)
+    assert no_link.hit_probability == 0.0
+    assert {c.mode for c in latency.choices()} == {'split', 'local', 'offload-image'}
+    with pytest.raises(ValueError, match='unknown modes'):
+        latency.choices(['teleport'])
+
+
+def test_policy_picks_the_most_accurate_feasible_choice_and_the_fewest_bytes_for_bandwidth():
+    fast = LinkState(rtt_ms=2.0, goodput_mbps=100.0)
+    decision = Policy(model(3.0), PolicySettings(deadline_ms=100.0)).decide(0.0, fast)
+    assert decision.changed and decision.choice == Choice('offload-image', jpeg_quality=90)  # 0.60, local too slow
+    assert 'offload-image q90' in decision.explain() and 'rtt 2.0 ms' in decision.explain()
+    settings = PolicySettings(deadline_ms=100.0, objective='bandwidth', accuracy_floor=0.55)
+    frugal = Policy(model(3.0), settings).decide(0.0, fast)
+    assert frugal.prediction.accuracy >= 0.55
+    # 5 KB codes at 0.57; exits at 0.5 would send 3.5 KB per frame but fall to 0.479, below the floor
+    assert frugal.choice == Choice('split', 'b', 'int4', 1.0)
+
+
+def test_infeasible_deadline_goes_local_only():
+    slow_link = LinkState(rtt_ms=50.0, goodput_mbps=0.5)
+    decision = Policy(model(), PolicySettings(deadline_ms=5.0)).decide(0.0, slow_link)
+    assert decision.choice.local_only and 'local-only' in decision.reason
+    assert decision.prediction.hit_probability == 0.0 and decision.alternatives == 0
+    without_local = PolicySettings(deadline_ms=5.0, modes=('split', 'offload-image'))
+    assert Policy(model(), without_local).decide(0.0, slow_link).choice.label.startswith('exit-only')
+    # 15 ms: only the exit after the 10 ms head of split `a` is in time
+    tight = Policy(model(), PolicySettings(deadline_ms=15.0)).decide(0.0, slow_link)
+    assert tight.choice == Choice('split', 'a', 'int8+zstd3', 0.0) and tight.alternatives == 2
+    no_link = Policy(model(), PolicySettings(deadline_ms=100.0)).decide(0.0, None)
+    assert no_link.choice == Choice('local')  # the edge is gone: the whole model here meets 100 ms
+
+
+def test_hysteresis_and_dwell_prevent_flapping_on_a_noisy_link():
+    rng = np.random.default_rng(1)
+    # the goodput wanders around the point where the best choice flips between q90 images and q50 images
+    bandwidths = 8.0 * np.exp(rng.normal(0.0, 0.25, size=600))
+
+    def changes(settings: PolicySettings) -> int:
+        policy = Policy(model(3.0), settings)
+        return sum(policy.decide(i * 0.5, LinkState(2.0, float(bw))).changed for i, bw in enumerate(bandwidths)) - 1
+
+    eager = changes(PolicySettings(deadline_ms=100.0, hysteresis=0.0, hit_margin=0.0, min_dwell_s=0.0))
+    steady = changes(PolicySettings(deadline_ms=100.0, hysteresis=0.02, hit_margin=0.1, min_dwell_s=3.0))
+    assert eager > 50
+    assert steady <= eager / 5
+
+
+def test_a_drop_switches_at_once_despite_the_dwell_time_and_recovery_waits_for_it():
+    policy = Policy(model(3.0), PolicySettings(deadline_ms=100.0, min_dwell_s=10.0))
+    rich = policy.decide(0.0, LinkState(2.0, 100.0)).choice
+    dropped = policy.decide(1.0, LinkState(2.0, 1.0))
+    assert dropped.changed and 'below the target' in dropped.reason
+    assert not policy.decide(5.0, LinkState(2.0, 100.0)).changed  # dwell
+    assert policy.decide(11.5, LinkState(2.0, 100.0)).choice == rich
+
+
+def test_manual_override_is_respected_until_its_hold_ends():
+    policy = Policy(model(3.0), PolicySettings(deadline_ms=100.0, manual_hold_s=20.0))
+    link = LinkState(2.0, 100.0)
+    automatic = policy.decide(0.0, link).choice
+    by_hand = choice_from_parameters({'mode': 'split', 'split_point': 'a', 'codec': 'int4', 'exit_threshold': 0.5})
+    policy.override(by_hand, now=1.0)
+    for now in (2.0, 10.0, 20.5):
+        decision = policy.decide(now, link)
+        assert decision.choice == by_hand and not decision.changed and 'by hand' in decision.reason
+    assert policy.decide(21.5, link).choice == automatic
+
+
+def test_choice_parameters_round_trip():
+    for choice in (Choice('split', 'a', 'int8+zstd3', 0.3), Choice('offload-image', jpeg_quality=70), Choice('local')):
+        assert choice_from_parameters(choice.parameters()) == choice
+    with pytest.raises(ValueError, match='objective'):
+        PolicySettings(objective='speed')
+    with pytest.raises(ValueError, match='modes'):
+        PolicySettings(modes=('split', 'warp'))
+
+
+def test_compute_scale_is_the_median_ratio_within_bounds():
+    scale = ComputeScale(window=5)
+    assert scale.value == 1.0
+    for measured in (20.0, 22.0, 18.0, 200.0, 21.0):
+        scale.add(measured, C(10.0))
+    assert scale.value == pytest.approx(2.1)
+    scale.add(1e6, C(1.0))
+    for _ in range(5):
+        scale.add(1e6, C(1.0))
+    assert scale.value == 8.0
+
+
+def link_with_transfers(rates_mbps, estimator: LinkEstimator, start: float = 0.0, noise: float = 0.0, seed: int = 0):
+    """Feed 10 transfers per second of 14 KB frames at the given goodputs; return the time after the last."""
+    rng = np.random.default_rng(seed)
+    now = start
+    for rate in rates_mbps:
+        measured = rate * float(np.exp(rng.normal(0.0, noise))) if noise else rate
+        estimator.add_transfer(now, 14000, 14000 * 8 / (measured * 1e6))
+        now += 0.1
+    return now
+
+
+def test_a_bandwidth_drop_is_noticed_within_a_second():
+    estimator = LinkEstimator(window_s=5.0)
+    now = link_with_transfers([20.0] * 50, estimator)
+    assert estimator.estimate(now).goodput_mbps == pytest.approx(20.0)
+    noticed = None
+    for step in range(20):
+        now = link_with_transfers([2.0], estimator, start=now)
+        if estimator.estimate(now).goodput_mbps < 4.0:
+            noticed = (step + 1) * 0.1
+            break
+    assert noticed is not None and noticed <= 1.0
+    assert estimator.estimate(now).changes == 1
+    now = link_with_transfers([20.0] * 10, estimator, start=now)
+    assert estimator.estimate(now).goodput_mbps == pytest.approx(20.0)  # the recovery too, within a second
+
+
+def test_rtt_jump_restarts_the_window_and_noise_does_not():
+    estimator = LinkEstimator(window_s=5.0)
+    for i in range(30):
+        estimator.add_probe(i * 0.2, 256, 0.002)
+    for i in range(30, 36):
+        estimator.add_probe(i * 0.2, 256, 0.060)
+    estimate = estimator.estimate(36 * 0.2)
+    assert estimate.changes == 1 and estimate.rtt_ms == pytest.approx(60.0)
+    steady = LinkEstimator(window_s=5.0)
+    link_with_transfers([20.0] * 300, steady, noise=0.2, seed=3)
+    assert steady.changes == 0
+
+
+def test_profile_command_measures_a_device_and_keeps_the_others(tmp_path):
+    from splitee_ros.cli import main
+
+    package = tmp_path / 'pkg'
+    shutil.copytree(DEMO_PACKAGE, package)
+    (package / 'profile.yaml').unlink(missing_ok=True)
+    assert main(['profile', str(package), '--backend', 'torch', '--frames', '2', '--name', 'vehicle']) == 0
+    assert main(['profile', str(package), '--backend', 'torch', '--frames', '2', '--threads', '1']) == 0
+    profile = Profile.load(package)
+    assert sorted(profile.devices) == ['torch/cpu/1t', 'vehicle']
+    vehicle = profile.device('vehicle')
+    assert set(vehicle.head_ms) == set(vehicle.tail_ms) == {'stem', 'stage1', 'stage2'}
+    assert 'int8+zstd3' in vehicle.encode_ms['stage2'] and 'learned' in vehicle.code_bytes['stage2']
+    assert vehicle.code_bytes['stage2']['int4'].median < vehicle.code_bytes['stage2']['int8'].median
+    assert all(d.median > 0 for d in vehicle.head_ms.values()) and vehicle.full_ms.median > 0
+    assert profile.accuracy.teacher == pytest.approx(0.584, abs=0.01)
+    assert set(vehicle.jpeg_bytes) == set(profile.accuracy.jpeg)
+    latency = LatencyModel(profile, vehicle, profile.device('torch/cpu/1t'))
+    assert latency.choices()
