@@ -15,7 +15,7 @@ from launch_ros.substitutions import FindPackageShare
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Arguments: model, backend, device, namespace, use_sim_time, mode, bag, rate."""
+    """Arguments: model, backend, device, namespace, use_sim_time, mode, adaptation, bag, rate."""
     share = FindPackageShare('splitee_ros')
     forwarded = ('model', 'backend', 'device', 'namespace', 'use_sim_time')
     arguments = [
@@ -24,14 +24,21 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('device', default_value='cpu'),
         DeclareLaunchArgument('namespace', default_value=''),
         DeclareLaunchArgument('use_sim_time', default_value='false'),
-        DeclareLaunchArgument('mode', default_value='split', description='split | local | offload-image'),
+        DeclareLaunchArgument(
+            'mode', default_value='split', description='starting mode: split | local | offload-image'
+        ),
+        DeclareLaunchArgument('adaptation', default_value='true', description='let monitor_node re-tune the head'),
         DeclareLaunchArgument('bag', default_value='', description='rosbag2 to replay (empty: none)'),
         DeclareLaunchArgument('rate', default_value='1.0', description='bag replay speed'),
     ]
     launch_arguments = {name: LaunchConfiguration(name) for name in forwarded}.items()
     vehicle = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'vehicle.launch.py'])),
-        launch_arguments=[*launch_arguments, ('mode', LaunchConfiguration('mode'))],
+        launch_arguments=[
+            *launch_arguments,
+            ('mode', LaunchConfiguration('mode')),
+            ('adaptation', LaunchConfiguration('adaptation')),
+        ],
     )
     edge = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'edge.launch.py'])),

@@ -14,7 +14,10 @@ from launch_ros.substitutions import FindPackageShare
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Arguments: model, backend, device, namespace, params_file, use_sim_time, image_topic, monitor, mode."""
+    """The head (and the monitor) of the vehicle; the arguments are declared below.
+
+    `mode` is the starting mode; with `adaptation` on, monitor_node re-tunes it as the link changes.
+    """
     arguments = [
         DeclareLaunchArgument('model', default_value='splitee_demo', description='model package name or folder'),
         DeclareLaunchArgument('backend', default_value='onnxruntime', description='torch | onnxruntime | tensorrt'),
@@ -28,7 +31,12 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('use_sim_time', default_value='false', description='follow /clock (bag replay)'),
         DeclareLaunchArgument('image_topic', default_value='/camera/image_raw', description='camera topic'),
         DeclareLaunchArgument('monitor', default_value='true', description='start monitor_node here'),
-        DeclareLaunchArgument('mode', default_value='split', description='split | local | offload-image'),
+        DeclareLaunchArgument(
+            'mode', default_value='split', description='starting mode: split | local | offload-image'
+        ),
+        DeclareLaunchArgument(
+            'adaptation', default_value='true', description='let monitor_node re-tune the head (false: by hand)'
+        ),
     ]
     overrides = {
         'model': LaunchConfiguration('model'),
@@ -55,7 +63,14 @@ def generate_launch_description() -> LaunchDescription:
         executable='monitor_node',
         name='monitor_node',
         namespace=LaunchConfiguration('namespace'),
-        parameters=[LaunchConfiguration('params_file'), {'use_sim_time': LaunchConfiguration('use_sim_time')}],
+        parameters=[
+            LaunchConfiguration('params_file'),
+            {
+                'model': LaunchConfiguration('model'),
+                'use_sim_time': LaunchConfiguration('use_sim_time'),
+                'adaptation_enabled': LaunchConfiguration('adaptation'),
+            },
+        ],
         condition=IfCondition(LaunchConfiguration('monitor')),
         output='screen',
         sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit

@@ -256,7 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     engines.set_defaults(handler=_build_engines)
 
     demo = commands.add_parser('demo', help='head, tail and monitor nodes on a synthetic drive: summary and report')
-    demo.add_argument('--mode', choices=['split', 'local', 'offload-image'], default='split')
+    demo.add_argument(
+        '--mode',
+        choices=['split', 'local', 'offload-image', 'adaptive'],
+        default='split',
+        help='a fixed configuration, or adaptive: the monitor re-tunes the head (starting from split)',
+    )
     demo.add_argument('--model', default='splitee_demo')
     demo.add_argument('--backend', choices=['torch', 'onnxruntime', 'tensorrt'], default='onnxruntime')
     demo.add_argument('--split-point', default='stage2')

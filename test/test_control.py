@@ -188,31 +188,40 @@ def test_compute_scale_is_the_median_ratio_within_bounds():
     assert scale.value == 8.0
 
 
-def link_with_transfers(rates_mbps, estimator: LinkEstimator, start: float = 0.0, noise: float = 0.0, seed: int = 0):
-    """Feed 10 transfers per second of 14 KB frames at the given goodputs; return the time after the last."""
+def probe(estimator: LinkEstimator, rates_mbps, start: float = 0.0, rtt_s: float = 0.005, noise: float = 0.0,
+          seed: int = 0) -> float:  # fmt: skip
+    """Probes at 5 Hz, 256 and 8192 bytes in turn, over a link of the given goodputs; the time after the last."""
     rng = np.random.default_rng(seed)
     now = start
-    for rate in rates_mbps:
+    for index, rate in enumerate(rates_mbps):
+        size = 256 if index % 2 == 0 else 8192
         measured = rate * float(np.exp(rng.normal(0.0, noise))) if noise else rate
-        estimator.add_transfer(now, 14000, 14000 * 8 / (measured * 1e6))
-        now += 0.1
+        estimator.add_probe(now, size, rtt_s + size * 8 / (measured * 1e6))
+        now += 0.2
     return now
 
 
 def test_a_bandwidth_drop_is_noticed_within_a_second():
     estimator = LinkEstimator(window_s=5.0)
-    now = link_with_transfers([20.0] * 50, estimator)
-    assert estimator.estimate(now).goodput_mbps == pytest.approx(20.0)
-    noticed = None
-    for step in range(20):
-        now = link_with_transfers([2.0], estimator, start=now)
-        if estimator.estimate(now).goodput_mbps < 4.0:
-            noticed = (step + 1) * 0.1
-            break
-    assert noticed is not None and noticed <= 1.0
+    now = probe(estimator, [20.0] * 50)
+    assert estimator.estimate(now).goodput_mbps == pytest.approx(20.0, rel=0.01)
+    assert estimator.estimate(now).rtt_ms == pytest.approx(5.1, abs=0.1)
+
+    def seconds_until(rate: float, below: bool) -> float | None:
+        nonlocal now
+        for step in range(10):
+            now = probe(estimator, [rate, rate], start=now)  # a small and a large probe
+            goodput = estimator.estimate(now).goodput_mbps
+            if (goodput < 4.0) if below else (goodput > 10.0):
+                return (step + 1) * 0.4
+        return None
+
+    dropped = seconds_until(2.0, below=True)
+    assert dropped is not None and dropped <= 1.2  # two large probes at 2.5 Hz, then the restart
     assert estimator.estimate(now).changes == 1
-    now = link_with_transfers([20.0] * 10, estimator, start=now)
-    assert estimator.estimate(now).goodput_mbps == pytest.approx(20.0)  # the recovery too, within a second
+    now = probe(estimator, [2.0] * 20, start=now)
+    recovered = seconds_until(20.0, below=False)
+    assert recovered is not None and recovered <= 1.2
 
 
 def test_rtt_jump_restarts_the_window_and_noise_does_not():
@@ -224,8 +233,22 @@ def test_rtt_jump_restarts_the_window_and_noise_does_not():
     estimate = estimator.estimate(36 * 0.2)
     assert estimate.changes == 1 and estimate.rtt_ms == pytest.approx(60.0)
     steady = LinkEstimator(window_s=5.0)
-    link_with_transfers([20.0] * 300, steady, noise=0.2, seed=3)
+    probe(steady, [20.0] * 300, noise=0.2, seed=3)
     assert steady.changes == 0
+
+
+def test_real_frames_measure_the_overhead_beyond_the_link_model():
+    estimator = LinkEstimator(window_s=5.0)
+    now = probe(estimator, [20.0] * 20)
+    assert estimator.estimate(now).overhead_quantiles_ms is None
+    for index in range(10):  # 20 KB frames: RTT 5.1 ms + 8 ms on a 20 Mbit/s link + 30 ms of overhead
+        estimator.add_transfer(now + index * 0.1, 20000, (5.1 + 8.0 + 30.0) / 1e3)
+    estimate = estimator.estimate(now + 1.0)
+    median_overhead = float(np.interp(0.5, np.linspace(0, 1, 21), estimate.overhead_quantiles_ms))
+    assert median_overhead == pytest.approx(30.0, abs=0.5)
+    state = LinkState.from_estimate(estimate)
+    delay, _ = state.draw(np.full((3, 1), 0.5))
+    assert float(np.squeeze(delay)) == pytest.approx(5.1 + 30.0, abs=0.5)
 
 
 def test_profile_command_measures_a_device_and_keeps_the_others(tmp_path):

@@ -100,7 +100,7 @@ def system(ros_env, runtime_cache, tmp_path, demo_exports):
     nodes = {
         'tail_node': NodeProcess('tail_node', tail_parameters, env, tmp_path),
         'head_node': NodeProcess('head_node', head_parameters, env, tmp_path, {'image': IMAGE_TOPIC}),
-        'monitor_node': NodeProcess('monitor_node', {'probe_hz': 5.0}, env, tmp_path),
+        'monitor_node': NodeProcess('monitor_node', {'probe_hz': 5.0, 'adaptation_enabled': False}, env, tmp_path),
     }
     collector = Collector(domain)
     try:

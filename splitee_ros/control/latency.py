@@ -14,12 +14,14 @@ loss on the frames that go to the edge; a frame that misses its deadline is answ
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from splitee_ros.control.profile import DeviceProfile, Distribution, ExitPoint, Profile
+from splitee_ros.control.link import LinkEstimate
+from splitee_ros.control.profile import LEVELS, DeviceProfile, Distribution, ExitPoint, Profile
 
 MODES = ('split', 'local', 'offload-image')
 
@@ -67,11 +69,32 @@ class Choice:
 
 @dataclass(frozen=True)
 class LinkState:
-    """What the latency model assumes of the link."""
+    """What the latency model assumes of the link: typical values, and their spread where measured."""
 
     rtt_ms: float
     goodput_mbps: float
     loss: float = 0.0
+    rtt_quantiles_ms: tuple[float, ...] | None = None  # at profile.LEVELS
+    goodput_quantiles_mbps: tuple[float, ...] | None = None
+    overhead_quantiles_ms: tuple[float, ...] | None = None  # what real frames take beyond RTT + bytes / goodput
+
+    @classmethod
+    def from_estimate(cls, estimate: LinkEstimate) -> LinkState | None:
+        """The link state of an estimate; None while RTT or goodput is unknown (e.g. no probe replies)."""
+        if estimate.rtt_ms is None or estimate.goodput_mbps is None:
+            return None
+        return cls(estimate.rtt_ms, estimate.goodput_mbps, estimate.loss, estimate.rtt_quantiles_ms,
+                   estimate.goodput_quantiles_mbps, estimate.overhead_quantiles_ms)  # fmt: skip
+
+    def draw(self, uniforms: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """(RTT plus overhead in ms, goodput in Mbit/s) at the probabilities `uniforms` (3, n)."""
+        delay = np.interp(uniforms[0], LEVELS, self.rtt_quantiles_ms) if self.rtt_quantiles_ms else self.rtt_ms
+        if self.overhead_quantiles_ms:
+            delay = delay + np.interp(uniforms[2], LEVELS, self.overhead_quantiles_ms)
+        goodput = self.goodput_mbps
+        if self.goodput_quantiles_mbps:
+            goodput = np.maximum(np.interp(uniforms[1], LEVELS, self.goodput_quantiles_mbps), 1e-3)
+        return delay, goodput
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,8 @@ class LatencyModel:
             if quality in self.accuracy.jpeg and quality in edge.jpeg_decode_ms
         }
         self.local_ms = draw(vehicle.full_ms)
+        self.link_uniforms = rng.random((3, samples))  # the link's spread, drawn independently of the stages
+        self._accounting: dict[Choice, tuple[float, float, float]] = {}
 
     def choices(self, modes: Iterable[str] = MODES) -> list[Choice]:
         """Every choice the profile covers, in the allowed modes."""
@@ -149,52 +174,74 @@ class LatencyModel:
         edge_scale: float = 1.0,
     ) -> list[Prediction]:
         """Predictions for `choices`; without a link state (no probe replies) nothing that uses the link hits."""
-        cache: dict[tuple, tuple[float, float, float, float]] = {}
+        cache: dict[tuple, tuple[float, float, float]] = {}
 
-        def network(key: tuple, vehicle_ms: np.ndarray, edge_ms: np.ndarray, size: np.ndarray):
+        def timing(key: tuple, total: Callable[[], np.ndarray]) -> tuple[float, float, float]:
+            """P(latency <= deadline), p50 and p95 of one path, computed once per call."""
             if key not in cache:
-                if link is None or link.goodput_mbps <= 0:
-                    cache[key] = (0.0, float('inf'), float('inf'), float(size.mean()))
-                else:
-                    total = vehicle_ms * vehicle_scale + size * 8 / (link.goodput_mbps * 1e3) + link.rtt_ms
-                    total = total + edge_ms * edge_scale
-                    hit = float(np.mean(total <= deadline_ms)) * (1.0 - link.loss)
-                    cache[key] = (hit, *np.percentile(total, [50, 95]), float(size.mean()))
+                values = total()
+                p50, p95 = np.percentile(values, [50, 95])
+                cache[key] = (float(np.mean(values <= deadline_ms)), float(p50), float(p95))
             return cache[key]
 
-        accuracy = self.accuracy
+        linked = link is not None and link.goodput_mbps > 0
+        rtt_ms, goodput_mbps = link.draw(self.link_uniforms) if linked else (0.0, 1.0)
+
+        def network(key: tuple, vehicle_ms: np.ndarray, edge_ms: np.ndarray, size: np.ndarray):
+            if not linked:
+                return 0.0, float('inf'), float('inf')
+            hit, p50, p95 = timing(key, lambda: vehicle_ms * vehicle_scale + size * 8 / (goodput_mbps * 1e3)
+                                   + rtt_ms + edge_ms * edge_scale)  # fmt: skip
+            return hit * (1.0 - link.loss), p50, p95
+
         predictions = []
         for choice in choices:
+            exit_rate, intended, miss_penalty = self.accounting(choice)
             if choice.mode == 'local':
-                total = self.local_ms * vehicle_scale
-                hit = float(np.mean(total <= deadline_ms))
-                p50, p95 = np.percentile(total, [50, 95])
-                predictions.append(Prediction(choice, hit, accuracy.teacher, float(p50), float(p95), 0.0))
-            elif choice.mode == 'offload-image':
-                q = choice.jpeg_quality
-                hit, p50, p95, size = network(('image', q), *self.image_path[q])
-                predictions.append(Prediction(choice, hit, accuracy.jpeg[q] * hit, p50, p95, size))
-            else:
-                predictions.append(self._predict_split(choice, network, deadline_ms, vehicle_scale))
+                hit, p50, p95 = timing(('local',), lambda: self.local_ms * vehicle_scale)
+                predictions.append(Prediction(choice, hit, intended, p50, p95, 0.0))
+                continue
+            if choice.mode == 'offload-image':
+                vehicle_ms, edge_ms, size = self.image_path[choice.jpeg_quality]
+                hit, p50, p95 = network(('image', choice.jpeg_quality), vehicle_ms, edge_ms, size)
+                predictions.append(Prediction(choice, hit, intended - (1.0 - hit) * miss_penalty, p50, p95,
+                                              float(size.mean())))  # fmt: skip
+                continue
+            split = choice.split
+            head_ms = partial(np.multiply, self.head[split], vehicle_scale)
+            exit_hit, exit_p50, exit_p95 = timing(('exit', split), head_ms)
+            if exit_rate >= 1.0:  # exit-only: the link is never used
+                predictions.append(Prediction(choice, exit_hit, intended, exit_p50, exit_p95, 0.0))
+                continue
+            vehicle_ms, edge_ms, size = self.split_path[split, choice.codec]
+            path_hit, p50, p95 = network(('split', split, choice.codec), vehicle_ms, edge_ms, size)
+            sent = 1.0 - exit_rate
+            expected = intended - sent * (1.0 - path_hit) * miss_penalty
+            predictions.append(Prediction(choice, exit_rate * exit_hit + sent * path_hit, expected, p50, p95,
+                                          float(size.mean()) * sent))  # fmt: skip
         return predictions
 
-    def _predict_split(self, choice: Choice, network, deadline_ms: float, vehicle_scale: float) -> Prediction:
-        split, accuracy = choice.split, self.accuracy
-        points = accuracy.exit_curves.get(split)
+    def accounting(self, choice: Choice) -> tuple[float, float, float]:
+        """(exit rate, mAP@.5 if every frame gets its intended answer, mAP@.5 lost per frame sent and missed).
+
+        A split frame that misses its deadline is answered by the best exit; an offloaded image by nothing;
+        the whole model on the vehicle answers late but in full.
+        """
+        if choice not in self._accounting:
+            self._accounting[choice] = self._account(choice)
+        return self._accounting[choice]
+
+    def _account(self, choice: Choice) -> tuple[float, float, float]:
+        accuracy = self.accuracy
+        if choice.mode == 'local':
+            return 0.0, accuracy.teacher, 0.0
+        if choice.mode == 'offload-image':
+            return 0.0, accuracy.jpeg[choice.jpeg_quality], accuracy.jpeg[choice.jpeg_quality]
+        points = accuracy.exit_curves.get(choice.split)
         point = _threshold_point(points, choice.exit_threshold) if points else ExitPoint(1.0, 0.0, accuracy.teacher)
-        exit_rate = point.exit_rate
-        codec_map50 = accuracy.codec_map50(split, choice.codec)
-        exit_hit = float(np.mean(self.head[split] * vehicle_scale <= deadline_ms))
-        if exit_rate >= 1.0:  # exit-only: the link is never used
-            p50, p95 = np.percentile(self.head[split] * vehicle_scale, [50, 95])
-            return Prediction(choice, exit_hit, point.map50, float(p50), float(p95), 0.0)
-        path_hit, p50, p95, size = network(('split', split, choice.codec), *self.split_path[split, choice.codec])
-        fallback_map50 = accuracy.exit_alone.get(split, 0.0)
-        sent = 1.0 - exit_rate
-        all_answered = point.map50 - sent * (accuracy.teacher - codec_map50)
-        expected = all_answered - sent * (1.0 - path_hit) * (codec_map50 - fallback_map50)
-        hit = exit_rate * exit_hit + sent * path_hit
-        return Prediction(choice, hit, expected, p50, p95, size * sent)
+        codec_map50 = accuracy.codec_map50(choice.split, choice.codec)
+        intended = point.map50 - (1.0 - point.exit_rate) * (accuracy.teacher - codec_map50)
+        return point.exit_rate, intended, codec_map50 - accuracy.exit_alone.get(choice.split, 0.0)
 
 
 def choice_from_parameters(values: dict[str, object]) -> Choice:

@@ -2,15 +2,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """head_node (vehicle): camera image → head → confident exit, or bottleneck to the edge; one result per frame.
 
-Threads: the image callback only stores the newest image (an image still waiting when a newer one comes is
-dropped and counted); an inference thread runs the head; the edge-result callback and the deadline timer run
-in their own callback groups on a multi-threaded executor, so neither ever waits behind an inference.
+Threads: the image callback only queues the image (at most `image_queue_depth` wait; when full, the oldest
+waiting image is dropped and counted, so by default the newest image is always the next one); an inference
+thread runs the head; a sender thread publishes what goes to the edge (a publish can block while a slow
+uplink drains; a payload still unsent when the next is ready is superseded, and its frame falls back at its
+deadline); the edge-result callback and the deadline timer run in their own callback groups on a
+multi-threaded executor, so neither ever waits behind an inference.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
@@ -39,6 +43,8 @@ class HeadNode(Node):
         input_help = 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage on `image/compressed`'
         input_type = declare(self, 'input_type', 'raw', input_help, True, choices=('raw', 'compressed'))
         self.debug_image = declare(self, 'debug_image', False, 'publish ~/debug_image with boxes drawn', True)
+        queue_help = 'images that may wait for inference; when full the oldest is dropped (1: newest only)'
+        self.queue_depth = declare(self, 'image_queue_depth', 1, queue_help, True, (1, 100))
         self.class_names = list(package.config.class_names)
         codecs = {codec.name: codec for codec in package.codecs().values()}
         self.pipeline = HeadPipeline(runtime, codecs, package.model_id)
@@ -68,8 +74,11 @@ class HeadNode(Node):
         self.pending: PendingFrames[Detection2DArray] = PendingFrames()
         self.problems = RecentProblems(('fallback', 'late', 'dropped', 'rejected'))
         self.sequence = 0
-        self._slot: tuple | None = None
+        self._waiting: deque[tuple] = deque()  # (image message, time received)
         self._slot_ready = threading.Condition()
+        self._outbox: CompressedImage | None = None
+        self._outbox_ready = threading.Condition()
+        self.superseded = 0
         self._running = True
         self.bridge = load_cv_bridge()
 
@@ -105,6 +114,8 @@ class HeadNode(Node):
         self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
         self.worker = threading.Thread(target=self._inference_loop, name='head-inference', daemon=True)
         self.worker.start()
+        self.sender = threading.Thread(target=self._send_loop, name='head-sender', daemon=True)
+        self.sender.start()
         backend = f'{runtime.backend.name}/{runtime.backend.device}'
         self.get_logger().info(
             f'{package.folder.name} on {backend}: splits {splits} warm, mode {self.settings.mode}, '
@@ -133,23 +144,23 @@ class HeadNode(Node):
         return SetParametersResult(successful=True)
 
     def _on_image(self, msg) -> None:
-        """Keep only the newest image; the one it replaces (if not yet taken) is dropped."""
+        """Queue the image; when `image_queue_depth` already wait, the oldest of them is dropped."""
         with self._slot_ready:
-            if self._slot is not None:
+            if len(self._waiting) >= self.queue_depth:
+                stale, _ = self._waiting.popleft()
                 self.pending.count(Outcome.DROPPED)
-                self._telemetry(frame_key(self._slot[0].header), Outcome.DROPPED, {})
-            self._slot = (msg, time.monotonic())
+                self._telemetry(frame_key(stale.header), Outcome.DROPPED, {})
+            self._waiting.append((msg, time.monotonic()))
             self._slot_ready.notify()
 
     def _inference_loop(self) -> None:
         while self._running:
             with self._slot_ready:
-                while self._slot is None and self._running:
+                while not self._waiting and self._running:
                     self._slot_ready.wait(0.1)
                 if not self._running:
                     return
-                msg, received = self._slot
-                self._slot = None
+                msg, received = self._waiting.popleft()
             try:
                 self._process(msg, received)
             except Exception as error:  # one bad frame must not stop the node
@@ -183,8 +194,20 @@ class HeadNode(Node):
         )
         for overflow in self.pending.add(pending):  # registered before sending: the edge may answer at once
             self._fall_back(overflow)
-        if self._running:
-            self.bottleneck_pub.publish(CompressedImage(header=header, format=step.payload_format, data=step.payload))
+        with self._outbox_ready:
+            if self._outbox is not None:
+                self.superseded += 1
+            self._outbox = CompressedImage(header=header, format=step.payload_format, data=step.payload)
+            self._outbox_ready.notify()
+
+    def _send_loop(self) -> None:
+        while self._running:
+            with self._outbox_ready:
+                while self._outbox is None and self._running:
+                    self._outbox_ready.wait(0.1)
+                msg, self._outbox = self._outbox, None
+            if msg is not None and self._running:
+                self.bottleneck_pub.publish(msg)
 
     def _on_edge_result(self, msg: Detection2DArray) -> None:
         resolved = self.pending.resolve(frame_key(msg.header))
@@ -234,6 +257,7 @@ class HeadNode(Node):
             'codec': settings.codec,
             'exit_threshold': settings.exit_threshold,
             'waiting_for_edge': len(self.pending),
+            'superseded_unsent': self.superseded,
             **counts,
         }
         level, message = self.problems.check(counts)
@@ -242,9 +266,11 @@ class HeadNode(Node):
     def destroy_node(self) -> None:
         """Stop the inference thread first."""
         self._running = False
-        with self._slot_ready:
-            self._slot_ready.notify()
+        for ready in (self._slot_ready, self._outbox_ready):
+            with ready:
+                ready.notify()
         self.worker.join(timeout=5.0)
+        self.sender.join(timeout=5.0)
         super().destroy_node()
 
 

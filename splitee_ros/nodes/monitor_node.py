@@ -10,7 +10,9 @@ head by hand is held for `manual_hold_s`; `adaptation_enabled:=false` leaves all
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterEvent, SetParametersResult
@@ -49,18 +51,21 @@ class MonitorNode(Node):
         self.link = LinkEstimator(window_s)
         self.head_stats, self.tail_stats = StageStats(window_s), StageStats(window_s)
         self.vehicle_scale, self.edge_scale = ComputeScale(), ComputeScale()
+        self.lock = threading.Lock()  # the measurements, shared by the measuring and the deciding callbacks
         self.sent: dict[str, tuple[float, int]] = {}
         self.sequence = 0
         self._declare_adaptation()
         self.head_name = head if head.startswith('/') else f'{self.get_namespace().rstrip("/")}/{head}'
-        self.applied: dict[str, object] = {}  # what the monitor last set on the head
+        self.applied: dict[str, object] = {}  # the head's settings as last set (by the monitor or by hand)
+        self.recently_set: deque[tuple[float, str, object]] = deque()  # what the monitor set, for 10 s
         self.decision: Decision | None = None
-        self.decisions = self.changes = self.apply_failures = 0
+        self.decisions = self.changes = self.apply_failures = self.changes_seen = 0
+        self.next_decision = 0.0
         self.probe_pub = self.create_publisher(CompressedImage, PROBE_TOPIC, qos.PROBE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        group = MutuallyExclusiveCallbackGroup()
-        self.set_client = self.create_client(
-            SetParametersAtomically, f'{self.head_name}/set_parameters_atomically', callback_group=group
+        group, deciding = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()  # a slow decision
+        self.set_client = self.create_client(  # never delays a probe's reply, so never inflates its RTT
+            SetParametersAtomically, f'{self.head_name}/set_parameters_atomically', callback_group=deciding
         )
         self.create_subscription(CompressedImage, PROBE_REPLY_TOPIC, self._on_reply, qos.PROBE, callback_group=group)
         self.create_subscription(
@@ -70,11 +75,11 @@ class MonitorNode(Node):
             DiagnosticStatus, f'{tail}/telemetry', self._on_tail, qos.TELEMETRY, callback_group=group
         )
         self.create_subscription(
-            ParameterEvent, '/parameter_events', self._on_parameter_event, 100, callback_group=group
+            ParameterEvent, '/parameter_events', self._on_parameter_event, 100, callback_group=deciding
         )
         self.create_timer(1.0 / probe_hz, self._probe, callback_group=group)
-        self.create_timer(self.decision_period_s, self._decide, callback_group=group)
-        self.create_timer(1.0, self._report, callback_group=group)
+        self.create_timer(min(0.1, self.decision_period_s), self._decide, callback_group=deciding)
+        self.create_timer(1.0, self._report, callback_group=deciding)
 
     def _declare_adaptation(self) -> None:
         """The policy's parameters and the profile it decides from."""
@@ -139,7 +144,8 @@ class MonitorNode(Node):
         for probe_id, (sent, size) in list(self.sent.items()):
             if now - sent > 1.0:  # no reply within a second: lost
                 del self.sent[probe_id]
-                self.link.add_probe(now, size, None)
+                with self.lock:
+                    self.link.add_probe(now, size, None)
         size = self.probe_sizes[self.sequence % len(self.probe_sizes)]
         self.sequence += 1
         msg = CompressedImage(format='probe', data=bytes(size))
@@ -149,27 +155,35 @@ class MonitorNode(Node):
         self.probe_pub.publish(msg)
 
     def _on_reply(self, msg: CompressedImage) -> None:
+        now = time.monotonic()
         sent = self.sent.pop(msg.header.frame_id, None)
         if sent is not None:
-            self.link.add_probe(time.monotonic(), sent[1], time.monotonic() - sent[0])
+            with self.lock:
+                self.link.add_probe(now, sent[1], now - sent[0])
 
     def _on_head(self, msg: DiagnosticStatus) -> None:
-        now, values = time.monotonic(), status_values(msg)
-        self.head_stats.add(now, msg.message, values)
+        with self.lock:
+            self._measure_head(time.monotonic(), msg.message, status_values(msg))
+
+    def _measure_head(self, now: float, outcome: str, values: dict[str, str]) -> None:
+        self.head_stats.add(now, outcome, values)
         vehicle = self.model.vehicle
         if values.get('mode') == 'split' and values.get('split') in vehicle.head_ms and 'head_ms' in values:
             self.vehicle_scale.add(float(values['head_ms']), vehicle.head_ms[values['split']])
         elif values.get('mode') == 'local' and 'head_ms' in values:
             self.vehicle_scale.add(float(values['head_ms']), vehicle.full_ms)
-        if msg.message == 'edge' and 'edge_rtt_ms' in values and 'bytes' in values:
+        if outcome == 'edge' and 'edge_rtt_ms' in values and 'bytes' in values:
             tail = self.tail_stats.summary()
             rtt_ms = self.link.estimate(now).rtt_ms or 0.0
             edge_ms = tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0) + rtt_ms
             self.link.add_transfer(now, int(values['bytes']), (float(values['edge_rtt_ms']) - edge_ms) / 1e3)
 
     def _on_tail(self, msg: DiagnosticStatus) -> None:
-        values = status_values(msg)
-        self.tail_stats.add(time.monotonic(), msg.message, values)
+        with self.lock:
+            self._measure_tail(time.monotonic(), msg.message, status_values(msg))
+
+    def _measure_tail(self, now: float, outcome: str, values: dict[str, str]) -> None:
+        self.tail_stats.add(now, outcome, values)
         edge = self.model.edge
         if 'tail_ms' not in values:
             return
@@ -178,18 +192,19 @@ class MonitorNode(Node):
         elif values.get('mode') == 'offload-image':
             self.edge_scale.add(float(values['tail_ms']), edge.full_ms)
 
-    def _link_state(self) -> LinkState | None:
-        estimate = self.link.estimate(time.monotonic())
-        if estimate.rtt_ms is None or estimate.goodput_mbps is None:
-            return None
-        return LinkState(estimate.rtt_ms, estimate.goodput_mbps, estimate.loss)
-
     def _decide(self) -> None:
-        if not self.enabled or self.link.estimate(time.monotonic()).probes < len(self.probe_sizes) * 2:
+        """Every `decision_period_s`, and at once when the link estimator detects a change."""
+        now = time.monotonic()
+        with self.lock:
+            estimate = self.link.estimate(now)
+            scales = self.vehicle_scale.value, self.edge_scale.value
+        due = now >= self.next_decision or estimate.changes != self.changes_seen
+        link = LinkState.from_estimate(estimate)
+        unknown = link is None and estimate.loss < 1.0  # replies, but too few for a goodput yet
+        if not self.enabled or not due or estimate.probes < len(self.probe_sizes) * 2 or unknown:
             return
-        decision = self.policy.decide(
-            time.monotonic(), self._link_state(), self.vehicle_scale.value, self.edge_scale.value
-        )
+        self.next_decision, self.changes_seen = now + self.decision_period_s, estimate.changes
+        decision = self.policy.decide(now, link, *scales)
         self.decision, self.decisions = decision, self.decisions + 1
         if decision.changed:
             self.changes += 1
@@ -201,7 +216,11 @@ class MonitorNode(Node):
         if not self.set_client.service_is_ready():
             self._apply_failed(f'{self.set_client.srv_name} is not available')
             return
+        now = time.monotonic()
         self.applied = {**self.applied, **values}
+        self.recently_set.extend((now, name, value) for name, value in values.items())
+        while self.recently_set and self.recently_set[0][0] < now - 10.0:
+            self.recently_set.popleft()
         request = SetParametersAtomically.Request(
             parameters=[Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
         )
@@ -222,8 +241,9 @@ class MonitorNode(Node):
         changed = {
             p.name: Parameter.from_parameter_msg(p).value for p in event.changed_parameters if p.name in HEAD_PARAMETERS
         }
-        if not changed or all(self.applied.get(name) == value for name, value in changed.items()):
-            return
+        ours = {(name, value) for _, name, value in self.recently_set}
+        if not changed or all((name, value) in ours for name, value in changed.items()):
+            return  # an echo of the monitor's own setting (events may arrive after a later setting)
         self.applied = {**self.applied, **changed}
         try:
             choice = choice_from_parameters(self.applied)
@@ -235,7 +255,10 @@ class MonitorNode(Node):
         )
 
     def _report(self) -> None:
-        estimate = self.link.estimate(time.monotonic())
+        with self.lock:
+            estimate = self.link.estimate(time.monotonic())
+            head_summary, tail_summary = self.head_stats.summary(), self.tail_stats.summary()
+            scales = self.vehicle_scale.value, self.edge_scale.value
         link = {
             'rtt_ms': estimate.rtt_ms,
             'goodput_mbps': estimate.goodput_mbps,
@@ -247,21 +270,21 @@ class MonitorNode(Node):
         message = 'no probe replies' if estimate.rtt_ms is None else f'rtt {estimate.rtt_ms:.1f} ms'
         array = health(self, 'splitee: link', level, message, {k: v for k, v in link.items() if v is not None})
         stages = {
-            **{f'head.{k}': v for k, v in self.head_stats.summary().items()},
-            **{f'tail.{k}': v for k, v in self.tail_stats.summary().items()},
+            **{f'head.{k}': v for k, v in head_summary.items()},
+            **{f'tail.{k}': v for k, v in tail_summary.items()},
         }
         array.status += health(self, 'splitee: stages', DiagnosticStatus.OK, 'per-stage medians', stages).status
-        array.status += self._adaptation_status().status
+        array.status += self._adaptation_status(*scales).status
         self.diagnostics_pub.publish(array)
 
-    def _adaptation_status(self) -> DiagnosticArray:
+    def _adaptation_status(self, vehicle_scale: float, edge_scale: float) -> DiagnosticArray:
         values: dict[str, object] = {
             'enabled': self.enabled,
             'decisions': self.decisions,
             'changes': self.changes,
             'apply_failures': self.apply_failures,
-            'vehicle_scale': self.vehicle_scale.value,
-            'edge_scale': self.edge_scale.value,
+            'vehicle_scale': vehicle_scale,
+            'edge_scale': edge_scale,
         }
         decision = self.decision
         if decision is None:

@@ -93,11 +93,22 @@ class HeadPipeline:
             if not ok:
                 raise ValueError('JPEG encoding failed')
             payload = encoded.tobytes()
-            info = {'mode': 'offload-image', 'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
+            info = {
+                'mode': 'offload-image',
+                'jpeg_quality': settings.jpeg_quality,
+                'encode_ms': elapsed_ms(start),
+                'bytes': len(payload),
+            }
             return HeadStep(None, payload=payload, payload_format=IMAGE_FORMAT, info=info)
         result = self.runtime.run_head(settings.split, image_bgr)
         head_ms = elapsed_ms(start)
-        info = {'mode': 'split', 'split': settings.split, 'head_ms': head_ms}
+        info = {
+            'mode': 'split',
+            'split': settings.split,
+            'codec': settings.codec,
+            'exit_threshold': settings.exit_threshold,
+            'head_ms': head_ms,
+        }
         best = result.best_exit() if settings.exits_enabled else None
         if best is not None:
             info |= {'exit': best, 'confidence': result.confidences[best]}
@@ -106,7 +117,7 @@ class HeadPipeline:
         start = time.perf_counter()
         codec = self.codecs[settings.codec]
         payload = encode_frame(result.code, codec, self.model_id, self.split_index[settings.split], sequence)
-        info |= {'codec': settings.codec, 'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
+        info |= {'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
         fallback = (lambda: result.exit_detections(best)) if best is not None else Detections.empty
         return HeadStep(None, payload=payload, payload_format=bottleneck_format(image_bgr.shape[:2]),
                         fallback=fallback, info=info)  # fmt: skip

@@ -64,7 +64,7 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
     common = {'model': str(package.folder), 'backend': options.backend}
     head_parameters = {
         **common,
-        'mode': options.mode,
+        'mode': 'split' if options.mode == 'adaptive' else options.mode,
         'split_point': options.split_point,
         'codec': options.codec,
         'exit_threshold': options.exit_threshold,
@@ -76,7 +76,16 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
     nodes = [
         NodeProcess('tail_node', common, env, logs),
         NodeProcess('head_node', head_parameters, env, logs, {'image': IMAGE_TOPIC}),
-        NodeProcess('monitor_node', {}, env, logs),
+        NodeProcess(
+            'monitor_node',
+            {
+                'adaptation_enabled': options.mode == 'adaptive',
+                'deadline_ms': options.deadline_ms,
+                'model': common['model'],
+            },
+            env,
+            logs,
+        ),
     ]
     collector = Collector(domain)
     try:

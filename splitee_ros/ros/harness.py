@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import rclpy
@@ -47,10 +47,14 @@ class NodeProcess:
         env: Mapping[str, str],
         log_folder: str | Path,
         remappings: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
-        """Start `node` (head_node, tail_node, monitor_node) with `--ros-args -p name:=value` parameters."""
+        """Start `node` (head_node, tail_node, monitor_node) with `--ros-args -p name:=value` parameters.
+
+        `prefix` runs it through another program, e.g. `ip netns exec NAME` for another network namespace.
+        """
         self.node = node
-        arguments = [sys.executable, '-m', NODE_MODULES[node], '--ros-args']
+        arguments = [*prefix, sys.executable, '-m', NODE_MODULES[node], '--ros-args']
         for name, value in parameters.items():
             arguments += ['-p', f'{name}:={_parameter_text(value)}']
         for source, target in (remappings or {}).items():
