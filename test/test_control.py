@@ -15,6 +15,7 @@ from splitee_ros.control.latency import Choice, ComputeScale, LatencyModel, Link
 from splitee_ros.control.link import LinkEstimator
 from splitee_ros.control.policy import Policy, PolicySettings
 from splitee_ros.control.profile import AccuracyProfile, DeviceProfile, Distribution, ExitPoint, Profile
+from splitee_ros.control.simulate import Simulator, Trace, cellular_trace, step_trace
 
 C = Distribution.constant
 
@@ -270,3 +271,32 @@ def test_profile_command_measures_a_device_and_keeps_the_others(tmp_path):
     assert set(vehicle.jpeg_bytes) == set(profile.accuracy.jpeg)
     latency = LatencyModel(profile, vehicle, profile.device('torch/cpu/1t'))
     assert latency.choices()
+
+
+def test_trace_files_round_trip_and_bad_ones_are_refused(tmp_path):
+    trace = cellular_trace(seed=3, duration_s=20.0)
+    assert trace.goodput_mbps.min() > 0 and len(trace.times_s) == 200
+    trace.save_csv(tmp_path / 'cellular.csv')
+    loaded = Trace.load_csv(tmp_path / 'cellular.csv')
+    assert np.allclose(loaded.goodput_mbps, trace.goodput_mbps, atol=1e-4)
+    assert loaded.at(5.05) == pytest.approx(trace.at(5.05), abs=0.01)
+    assert step_trace(phase_s=10.0).at(15.0)[0] == 2.0 and step_trace(phase_s=10.0).at(25.0)[0] == 20.0
+    (tmp_path / 'bad.csv').write_text('time_s,goodput_mbps,rtt_ms\n0,5,5\n1,-1,5\n')
+    with pytest.raises(ValueError, match='goodput'):
+        Trace.load_csv(tmp_path / 'bad.csv')
+    (tmp_path / 'columns.csv').write_text('t,rate\n0,5\n')
+    with pytest.raises(ValueError, match='columns'):
+        Trace.load_csv(tmp_path / 'columns.csv')
+
+
+def test_simulated_policy_keeps_the_deadline_and_beats_static_choices_on_a_step():
+    latency = model(3.0)
+    simulator = Simulator(latency, step_trace(high=20.0, low=0.5, phase_s=20.0), deadline_ms=100.0)
+    statics = [simulator.run(choice) for choice in latency.choices()]
+    adaptive = simulator.run(Policy(latency, PolicySettings(deadline_ms=100.0)))
+    assert adaptive.changes >= 2  # down at the drop, up again after it
+    assert adaptive.hit_rate >= max(r.hit_rate for r in statics) - 0.02
+    as_punctual = [r for r in statics if r.hit_rate >= adaptive.hit_rate]
+    assert as_punctual and all(adaptive.mean_accuracy > r.mean_accuracy for r in as_punctual)
+    images = next(r for r in statics if r.label == 'offload-image q50')
+    assert images.hit_rate < 0.8  # a static choice that only fits the fast link misses during the drop
