@@ -52,7 +52,7 @@ class MonitorNode(Node):
         self.head_stats, self.tail_stats = StageStats(window_s), StageStats(window_s)
         self.vehicle_scale, self.edge_scale = ComputeScale(), ComputeScale()
         self.lock = threading.Lock()  # the measurements, shared by the measuring and the deciding callbacks
-        self.sent: dict[str, tuple[float, int]] = {}
+        self.sent: dict[str, tuple[float, int, int]] = {}  # probe id -> (time sent, bytes, sequence)
         self.sequence = 0
         self._declare_adaptation()
         self.head_name = head if head.startswith('/') else f'{self.get_namespace().rstrip("/")}/{head}'
@@ -141,7 +141,7 @@ class MonitorNode(Node):
 
     def _probe(self) -> None:
         now = time.monotonic()
-        for probe_id, (sent, size) in list(self.sent.items()):
+        for probe_id, (sent, size, _) in list(self.sent.items()):
             if now - sent > 1.0:  # no reply within a second: lost
                 del self.sent[probe_id]
                 with self.lock:
@@ -151,15 +151,20 @@ class MonitorNode(Node):
         msg = CompressedImage(format='probe', data=bytes(size))
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = f'probe/{self.get_name()}/{self.sequence}'
-        self.sent[msg.header.frame_id] = (now, size)
+        self.sent[msg.header.frame_id] = (now, size, self.sequence)
         self.probe_pub.publish(msg)
 
     def _on_reply(self, msg: CompressedImage) -> None:
         now = time.monotonic()
         sent = self.sent.pop(msg.header.frame_id, None)
-        if sent is not None:
-            with self.lock:
-                self.link.add_probe(now, sent[1], now - sent[0])
+        if sent is None:
+            return
+        sent_at, size, sequence = sent
+        overtaken = [key for key, (_, _, earlier) in self.sent.items() if earlier < sequence - 1]  # one reorder ok
+        with self.lock:
+            for key in overtaken:  # a gap in the replies' sequence: lost, without waiting for the timeout
+                self.link.add_probe(now, self.sent.pop(key)[1], None)
+            self.link.add_probe(now, size, now - sent_at)
 
     def _on_head(self, msg: DiagnosticStatus) -> None:
         with self.lock:
