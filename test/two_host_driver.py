@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -62,8 +63,13 @@ def main() -> None:
                 for when, msg in collector.telemetry['head_node']
             ],
         }
-    args.out.write_text(json.dumps(record))
+    temporary = args.out.with_suffix('.tmp')
+    temporary.write_text(json.dumps(record))
+    temporary.replace(args.out)
     collector.close()
+    # Leave without the interpreter's teardown: destroying the middleware's threads there sometimes ends in
+    # "terminate called without an active exception" here, after everything above has been done.
+    os._exit(0)
 
 
 if __name__ == '__main__':
