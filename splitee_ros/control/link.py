@@ -110,10 +110,11 @@ class LinkEstimator:
         if self.last_change is not None and now - self.last_change < self.change_window_s:
             return  # the restarted window still holds samples from before the change
         split = now - self.change_window_s
-        for kind, floor in (('goodput', 0.0), ('rtt', 5.0)):
+        # RTT needs three recent samples and 10 ms: one probe queued behind the vehicle's own frame is no change
+        for kind, floor, least in (('goodput', 0.0, 2), ('rtt', 10.0, 3)):
             recent = [v for t, v in self.samples[kind] if t >= split]
             older = [v for t, v in self.samples[kind] if t < split]
-            if len(recent) < 2 or len(older) < 3:
+            if len(recent) < least or len(older) < 3:
                 continue
             new, old = float(np.median(recent)), float(np.median(older))
             if abs(new - old) > floor and max(new, old) > self.change_ratio * max(min(new, old), 1e-12):

@@ -7,6 +7,9 @@ target) and `bandwidth` (fewest uplink bytes among those that also reach `accura
 reaches the target the vehicle goes local-only (the whole model, or exits only), whichever hits most.
 The current choice is kept while it still nearly meets the target (`hit_margin`), for at least
 `min_dwell_s`, and until another is better by `hysteresis`; a person's setting is held for `manual_hold_s`.
+A current choice that falls short is left at once when it is far off (P(hit) below `leave_at_once`, as after
+a real drop), else when it falls short on `confirmations` decisions in a row: one probe queued behind the
+vehicle's own frames must not send it away.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class PolicySettings:
     hit_margin: float = 0.02  # the current choice is kept while its hit probability is >= target - margin
     min_dwell_s: float = 3.0
     manual_hold_s: float = 30.0
+    leave_at_once: float = 0.5
+    confirmations: int = 2
     modes: tuple[str, ...] = MODES
 
     def __post_init__(self) -> None:
@@ -87,6 +92,7 @@ class Policy:
     current: Choice | None = None
     changed_at: float = float('-inf')
     manual_until: float = float('-inf')
+    shortfalls: int = 0  # decisions in a row on which the current choice fell short
 
     def override(self, choice: Choice, now: float) -> None:
         """A person set `choice` by hand: hold it for `manual_hold_s`."""
@@ -115,9 +121,13 @@ class Policy:
             return self._switch(decision(best, reason))
         if now < self.manual_until:
             return decision(current, f'set by hand, held until {self.manual_until - now:.0f} s from now')
-        if current.hit_probability < settings.target - settings.hit_margin and best.choice != current.choice:
+        short = current.hit_probability < settings.target - settings.hit_margin and best.choice != current.choice
+        self.shortfalls = self.shortfalls + 1 if short else 0
+        if short and (current.hit_probability < settings.leave_at_once or self.shortfalls >= settings.confirmations):
             why = f'current P(hit) {current.hit_probability:.3f} is below the target {settings.target}; {reason}'
             return self._switch(decision(best, why))
+        if short:
+            return decision(current, f'P(hit) {current.hit_probability:.3f} short of the target once: confirming')
         if now - self.changed_at < settings.min_dwell_s:
             return decision(current, f'dwell: {now - self.changed_at:.1f} s since the last change')
         if best.choice != current.choice and self._better(best, current):
@@ -126,7 +136,7 @@ class Policy:
 
     def _switch(self, decision: Decision) -> Decision:
         if decision.changed:
-            self.current, self.changed_at = decision.choice, decision.time
+            self.current, self.changed_at, self.shortfalls = decision.choice, decision.time, 0
         return decision
 
     def _best(self, feasible: Sequence[Prediction], predictions: Sequence[Prediction]) -> tuple[Prediction, str]:

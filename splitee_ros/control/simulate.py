@@ -204,6 +204,7 @@ class Simulator:
         choice = chooser if isinstance(chooser, Choice) else None
         edge_free = vehicle_free = 0.0
         next_probe = next_decision = 0.0
+        probe_phase = np.random.default_rng(1)
         probe_index = changes = changes_seen = hits = 0
         accuracy_sum = bytes_sum = 0.0
         work: dict[Choice, tuple] = {}
@@ -217,7 +218,7 @@ class Simulator:
                 rtt = self.trace.at(next_probe)[1] / 1e3
                 reply = (sent[0] + rtt, size, sent[1] + rtt) if sent else (next_probe + 1.0, size, None)
                 heapq.heappush(events, (reply[0], 'probe', reply[1], reply[2]))
-                next_probe += 1.0 / probe_hz
+                next_probe += (0.5 + float(probe_phase.random())) / probe_hz  # not phase-locked to the camera
             while events and events[0][0] <= now:  # what the monitor has seen by now
                 when, kind, size, seconds = heapq.heappop(events)
                 if kind == 'probe':

@@ -10,6 +10,8 @@ head by hand is held for `manual_hold_s`; `adaptation_enabled:=false` leaves all
 
 from __future__ import annotations
 
+import os
+import random
 import threading
 import time
 from collections import deque
@@ -77,7 +79,9 @@ class MonitorNode(Node):
         self.create_subscription(
             ParameterEvent, '/parameter_events', self._on_parameter_event, 100, callback_group=deciding
         )
-        self.create_timer(1.0 / probe_hz, self._probe, callback_group=group)
+        self.probe_period_s, self.next_probe = 1.0 / probe_hz, 0.0
+        self.probe_phase = random.Random(os.getpid())  # jittered: never phase-locked to the camera's frames
+        self.create_timer(min(0.02, self.probe_period_s / 4), self._probe, callback_group=group)
         self.create_timer(min(0.1, self.decision_period_s), self._decide, callback_group=deciding)
         self.create_timer(1.0, self._report, callback_group=deciding)
 
@@ -141,6 +145,9 @@ class MonitorNode(Node):
 
     def _probe(self) -> None:
         now = time.monotonic()
+        if now < self.next_probe:
+            return
+        self.next_probe = now + self.probe_period_s * (0.5 + self.probe_phase.random())
         for probe_id, (sent, size, _) in list(self.sent.items()):
             if now - sent > 1.0:  # no reply within a second: lost
                 del self.sent[probe_id]
