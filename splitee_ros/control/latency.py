@@ -23,7 +23,7 @@ import numpy as np
 from splitee_ros.control.link import LinkEstimate
 from splitee_ros.control.profile import LEVELS, DeviceProfile, Distribution, ExitPoint, Profile
 
-MODES = ('split', 'local', 'offload-image')
+MODES = ('split', 'local', 'offload-image')  # the head's modes (its `mode` parameter)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import numpy as np
 
 from splitee_ros.codec.frame import encode_frame
 from splitee_ros.codec.registry import Codec
+from splitee_ros.control.latency import MODES
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import Outcome, elapsed_ms
 from splitee_ros.runtime.base import SplitRuntime
 
-MODES = ('split', 'local', 'offload-image')
 BOTTLENECK_FORMAT = 'splitee/1'  # CompressedImage.format of a bottleneck frame: 'splitee/1;h=480;w=640'
 IMAGE_FORMAT = 'jpeg'
 
