@@ -218,10 +218,12 @@ class MonitorNode(Node):
         self.next_decision, self.changes_seen = now + self.decision_period_s, estimate.changes
         decision = self.policy.decide(now, link, *scales)
         self.decision, self.decisions = decision, self.decisions + 1
-        if decision.changed:
-            self.changes += 1
-            self.get_logger().info(decision.explain())
-            self._apply(decision.choice.parameters())
+        if not decision.changed:  # every decision, with its inputs: --log-level monitor_node:=debug
+            self.get_logger().debug(decision.explain())
+            return
+        self.changes += 1
+        self.get_logger().info(decision.explain())
+        self._apply(decision.choice.parameters())
 
     def _apply(self, values: dict[str, object]) -> None:
         """Set `values` on the head in one atomic call; a failure is logged and the choice tried again."""
