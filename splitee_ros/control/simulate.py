@@ -254,8 +254,8 @@ class Simulator:
                 edge_start = max(sent[0] + rtt / 2, edge_free)
                 edge_free = edge_start + edge_s[frame]
                 answered_at = edge_free + rtt / 2
-                if adaptive:
-                    heapq.heappush(events, (answered_at, 'transfer', size, sent[1]))
+                if adaptive:  # what the monitor sees: the round trip minus the edge's work
+                    heapq.heappush(events, (answered_at, 'transfer', size, answered_at - vehicle_free - edge_s[frame]))
             hit = answered_at is not None and answered_at - now <= self.deadline_s
             hits += hit
             accuracy_sum += intended - (0.0 if hit else miss_penalty)

@@ -186,8 +186,7 @@ class MonitorNode(Node):
             self.vehicle_scale.add(float(values['head_ms']), vehicle.full_ms)
         if outcome == 'edge' and 'edge_rtt_ms' in values and 'bytes' in values:
             tail = self.tail_stats.summary()
-            rtt_ms = self.link.estimate(now).rtt_ms or 0.0
-            edge_ms = tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0) + rtt_ms
+            edge_ms = tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0)
             self.link.add_transfer(now, int(values['bytes']), (float(values['edge_rtt_ms']) - edge_ms) / 1e3)
 
     def _on_tail(self, msg: DiagnosticStatus) -> None:
@@ -207,13 +206,14 @@ class MonitorNode(Node):
     def _decide(self) -> None:
         """Every `decision_period_s`, and at once when the link estimator detects a change."""
         now = time.monotonic()
+        if not self.enabled or (now < self.next_decision and self.link.changes == self.changes_seen):
+            return  # the timer ticks at 10 Hz to catch a change at once; a decision is made only when due
         with self.lock:
             estimate = self.link.estimate(now)
             scales = self.vehicle_scale.value, self.edge_scale.value
-        due = now >= self.next_decision or estimate.changes != self.changes_seen
         link = LinkState.from_estimate(estimate)
         unknown = link is None and estimate.loss < 1.0  # replies, but too few for a goodput yet
-        if not self.enabled or not due or estimate.probes < len(self.probe_sizes) * 2 or unknown:
+        if estimate.probes < len(self.probe_sizes) * 2 or unknown:
             return
         self.next_decision, self.changes_seen = now + self.decision_period_s, estimate.changes
         decision = self.policy.decide(now, link, *scales)

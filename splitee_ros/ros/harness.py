@@ -15,11 +15,11 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from vision_msgs.msg import Detection2DArray
 
 from splitee_ros.pipeline.frames import FrameKey
@@ -199,7 +199,8 @@ class Collector:
         try:
             if not client.wait_for_service(timeout_sec=timeout_s):
                 raise TimeoutError(f'{node}/set_parameters is not available')
-            request = SetParameters.Request(parameters=[_parameter(name, value) for name, value in values.items()])
+            parameters = [Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
+            request = SetParameters.Request(parameters=parameters)
             future = client.call_async(request)
             deadline = time.monotonic() + timeout_s
             while not future.done() and time.monotonic() < deadline:
@@ -215,18 +216,6 @@ class Collector:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
-
-
-def _parameter(name: str, value) -> Parameter:
-    if isinstance(value, bool):
-        parameter_value = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
-    elif isinstance(value, int):
-        parameter_value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
-    elif isinstance(value, float):
-        parameter_value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-    else:
-        parameter_value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
-    return Parameter(name=name, value=parameter_value)
 
 
 def node_env(domain_id: int, cache: str | Path | None = None) -> dict[str, str]:
