@@ -126,3 +126,61 @@ def test_kitti_labels_convert_to_coco(tmp_path, capsys):
     (tmp_path / 'label_2' / '000001.txt').write_text('Car 0.0 0\n')
     with pytest.raises(ValueError, match=r'000001\.txt:1: a KITTI label has 15 fields'):
         kitti_to_coco(tmp_path)
+
+
+def test_pulse_train_is_the_box_filtered_step():
+    """A pixel's value is the fraction of it that the pattern covers, so fine patterns average, never alias."""
+    from splitee_ros.data.texture import pulse_train
+
+    x = np.linspace(0, 10, 20001)
+    for footprint in (0.001, 0.3, 2.5, 40.0):
+        value = pulse_train(x, period=1.0, width=0.25, footprint=footprint)
+        assert value.min() >= -1e-3 and value.max() <= 1 + 1e-3  # float32 arithmetic
+        assert abs(float(value.mean()) - 0.25) < 0.01  # the duty cycle on average, at any footprint
+    sharp = pulse_train(np.array([0.1, 0.5]), 1.0, 0.25, 1e-4)
+    np.testing.assert_allclose(sharp, [1.0, 0.0], atol=1e-3)
+    assert np.ptp(pulse_train(x, 1.0, 0.25, 40.0)) < 0.05  # much finer than a pixel: flat
+
+
+def test_noise_fades_where_its_features_are_smaller_than_a_pixel():
+    from splitee_ros.data.texture import NoiseField
+
+    field = NoiseField(np.random.default_rng(0), features=(0.05,), amplitudes=(1.0,))
+    a, b = np.meshgrid(np.linspace(0, 3, 64), np.linspace(0, 3, 64))
+    assert field.sample(a, b, 0.005).std() > 0.3  # ten pixels a feature: full contrast
+    assert not field.sample(a, b, 0.06).any()  # under a pixel a feature: gone, not aliased
+
+
+def test_texture_not_noise_makes_the_frames_hard_for_jpeg():
+    """Without sensor noise a frame still costs JPEG most of its bytes; the noise only adds to the texture."""
+    sizes = {True: [], False: []}
+    for seed, condition in enumerate(('day', 'dusk', 'rain')):
+        drive = Drive(DriveSpec.sample(seed=40 + seed, frames=2, fps=10, condition=condition))
+        for noise in sizes:
+            frame = drive.render(1, sensor_noise=noise)
+            sizes[noise].append(len(cv2.imencode('.jpg', frame.image, [cv2.IMWRITE_JPEG_QUALITY, 50])[1]))
+        clean, noisy = drive.render(1, sensor_noise=False).image, drive.render(1).image
+        assert np.abs(clean.astype(np.int16) - noisy.astype(np.int16)).mean() < 6  # the same picture
+    assert np.mean(sizes[False]) > 14_000  # a flat-shaded frame took about 17 KB with its noise
+    assert np.mean(sizes[False]) > 0.5 * np.mean(sizes[True])
+
+
+def test_the_road_texture_moves_with_the_world():
+    """Grain belongs to the road: a frame later, the same patch of road is seen nearer, where the car moved it."""
+    drive = Drive(DriveSpec.sample(seed=5, frames=3, fps=10, condition='day'))
+    camera, step = drive.camera, drive.spec.ego_speed / drive.spec.fps
+    first, second = (drive.render(i, with_objects=False, sensor_noise=False).image.mean(axis=2) for i in (0, 1))
+
+    def road_row(image, distance):  # the ground across the road at `distance` ahead, 2 m either side of centre
+        v = camera.horizon + camera.focal * camera.mount_height / distance - 0.5
+        u = camera.width / 2 + camera.focal * np.linspace(-2, 2, 200) / distance - 0.5
+        return cv2.remap(image.astype(np.float32), u[None].astype(np.float32),
+                         np.full((1, 200), v, np.float32), cv2.INTER_LINEAR)[0]  # fmt: skip
+
+    def correlation(a, b):
+        return float(np.corrcoef(a - a.mean(), b - b.mean())[0, 1])
+
+    distance = 6.0
+    moved = correlation(road_row(first, distance), road_row(second, distance - step))
+    stayed = correlation(road_row(first, distance), road_row(second, distance))
+    assert moved > 0.8 and moved > stayed + 0.3, (moved, stayed)

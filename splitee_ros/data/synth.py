@@ -7,9 +7,10 @@ A `Drive` is one seeded sequence: a road with lanes and markings, scenery on bot
 frame. Everything is placed in metres and projected through a pinhole camera, so sizes follow distance.
 Rendering is painter's order (far to near) into a colour image, a depth map and an id map; the id map gives
 each object's visible fraction, so heavily occluded objects (and those lost in fog) are marked or left out,
-not silently kept. Conditions
-(day, dusk, night, fog, rain, night and rain), blur and sensor noise come last. The same seed gives the same
-pixels.
+not silently kept. Surfaces are textured in world coordinates (`surfaces.py`): asphalt grain and wear,
+paving, verges, brick, concrete and glass facades with windows, clouds. Conditions (day, dusk, night, fog,
+rain, night and rain) come next, and a camera model last (`optics.py`: exposure, vignetting, motion blur,
+defocus, chromatic aberration, sensor noise). The same seed gives the same pixels.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from splitee_ros.data.optics import CameraSettings, develop
+from splitee_ros.data.surfaces import SceneTextures, draw_facade, draw_ground, draw_sky, make_facades
 
 CATEGORIES = ('car', 'truck', 'bus', 'pedestrian', 'cyclist', 'traffic_sign', 'traffic_light')
 CONDITIONS = ('day', 'dusk', 'night', 'fog', 'rain', 'night_rain')
@@ -108,8 +112,7 @@ class DriveSpec:
     lane_width: float
     density: float
     fog_density: float
-    blur_sigma: float
-    noise_sigma: float
+    camera: CameraSettings
 
     @classmethod
     def sample(cls, seed: int, frames: int, fps: float, condition: str) -> DriveSpec:
@@ -128,8 +131,16 @@ class DriveSpec:
             lane_width=float(rng.uniform(3.0, 3.7)),
             density=float(rng.uniform(0.6, 1.6)),
             fog_density=float(rng.uniform(0.015, 0.045)) if condition == 'fog' else 0.0,
-            blur_sigma=float(rng.choice([0.0, 0.0, rng.uniform(0.4, 1.3)])),
-            noise_sigma=float(rng.uniform(5, 11) if night else rng.uniform(1.5, 5)),
+            camera=CameraSettings(
+                exposure_ev=float(rng.uniform(0.6, 1.2) if night else rng.uniform(-0.35, 0.35)),
+                exposure_ms=float(rng.uniform(12, 30) if night else rng.uniform(0.5, 6)),
+                analog_gain=float(rng.uniform(2.5, 4.0) if night else rng.uniform(1.0, 1.3)),
+                vignetting=float(rng.uniform(0.1, 0.35)),
+                defocus_sigma=float(rng.choice([0.0, 0.0, rng.uniform(0.4, 1.1)])),
+                aberration=float(rng.uniform(0.0, 0.0015)),
+                shot_noise=float(rng.uniform(0.015, 0.035)),
+                read_noise=float(rng.uniform(0.002, 0.005)),
+            ),
         )
 
 
@@ -179,8 +190,9 @@ class Drive:
         self.duration = self.spec.frames / self.spec.fps
         self.travel = self.spec.ego_speed * self.duration
         self.palette = _palette(self.spec.condition, rng)
+        self.textures = SceneTextures(rng, overcast=self.spec.condition in ('fog', 'rain', 'night_rain'))
         self.skyline = _skyline(self.camera, rng)
-        self.facades = _facades(self.road_half, self.travel + FAR, rng)
+        self.facades = make_facades(self.road_half, self.travel + FAR, rng, _object_color)
         self.actors = self._scenery(rng) + self._traffic(rng)
 
     # ---- layout -------------------------------------------------------------------------------------
@@ -197,6 +209,12 @@ class Drive:
                 )
                 actors.append(self._actor(kind, side * offset, z, 0, 0, float(width), float(height), 0, rng))
                 z += float(rng.uniform(8, 30))
+            z = float(rng.uniform(0, 10))
+            while z < z_end:  # hedges and bushes on the verge, in front of the buildings
+                offset = self.road_half + 2.5 + float(rng.uniform(1.0, 3.0))
+                width, height = float(rng.uniform(1.5, 4.5)), float(rng.uniform(0.6, 1.5))
+                actors.append(self._actor('bush', side * offset, z, 0, 0, width, height, 0, rng))
+                z += width + float(rng.uniform(1, 12))
             z = float(rng.uniform(5, 40))
             while z < z_end:  # traffic signs and lights stand on the kerb
                 kind = str(rng.choice(['traffic_sign', 'traffic_light'], p=[0.6, 0.4]))
@@ -268,8 +286,11 @@ class Drive:
         )  # fmt: skip
 
     # ---- rendering ----------------------------------------------------------------------------------
-    def render(self, index: int, with_objects: bool = True) -> Frame:
-        """Render frame `index` of the drive; without objects it is the background plate of the same frame."""
+    def render(self, index: int, with_objects: bool = True, sensor_noise: bool = True) -> Frame:
+        """Render frame `index` of the drive; without objects it is the background plate of the same frame.
+
+        Without `sensor_noise` the camera records the same light without noise.
+        """
         if not 0 <= index < self.spec.frames:
             raise IndexError(f'frame {index} is outside the drive of {self.spec.frames} frames')
         camera = self.camera
@@ -278,7 +299,8 @@ class Drive:
         image = np.empty((camera.height, camera.width, 3), np.float32)
         depth = np.full((camera.height, camera.width), np.inf, np.float32)
         ids = np.full((camera.height, camera.width), -1, np.int32)
-        self._draw_background(image, depth, ego_z)
+        emissive = np.zeros_like(image)  # light of its own (lit windows), seen at night
+        self._draw_background(image, depth, emissive, ego_z, t)
         placed = []
         for track_id, actor in enumerate(self.actors):
             lateral, distance = actor.position(t, ego_z)
@@ -292,7 +314,8 @@ class Drive:
             drawn = _draw_actor(image, depth, ids, camera, actor, lateral, distance, track_id, night, lights)
             if drawn is not None and actor.annotated:
                 boxes.append(drawn)
-        self._apply_condition(image, depth, lights, index)
+        emissive[ids >= 0] = 0  # windows behind an object are hidden by it
+        self._apply_condition(image, depth, emissive, lights, index)
         visible_boxes = []
         for box, area in boxes:
             box.visible = float(np.count_nonzero(ids == box.track_id)) / max(area, 1)
@@ -300,54 +323,38 @@ class Drive:
             seen = box.visible >= MIN_VISIBLE and box.transmission >= MIN_TRANSMISSION
             if seen and box.y1 - box.y0 >= MIN_BOX_HEIGHT:
                 visible_boxes.append(box)
-        return Frame(_finish(image, self.spec, index), visible_boxes, index, t, self.spec.condition)
+        focus = (camera.width / 2, camera.horizon)
+        rng = np.random.default_rng([self.spec.seed, 3, index])
+        phase = (t / 7.0 + self.spec.seed % 100 / 100) % 1.0
+        recorded = develop(image, depth, self.spec.camera, focus, self.spec.ego_speed, rng, phase, sensor_noise)
+        return Frame(recorded, visible_boxes, index, t, self.spec.condition)
 
-    def _draw_background(self, image: np.ndarray, depth: np.ndarray, ego_z: float) -> None:
+    def _draw_background(
+        self, image: np.ndarray, depth: np.ndarray, emissive: np.ndarray, ego_z: float, t: float
+    ) -> None:
         camera, palette = self.camera, self.palette
         horizon = round(camera.horizon)
-        rows = np.arange(camera.height, dtype=np.float32)
-        sky_t = np.clip(rows[:horizon] / max(horizon, 1), 0, 1)[:, None]
-        image[:horizon] = (palette['sky_top'] * (1 - sky_t) + palette['sky_bottom'] * sky_t)[:, None, :]
-        ground_rows = rows[horizon:] - camera.horizon + 0.5
-        depth[horizon:] = (camera.focal * camera.mount_height / ground_rows)[:, None]
-        image[horizon:] = palette['ground']
+        draw_sky(image, horizon, palette, self.textures, t)
         for x0, x1, top, shade in self.skyline:
-            image[int(top) : horizon, int(x0) : int(x1)] = palette['skyline'] * shade
+            block = image[int(top) : horizon, int(x0) : int(x1)]
+            rows = np.linspace(0.9, 1.05, block.shape[0], dtype=np.float32)[:, None, None]
+            block[:] = palette['skyline'] * shade * rows
             depth[int(top) : horizon, int(x0) : int(x1)] = 900.0
-        facade_mask = np.zeros(depth.shape, np.uint8)
+        draw_ground(image, depth, camera, self.road_half, self.spec.lanes, self.spec.lane_width, ego_z, palette,
+                    self.textures)  # fmt: skip
         for facade in sorted(self.facades, key=lambda f: -(f.z0 + f.length)):
-            _draw_facade(image, facade_mask, camera, facade, ego_z)
-        columns = np.abs(np.arange(camera.width, dtype=np.float32) - camera.width / 2) + 0.5
-        facade_depth = np.minimum(camera.focal * (self.road_half + 8.0) / columns, 900.0)
-        covered = facade_mask > 0
-        depth[covered] = np.broadcast_to(facade_depth, depth.shape)[covered]
-        # road surface, kerbs and pavements as quads from near to far
-        for inner, outer, color in (
-            (-self.road_half - 2.5, self.road_half + 2.5, palette['pavement']),
-            (-self.road_half, self.road_half, palette['road']),
-        ):
-            _fill_ground_quad(image, camera, inner, outer, 0.5, 400.0, color)
-        # lane markings: dashed between lanes, solid at the edges; dashes move with the ego vehicle
-        for lane in range(self.spec.lanes + 1):
-            x = -self.road_half + lane * self.spec.lane_width
-            if lane in (0, self.spec.lanes):
-                _fill_ground_quad(image, camera, x - 0.08, x + 0.08, 0.5, 400.0, palette['marking'])
-                continue
-            period, dash = 9.0, 3.0
-            first = math.floor((ego_z + 0.5) / period) * period - ego_z
-            z = first
-            while z < 150:
-                if z + dash > 0.5:
-                    _fill_ground_quad(image, camera, x - 0.06, x + 0.06, max(z, 0.5), z + dash, palette['marking'])
-                z += period
+            draw_facade(image, depth, emissive, camera, facade, ego_z, palette, self.textures)
 
-    def _apply_condition(self, image: np.ndarray, depth: np.ndarray, lights: list, index: int) -> None:
+    def _apply_condition(
+        self, image: np.ndarray, depth: np.ndarray, emissive: np.ndarray, lights: list, index: int
+    ) -> None:
         condition = self.spec.condition
         rng = np.random.default_rng([self.spec.seed, 2, index])
         if condition == 'dusk':
             image *= np.array([0.68, 0.74, 0.9], np.float32)
         if condition.startswith('night'):
             image *= 0.24
+            image += emissive
             for u, v, radius, color in lights:
                 _glow(image, u, v, radius, color)
         if condition == 'fog':
@@ -371,69 +378,18 @@ def _palette(condition: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         'sky_top': color(200, 170, 130) if not overcast else color(170, 168, 165),
         'sky_bottom': color(235, 215, 190) if not overcast else color(200, 198, 196),
+        'cloud': color(238, 236, 234) if not overcast else color(185, 184, 183),
         'skyline': color(150, 140, 135),
         'ground': color(70, 120, 85),
         'pavement': color(150, 150, 148),
-        'road': color(88, 88, 90),
+        'kerb': color(175, 175, 172),
+        'road': np.full(3, rng.uniform(70, 105), np.float32),  # asphalt is grey: light or dark, not tinted
         'marking': color(225, 228, 230),
         'fog': color(205, 205, 205),
+        'blinds': color(190, 205, 215),
+        'frame': color(200, 200, 200),
+        'window_light': color(110, 190, 250),
     }
-
-
-@dataclass(frozen=True)
-class Facade:
-    """A building's front along the road: a vertical plane at `lateral`, from z0 for `length` metres."""
-
-    lateral: float
-    z0: float
-    length: float
-    height: float
-    color: tuple[int, int, int]
-    floors: int
-    columns: int
-
-
-def _facades(road_half: float, z_end: float, rng: np.random.Generator) -> list[Facade]:
-    facades = []
-    for side in (-1, 1):
-        z = float(rng.uniform(-10, 10))
-        while z < z_end:
-            length = float(rng.uniform(8, 25))
-            if rng.random() < 0.8:
-                height = float(rng.uniform(6, 24))
-                facades.append(Facade(
-                    lateral=side * (road_half + 2.5 + float(rng.uniform(3, 8))), z0=z, length=length, height=height,
-                    color=_object_color('building', rng), floors=max(2, int(height / 3)),
-                    columns=max(2, int(length / 3.5)),
-                ))  # fmt: skip
-            z += length + float(rng.uniform(0, 6))
-    return facades
-
-
-def _draw_facade(image: np.ndarray, mask: np.ndarray, camera: Camera, facade: Facade, ego_z: float) -> None:
-    """Draw a facade with its windows in perspective, and mark its pixels in `mask`."""
-    near, far = max(facade.z0 - ego_z, 1.0), facade.z0 + facade.length - ego_z
-    if far <= near:
-        return
-
-    def quad(up0: float, up1: float, z0: float, z1: float) -> np.ndarray:
-        corners = [camera.project(facade.lateral, up0, z0), camera.project(facade.lateral, up1, z0),
-                   camera.project(facade.lateral, up1, z1), camera.project(facade.lateral, up0, z1)]  # fmt: skip
-        return np.round(np.array(corners) * 16).astype(np.int32)
-
-    wall = quad(0, facade.height, near, far)
-    cv2.fillConvexPoly(image, wall, tuple(float(c) for c in facade.color), cv2.LINE_AA, shift=4)
-    cv2.fillConvexPoly(mask, wall, 255, shift=4)
-    window_color = tuple(float(c) * 0.5 for c in facade.color)
-    for column in range(facade.columns):
-        z0 = facade.z0 + facade.length * (column + 0.25) / facade.columns - ego_z
-        z1 = z0 + facade.length * 0.5 / facade.columns
-        if z0 < near or far - z1 < 0:
-            continue
-        for floor in range(facade.floors):
-            up0 = facade.height * (floor + 0.3) / facade.floors
-            cv2.fillConvexPoly(image, quad(up0, up0 + facade.height * 0.45 / facade.floors, z0, z1), window_color,
-                               cv2.LINE_AA, shift=4)  # fmt: skip
 
 
 def _skyline(camera: Camera, rng: np.random.Generator) -> list[tuple[float, float, float, float]]:
@@ -471,6 +427,7 @@ def _object_color(kind: str, rng: np.random.Generator) -> tuple[int, int, int]:
         'cyclist': [(20, 160, 230), (30, 30, 30), (180, 40, 40)],
         'building': [(120, 130, 150), (90, 100, 120), (160, 160, 170), (80, 90, 140), (140, 150, 190)],
         'tree': [(40, 90, 50), (30, 110, 60), (50, 80, 40)],
+        'bush': [(35, 85, 45), (40, 100, 70), (45, 75, 35)],
         'lamp': [(70, 70, 70)],
         'pole': [(110, 110, 115)],
         'traffic_sign': [(30, 30, 200), (200, 90, 20), (20, 180, 230)],
@@ -481,17 +438,6 @@ def _object_color(kind: str, rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(c) for c in np.clip(base, 0, 255))
 
 
-def _fill_ground_quad(image, camera: Camera, x0: float, x1: float, z0: float, z1: float, color) -> None:
-    corners = [
-        camera.project(x0, 0, z0),
-        camera.project(x1, 0, z0),
-        camera.project(x1, 0, z1),
-        camera.project(x0, 0, z1),
-    ]
-    points = np.round(np.array(corners) * 16).astype(np.int32)
-    cv2.fillConvexPoly(image, points, tuple(float(c) for c in color), cv2.LINE_AA, shift=4)
-
-
 def _glow(image: np.ndarray, u: float, v: float, radius: float, color) -> None:
     """Add a soft light of `radius` pixels at (u, v)."""
     size = int(max(3, radius * 4))
@@ -500,15 +446,6 @@ def _glow(image: np.ndarray, u: float, v: float, radius: float, color) -> None:
     inside = (ys >= 0) & (ys < image.shape[0]) & (xs >= 0) & (xs < image.shape[1])
     weight = np.exp(-((xs - u) ** 2 + (ys - v) ** 2) / (2 * radius**2)).astype(np.float32)
     image[ys[inside], xs[inside]] += weight[inside][:, None] * np.array(color, np.float32)
-
-
-def _finish(image: np.ndarray, spec: DriveSpec, index: int) -> np.ndarray:
-    """Blur, sensor noise and quantisation to 8 bits."""
-    if spec.blur_sigma > 0:
-        image = cv2.GaussianBlur(image, (0, 0), spec.blur_sigma)
-    rng = np.random.default_rng([spec.seed, 3, index])
-    image = image + rng.normal(0, spec.noise_sigma, image.shape).astype(np.float32)
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 def _draw_actor(image, depth, ids, camera: Camera, actor: Actor, lateral, distance, track_id, night, lights):
@@ -527,6 +464,7 @@ def _draw_actor(image, depth, ids, camera: Camera, actor: Actor, lateral, distan
     offset = ((u0 - x0) * scale, (v_top - y0) * scale)
     rng = np.random.default_rng(actor.variant)
     DRAWERS[actor.kind](patch, mask, offset, width_px * scale, height_px * scale, actor, rng)
+    _surface_detail(patch, rng)
     if scale > 1:
         patch = cv2.resize(patch, (patch_w, patch_h), interpolation=cv2.INTER_AREA)
         mask = cv2.resize(mask, (patch_w, patch_h), interpolation=cv2.INTER_AREA)
@@ -554,6 +492,15 @@ def _draw_actor(image, depth, ids, camera: Camera, actor: Actor, lateral, distan
         truncated=bool(u0 < 0 or u1 > camera.width or v_top < 0 or v_bottom > camera.height),
     )  # fmt: skip
     return box, full_area
+
+
+def _surface_detail(patch: np.ndarray, rng: np.random.Generator) -> None:
+    """Light from above and mottling (dirt, reflections) on an object's own scale."""
+    height, width = patch.shape[:2]
+    rows = np.linspace(1.1, 0.88, height, dtype=np.float32)[:, None]
+    mottling = cv2.resize(rng.standard_normal((6, 6)).astype(np.float32), (width, height),
+                          interpolation=cv2.INTER_CUBIC)  # fmt: skip
+    patch *= (rows * (1 + 0.07 * mottling))[..., None]
 
 
 def _add_lights(lights: list, actor: Actor, u0: float, v_top: float, width: float, height: float) -> None:
@@ -680,10 +627,34 @@ def _draw_light(patch, mask, offset, w, h, actor, rng) -> None:
         _ellipse(patch, mask, ox + w / 2, oy + h * (0.2 + 0.3 * slot), w * 0.3, h * 0.11, shade)
 
 
+def _foliage(patch, mask, cx, cy, rx, ry, color, rng) -> None:
+    """Leaf clusters filling an ellipse with a ragged outline, darker underneath."""
+    height, width = patch.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    dx, dy = (xs - cx) / max(rx, 1), (ys - cy) / max(ry, 1)
+    angle = np.arctan2(dy, dx)
+    outline = 0.85 + 0.12 * sum(np.sin(k * angle + rng.uniform(0, 6.3)) / k for k in (3, 5, 7, 11))
+
+    def field(cells: int) -> np.ndarray:
+        grid = rng.standard_normal((cells, cells)).astype(np.float32)
+        return cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+
+    clusters = field(7) * 0.5 + field(18) * 0.5
+    crown = np.hypot(dx, dy) < outline + 0.08 * clusters
+    shade = (0.8 + 0.25 * np.tanh(clusters) - 0.2 * np.clip(dy, 0, 1))[crown]
+    patch[crown] = np.array(color, np.float32) * shade[:, None]
+    mask[crown] = 255
+
+
 def _draw_tree(patch, mask, offset, w, h, actor, rng) -> None:
     ox, oy = offset
     _rect(patch, mask, ox + w * 0.45, oy + h * 0.55, ox + w * 0.55, oy + h, (40, 60, 80))
-    _ellipse(patch, mask, ox + w / 2, oy + h * 0.35, w / 2, h * 0.35, actor.color)
+    _foliage(patch, mask, ox + w / 2, oy + h * 0.35, w / 2, h * 0.35, actor.color, rng)
+
+
+def _draw_bush(patch, mask, offset, w, h, actor, rng) -> None:
+    ox, oy = offset
+    _foliage(patch, mask, ox + w / 2, oy + h * 0.55, w / 2, h * 0.5, actor.color, rng)
 
 
 def _draw_lamp(patch, mask, offset, w, h, actor, rng) -> None:
@@ -694,7 +665,7 @@ def _draw_lamp(patch, mask, offset, w, h, actor, rng) -> None:
 DRAWERS = {
     'car': _draw_car, 'truck': _draw_truck, 'bus': _draw_bus, 'pedestrian': _draw_person,
     'cyclist': _draw_cyclist, 'traffic_sign': _draw_sign, 'traffic_light': _draw_light,
-    'tree': _draw_tree, 'lamp': _draw_lamp, 'pole': _draw_lamp,
+    'tree': _draw_tree, 'bush': _draw_bush, 'lamp': _draw_lamp, 'pole': _draw_lamp,
 }  # fmt: skip
 
 
