@@ -124,8 +124,7 @@ def train_stage(
     device: torch.device,
 ) -> dict[str, Any]:
     """Train one stage, resuming from `checkpoint` if it holds an unfinished run of it; return its log."""
-    detector = stage.detector
-    modules = {'detector': detector, **stage.extra_modules}
+    modules = stage.trained_modules()
     parameters = stage.parameters()
     options = dict(stage_config.optimizer)
     optimizer = OPTIMIZERS[options.pop('name')](parameters, **options)

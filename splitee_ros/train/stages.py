@@ -51,6 +51,14 @@ class Stage(abc.ABC):
     def parameters(self) -> list[nn.Parameter]:
         """Parameters this stage trains."""
 
+    @abc.abstractmethod
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """The modules this stage changes, by name: what its checkpoint holds.
+
+        Only these are saved, so a later change to another part of the model config (a new bottleneck or exit
+        design) still resumes from the checkpoints of the stages it does not touch.
+        """
+
     def train_mode(self) -> None:
         """Put the modules in training or evaluation mode as the stage needs."""
         self.detector.eval()
@@ -80,8 +88,11 @@ class TeacherStage(Stage):
 
     def parameters(self) -> list[nn.Parameter]:
         """Everything but bottlenecks and exits."""
-        modules = (self.detector.backbone, self.detector.neck_head)
-        return [p for module in modules for p in module.parameters()]
+        return [p for module in self.trained_modules().values() for p in module.parameters()]
+
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """Backbone, neck and head."""
+        return {'backbone': self.detector.backbone, 'neck_head': self.detector.neck_head}
 
     def train_mode(self) -> None:
         """Backbone and head learn, batch norm statistics included."""
@@ -123,8 +134,12 @@ class BottleneckStage(Stage):
 
     def parameters(self) -> list[nn.Parameter]:
         """The bottlenecks, and the entropy models' densities."""
-        modules = [self.detector.bottlenecks[split] for split in self.splits] + list(self.extra_modules.values())
-        return [p for module in modules for p in module.parameters()]
+        return [p for module in self.trained_modules().values() for p in module.parameters()]
+
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """The bottlenecks of its splits and their entropy models."""
+        bottlenecks = {f'bottleneck.{split}': self.detector.bottlenecks[split] for split in self.splits}
+        return bottlenecks | {f'entropy.{split}': module for split, module in self.extra_modules.items()}
 
     def train_mode(self) -> None:
         """Only the bottlenecks (and entropy models) learn."""
@@ -195,6 +210,10 @@ class ExitStage(Stage):
             for name, p in self.detector.exits[split].named_parameters()
             if not name.startswith('confidence')
         ]
+
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """The exit heads (confidence layers included)."""
+        return {f'exit.{split}': self.detector.exits[split] for split in self.splits}
 
     def train_mode(self) -> None:
         """Only the exits learn."""
