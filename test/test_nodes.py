@@ -28,6 +28,7 @@ from splitee_ros.runtime.base import make_runtime
 FRAMES = 8
 CODEC = 'int8+zstd3'
 PLAY_DELAY_S = 1.0  # for the player's new publisher to be matched
+pytestmark = pytest.mark.timeout(900)  # node start-ups and six replays on a machine that may be busy
 
 
 @pytest.fixture(scope='module')
@@ -95,7 +96,10 @@ def system(ros_env, runtime_cache, tmp_path, demo_exports):
     head_parameters = {
         **common, 'split_point': 'stage2', 'codec': CODEC, 'exits_enabled': False, 'deadline_ms': 3000.0,
         'qos_overrides./camera/image_raw.subscription.reliability': 'reliable',
+        'qos_overrides./camera/image_raw.subscription.depth': 50,
         'qos_overrides./splitee/bottleneck.publisher.reliability': 'reliable',
+        # a replay's frames all fit in the head's queue: none is dropped, however long the machine stalls
+        'image_queue_depth': 2 * FRAMES,
     }  # fmt: skip
     nodes = {
         'tail_node': NodeProcess('tail_node', tail_parameters, env, tmp_path),
@@ -192,13 +196,14 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
         )
     )
     nodes['tail_node'].stop()
-    assert collector.wait_for_subscribers({'splitee/bottleneck': 0}, 10, at_most=True)
+    assert collector.wait_for_subscribers({'splitee/bottleneck': 0}, 30, at_most=True)
     collector.clear()
     replay(collector, bag, keys)
     head = collector.head_frames()
     assert {outcome for outcome, _ in head.values()} == {'fallback'}, collector.outcomes()
     latencies = [float(values['latency_ms']) for _, values in head.values()]
-    assert max(latencies) < 400.0 + 150.0, latencies
+    # at the deadline, not before, and not at the 3 s of the edge path (the lateness is measured by the bench)
+    assert min(latencies) >= 400.0 and max(latencies) < 400.0 + 1000.0, latencies
     for key in keys:  # the fallback is the best local exit
         assert_same(
             msg_to_detections(collector.results[key][1], package.config.class_names), best_exit(images[key], 'stage1')

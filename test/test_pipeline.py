@@ -33,13 +33,19 @@ def test_each_frame_gets_exactly_one_outcome():
     a, b, c, d = ((0, n, 'cam') for n in range(4))
     for key in (a, b, c):
         assert frames.add(pending(key, 0.0, 1.0)) == []
-    assert frames.resolve(a).key == a  # edge result in time
+    outcome, answered = frames.resolve(a)
+    assert outcome is Outcome.EDGE and answered.key == a  # edge result in time
     assert [p.key for p in frames.expire(0.5)] == []
     assert [p.key for p in frames.expire(1.0)] == [b, c]  # deadline passed: fallback
-    assert frames.resolve(b) is Outcome.LATE  # the edge answered after the fallback: counted, not published
-    assert frames.resolve((9, 9, 'x')) is Outcome.REJECTED  # never sent
+    outcome, late = frames.resolve(b)  # the edge answered after the fallback: counted, not published
+    assert outcome is Outcome.LATE and late.key == b and late.sent_at == 0.0  # its round trip still measures
+    assert frames.resolve(b) == (Outcome.REJECTED, None)  # a duplicate of a late answer
+    assert frames.resolve(a) == (Outcome.REJECTED, None)  # a duplicate of an answer in time
+    assert frames.resolve((9, 9, 'x')) == (Outcome.REJECTED, None)  # never sent
     frames.count(Outcome.EXIT)
-    assert dict(frames.counts) == {'edge': 1, 'fallback': 2, 'late': 1, 'unknown_edge_results': 1, 'exit': 1}
+    assert dict(frames.counts) == {
+        'edge': 1, 'fallback': 2, 'late': 1, 'unknown_edge_results': 1, 'duplicate_edge_results': 2, 'exit': 1,
+    }  # fmt: skip
     for n in range(5):  # the edge never answers: the oldest are pushed out as fallbacks, none kept forever
         overflow = frames.add(pending((1, n, 'cam'), 0.0, 99.0))
         assert len(frames) <= 3 and len(overflow) == (1 if n >= 3 else 0)

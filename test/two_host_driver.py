@@ -38,7 +38,7 @@ def main() -> None:
     images = [cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
               for image in sample_frames(12, seed=6007)]  # fmt: skip
     collector = Collector(args.domain, localhost_only=False)
-    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)  # no frame is lost before the head
     publisher = collector.node.create_publisher(CompressedImage, 'image/compressed', qos)
     ready = collector.wait_for_subscribers({'image/compressed': 1, 'splitee/bottleneck': 1}, 120)
     if not ready:
@@ -58,6 +58,7 @@ def main() -> None:
             'start': start,
             'published': published,
             'results': {key_text(key): count for key, count in collector.result_counts.items()},
+            'answered_at': {key_text(key): when for key, (when, _) in collector.results.items()},
             'telemetry': [
                 (when, msg.message, msg.hardware_id, status_values(msg))
                 for when, msg in collector.telemetry['head_node']

@@ -44,10 +44,15 @@ class Host:
         """Command prefix that runs a program inside this host's namespace."""
         return ['ip', 'netns', 'exec', self.namespace]
 
-    def limit(self, rate_mbit: float, burst_bytes: int = 4096, latency_ms: int = 300) -> None:
-        """Limit what this host sends to `rate_mbit` (tc tbf on its veth end; replaces any earlier limit)."""
+    def limit(self, rate_mbit: float, latency_ms: int = 300) -> None:
+        """Limit what this host sends to `rate_mbit` (tc tbf on its veth end; replaces any earlier limit).
+
+        The bucket holds one packet, or what the rate brings in 4 ms where that is more (tbf needs rate/HZ):
+        a deeper bucket lets small messages through at line rate and makes the link's speed depend on size.
+        """
+        burst = max(1600, round(rate_mbit * 1e6 / 8 * 0.004))
         _run(*self.prefix(), 'tc', 'qdisc', 'replace', 'dev', self.device, 'root', 'tbf', 'rate',
-             f'{rate_mbit}mbit', 'burst', str(burst_bytes), 'latency', f'{latency_ms}ms')  # fmt: skip
+             f'{rate_mbit}mbit', 'burst', str(burst), 'latency', f'{latency_ms}ms')  # fmt: skip
 
 
 @contextmanager

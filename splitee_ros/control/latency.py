@@ -6,9 +6,13 @@ A frame's path: head + encode + bytes / goodput + RTT (up and back) + decode + t
 JPEG encode + bytes / goodput + RTT + decode + whole model (image offload); the whole model on the vehicle
 (local). A confident exit answers after the head alone. Stage times are drawn from the profiled quantiles
 (fixed draws, so predictions are repeatable), scaled by how much slower the devices run now than when
-profiled. Accuracy: the eval's exit curve (exits where confident, the teacher elsewhere) minus the codec's
-loss on the frames that go to the edge; a frame that misses its deadline is answered by the best exit
-(split) or not at all (image offload).
+profiled.
+
+Accuracy is on-time accuracy: the mAP@.5 of what the vehicle has published for each frame by its deadline.
+The intended answer is the eval's exit curve (exits where confident, the teacher elsewhere) minus the codec's
+loss on the frames that go to the edge. A frame sent to the edge that misses its deadline counts with its
+fallback (the best exit for a split, nothing for an image); an exit or a local answer that comes after the
+deadline counts as nothing.
 """
 
 from __future__ import annotations
@@ -35,11 +39,6 @@ class Choice:
     codec: str = ''
     exit_threshold: float = 1.0
     jpeg_quality: int = 0
-
-    @property
-    def local_only(self) -> bool:
-        """True when no frame needs the link: the whole model here, or every frame taken by an exit."""
-        return self.mode == 'local' or (self.mode == 'split' and self.exit_threshold == 0.0)
 
     def parameters(self) -> dict[str, object]:
         """The head's parameters that select this choice."""
@@ -102,11 +101,42 @@ class Prediction:
     """The model's forecast for one choice under one link state."""
 
     choice: Choice
-    hit_probability: float  # a frame's chance of its intended answer within the deadline
-    accuracy: float  # expected mAP@.5, fallbacks of missed frames included
+    hit_probability: float  # a frame's chance of an answer by its deadline (the intended one or an exit's fallback)
+    accuracy: float  # expected on-time mAP@.5: late answers count at their fallback
     latency_p50_ms: float  # of the frames that take the choice's main path (exits excluded)
     latency_p95_ms: float
     bytes_per_frame: float  # mean uplink bytes per frame (exits send nothing)
+    intended_probability: float = 0.0  # a frame's chance of its intended answer (exit, edge, local) in time
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """What a choice's answers are worth (mAP@.5) when they come in time; a late one is worth nothing.
+
+    A frame is answered on the vehicle (an exit, or the whole model in local mode) with probability
+    `exit_rate`, worth `exit_worth`; otherwise it is sent, worth `sent_worth` when the edge answers in time,
+    else its fallback at the deadline, worth `fallback_worth` (the best exit; nothing for an image) if the head
+    itself was in time.
+    """
+
+    exit_rate: float
+    exit_worth: float
+    sent_worth: float
+    fallback_worth: float
+
+    @property
+    def intended(self) -> float:
+        """mAP@.5 when every frame gets its intended answer in time."""
+        return self.exit_rate * self.exit_worth + (1.0 - self.exit_rate) * self.sent_worth
+
+    def on_time(self, exit_hit: float, path_hit: float, fallback_hit: float) -> float:
+        """Expected on-time mAP@.5.
+
+        Answers on the vehicle are in time with probability `exit_hit`, the edge's with `path_hit`, and a sent
+        frame's fallback with `fallback_hit` (it is waiting by its deadline only if the head was done by then).
+        """
+        sent = path_hit * self.sent_worth + (1.0 - path_hit) * fallback_hit * self.fallback_worth
+        return self.exit_rate * exit_hit * self.exit_worth + (1.0 - self.exit_rate) * sent
 
 
 def _threshold_point(points: Iterable[ExitPoint], threshold: float) -> ExitPoint:
@@ -146,7 +176,7 @@ class LatencyModel:
         }
         self.local_ms = draw(vehicle.full_ms)
         self.link_uniforms = rng.random((3, samples))  # the link's spread, drawn independently of the stages
-        self._accounting: dict[Choice, tuple[float, float, float]] = {}
+        self._accounting: dict[Choice, Accounting] = {}
 
     def choices(self, modes: Iterable[str] = MODES) -> list[Choice]:
         """Every choice the profile covers, in the allowed modes."""
@@ -196,52 +226,54 @@ class LatencyModel:
 
         predictions = []
         for choice in choices:
-            exit_rate, intended, miss_penalty = self.accounting(choice)
+            worth = self.accounting(choice)
             if choice.mode == 'local':
                 hit, p50, p95 = timing(('local',), lambda: self.local_ms * vehicle_scale)
-                predictions.append(Prediction(choice, hit, intended, p50, p95, 0.0))
+                predictions.append(Prediction(choice, hit, worth.on_time(hit, 0.0, 0.0), p50, p95, 0.0, hit))
                 continue
             if choice.mode == 'offload-image':
                 vehicle_ms, edge_ms, size = self.image_path[choice.jpeg_quality]
-                hit, p50, p95 = network(('image', choice.jpeg_quality), vehicle_ms, edge_ms, size)
-                predictions.append(Prediction(choice, hit, intended - (1.0 - hit) * miss_penalty, p50, p95,
-                                              float(size.mean())))  # fmt: skip
+                path_hit, p50, p95 = network(('image', choice.jpeg_quality), vehicle_ms, edge_ms, size)
+                # a miss is answered with nothing (an empty array at the deadline): no answer
+                accuracy = worth.on_time(0.0, path_hit, 0.0)
+                predictions.append(Prediction(choice, path_hit, accuracy, p50, p95, float(size.mean()), path_hit))
                 continue
-            split = choice.split
+            split, exit_rate = choice.split, worth.exit_rate
             head_ms = partial(np.multiply, self.head[split], vehicle_scale)
             exit_hit, exit_p50, exit_p95 = timing(('exit', split), head_ms)
             if exit_rate >= 1.0:  # exit-only: the link is never used
-                predictions.append(Prediction(choice, exit_hit, intended, exit_p50, exit_p95, 0.0))
+                accuracy = worth.on_time(exit_hit, 0.0, 0.0)
+                predictions.append(Prediction(choice, exit_hit, accuracy, exit_p50, exit_p95, 0.0, exit_hit))
                 continue
             vehicle_ms, edge_ms, size = self.split_path[split, choice.codec]
             path_hit, p50, p95 = network(('split', split, choice.codec), vehicle_ms, edge_ms, size)
+            sent_hit = timing(('split-sent', split, choice.codec), partial(np.multiply, vehicle_ms, vehicle_scale))[0]
             sent = 1.0 - exit_rate
-            expected = intended - sent * (1.0 - path_hit) * miss_penalty
-            predictions.append(Prediction(choice, exit_rate * exit_hit + sent * path_hit, expected, p50, p95,
-                                          float(size.mean()) * sent))  # fmt: skip
+            predictions.append(Prediction(
+                choice, exit_rate * exit_hit + sent * sent_hit, worth.on_time(exit_hit, path_hit, sent_hit), p50,
+                p95, float(size.mean()) * sent, exit_rate * exit_hit + sent * path_hit,
+            ))  # fmt: skip
         return predictions
 
-    def accounting(self, choice: Choice) -> tuple[float, float, float]:
-        """(exit rate, mAP@.5 if every frame gets its intended answer, mAP@.5 lost per frame sent and missed).
-
-        A split frame that misses its deadline is answered by the best exit; an offloaded image by nothing;
-        the whole model on the vehicle answers late but in full.
-        """
+    def accounting(self, choice: Choice) -> Accounting:
+        """What `choice`'s answers are worth when on time (see `Accounting`)."""
         if choice not in self._accounting:
             self._accounting[choice] = self._account(choice)
         return self._accounting[choice]
 
-    def _account(self, choice: Choice) -> tuple[float, float, float]:
+    def _account(self, choice: Choice) -> Accounting:
         accuracy = self.accuracy
         if choice.mode == 'local':
-            return 0.0, accuracy.teacher, 0.0
+            return Accounting(1.0, accuracy.teacher, 0.0, 0.0)
         if choice.mode == 'offload-image':
-            return 0.0, accuracy.jpeg[choice.jpeg_quality], accuracy.jpeg[choice.jpeg_quality]
+            return Accounting(0.0, 0.0, accuracy.jpeg[choice.jpeg_quality], 0.0)
         points = accuracy.exit_curves.get(choice.split)
         point = _threshold_point(points, choice.exit_threshold) if points else ExitPoint(1.0, 0.0, accuracy.teacher)
-        codec_map50 = accuracy.codec_map50(choice.split, choice.codec)
-        intended = point.map50 - (1.0 - point.exit_rate) * (accuracy.teacher - codec_map50)
-        return point.exit_rate, intended, codec_map50 - accuracy.exit_alone.get(choice.split, 0.0)
+        rate = point.exit_rate
+        # the exit curve mixes exits with the teacher: what the exits' own frames must be worth for that mix
+        exits = float(np.clip((point.map50 - (1.0 - rate) * accuracy.teacher) / rate, 0.0, 1.0)) if rate else 0.0
+        codec = accuracy.codec_map50(choice.split, choice.codec)
+        return Accounting(rate, exits, codec, accuracy.exit_alone.get(choice.split, 0.0))
 
 
 def choice_from_parameters(values: dict[str, object]) -> Choice:

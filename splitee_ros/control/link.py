@@ -1,22 +1,28 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Windowed link statistics from ping-pong probes and real transfers: RTT, goodput, loss, overhead.
+"""Windowed link statistics from real frames first, and ping-pong probes where frames say nothing.
 
-Probes of a few sizes measure the link: the smallest ones its RTT, each larger one a goodput sample from its
-extra round-trip time over the smallest ones' (or, where the link is too fast to tell them apart, the bound
-its whole round trip gives). Real frames measure what the link model leaves out: a frame's time on the link
-(round trip minus the edge's work) beyond RTT and bytes / goodput is the path's overhead (protocol,
-executors, queues), kept as a distribution; the last `kept_transfers` stay past the window, so an idle
-uplink keeps what it last measured.
+Real frames are the main measurement (passive: they cost the link nothing). Each frame the edge answers, in
+time or late, gives its time on the link (round trip minus the edge's work): beyond the RTT, that is its
+bytes' transfer, a goodput sample. A frame the edge never answers counts as lost. What the link model leaves
+out of a frame's time (protocol, executors, queues beyond RTT + bytes / goodput) is the path's overhead,
+kept as a distribution; the last `kept_transfers` stay past the window, so an idle uplink keeps what it last
+measured.
+
+Probes fill in: small ones measure the RTT (they cost little), larger ones give goodput samples from their
+extra round trip over the small ones' (or, where the link is too fast to tell them apart, the bound their
+whole round trip gives). The caller sends the larger ones only while `goodput_stale` (no goodput sample for
+`stale_s`: the uplink is idle, e.g. exits or local mode, or its frames are all lost).
 
 A window of several seconds keeps the estimates steady; a sudden change must not wait for it to roll over.
 So every new sample compares the last `change_window_s` with the rest of the window: when the median RTT
 or goodput differs by more than `change_ratio`, the older samples are dropped and the estimate restarts
 from the recent ones.
 
-The spread that the latency model draws from is the link's volatility over `volatility_window_s`: how far
+The spread that the latency model draws from is the goodput's volatility over `volatility_window_s`: how far
 each new sample fell from the median of its time (as a ratio), applied to the current median. A link that
-has dropped suddenly before keeps that risk in its spread after the window has restarted.
+has dropped suddenly before keeps that risk in its spread after the window has restarted. (RTT swings show in
+the frames' own times, so the RTT itself is taken as its lower quartile, without a spread.)
 """
 
 from __future__ import annotations
@@ -33,13 +39,13 @@ from splitee_ros.control.profile import LEVELS
 class LinkEstimate:
     """The link over the last window; None where there is nothing to estimate from yet."""
 
-    rtt_ms: float | None  # median round trip of the smallest probes
-    goodput_mbps: float | None  # median of the larger probes' goodput samples
-    loss: float  # fraction of probes without a reply
-    probes: int
+    rtt_ms: float | None  # lower quartile of the smallest probes' round trips: the link's own delay
+    goodput_mbps: float | None  # median goodput sample (frames and larger probes)
+    loss: float  # fraction of probes and frames without a reply
+    probes: int  # probes and frames in the window
     changes: int = 0  # changes detected so far
     last_change: float | None = None  # when the last one was detected
-    rtt_quantiles_ms: tuple[float, ...] | None = None  # the spread behind rtt_ms, at profile.LEVELS
+    rtt_quantiles_ms: tuple[float, ...] | None = None  # a spread of rtt_ms, at profile.LEVELS (None: constant)
     goodput_quantiles_mbps: tuple[float, ...] | None = None  # the spread behind goodput_mbps
     overhead_quantiles_ms: tuple[float, ...] | None = None  # real frames' time beyond RTT + bytes / goodput
 
@@ -54,6 +60,7 @@ class LinkEstimator:
         change_ratio: float = 2.0,
         volatility_window_s: float = 30.0,
         kept_transfers: int = 20,
+        stale_s: float = 2.0,
     ) -> None:
         """Keep samples for `window_s` seconds, look for changes over the last `change_window_s`."""
         self.window_s = window_s
@@ -61,36 +68,95 @@ class LinkEstimator:
         self.change_ratio = change_ratio
         self.volatility_window_s = volatility_window_s
         self.kept_transfers = kept_transfers
+        self.stale_s = stale_s
         self.probes: deque[tuple[float, int, float | None]] = deque()  # (time, bytes, rtt_s or None if lost)
+        self.frames: deque[tuple[float, bool]] = deque()  # (time, answered)
         self.samples: dict[str, deque[tuple[float, float]]] = {'rtt': deque(), 'goodput': deque()}
+        self.bounds: deque[tuple[float, float]] = deque()  # goodput lower bounds: transfers too fast to tell
+        self.last_frame_sample: float | None = None  # when a frame last told something of the goodput
         self.overheads: deque[tuple[float, float]] = deque()  # (time, ms)
         self.swings: dict[str, deque[tuple[float, float]]] = {'rtt': deque(), 'goodput': deque()}  # (time, log ratio)
         self.changes = 0
         self.last_change: float | None = None
 
-    def add_probe(self, now: float, size: int, rtt_s: float | None) -> None:
-        """A probe of `size` bytes came back after `rtt_s` (None: it was lost)."""
+    def add_probe(self, now: float, size: int, rtt_s: float | None) -> bool:
+        """A probe of `size` bytes came back after `rtt_s` (None: it was lost).
+
+        Returns True when it was a goodput sample that disagrees with the estimate by more than `change_ratio`:
+        one more sample soon would confirm a change (or not).
+        """
         self.probes.append((now, size, rtt_s))
         self._trim(now)
         if rtt_s is None:
-            return
+            return False
         smallest = min(s for _, s, r in self.probes if r is not None)
         if size == smallest:
             self._add('rtt', now, rtt_s * 1e3)
-            return
+            return False
         small_rtts = [r for _, s, r in self.probes if r is not None and s == smallest]
-        extra = rtt_s - float(np.median(small_rtts))
-        rate = (size - smallest) * 8 / extra if extra > 2e-4 else size * 8 / rtt_s  # too fast to tell: a bound
-        self._add('goodput', now, rate / 1e6)
+        extra = rtt_s - float(np.quantile(small_rtts, 0.25))
+        before = self._median('goodput')
+        if extra > 2e-4:
+            value = (size - smallest) * 8 / extra / 1e6
+            self._add('goodput', now, value)
+        else:
+            value = size * 8 / rtt_s / 1e6
+            self._add_bound(now, value)
+            if before is not None and value <= before:
+                return False
+        return before is not None and max(value, before) > self.change_ratio * max(min(value, before), 1e-12)
 
-    def add_transfer(self, now: float, size: int, seconds: float) -> None:
-        """A real frame of `size` bytes spent `seconds` on the link (round trip minus the edge's work)."""
-        goodput = self._median('goodput')
-        rtt = self._median('rtt')
-        if goodput is None or rtt is None:
-            return
-        self.overheads.append((now, max(0.0, seconds * 1e3 - rtt - size * 8 / (goodput * 1e3))))
+    def add_frame(self, now: float, size: int, seconds: float | None) -> None:
+        """A real frame of `size` bytes spent `seconds` on the link (round trip minus the edge's work).
+
+        None: the edge never answered it (lost, or never sent while the uplink was still busy).
+        """
+        self.frames.append((now, seconds is not None))
         self._trim(now)
+        rtt = self._rtt()
+        if seconds is None or rtt is None or seconds <= 1e-4:
+            return  # lost; or nothing to measure against yet; or the edge's own work hid the transfer
+        self.last_frame_sample = now
+        transfer_ms = seconds * 1e3 - rtt
+        if transfer_ms <= 0.2:  # too fast to tell from the RTT: the frame only bounds the goodput from below
+            self._add_bound(now, size * 8 / seconds / 1e6)
+            return
+        goodput = self._median('goodput')
+        if goodput is not None:
+            self.overheads.append((now, max(0.0, transfer_ms - size * 8 / (goodput * 1e3))))
+        self._add('goodput', now, size * 8 / transfer_ms / 1e3)
+
+    def add_unanswered(self, now: float, size: int, waited_s: float) -> None:
+        """A frame of `size` bytes has been on the link `waited_s` without an answer (it fell back).
+
+        It bounds the goodput from above; one below the estimate proves the estimate high: it counts as a
+        sample, so that a drop shows at the first frames that miss, not only when their answers come late.
+        """
+        rtt = self._rtt()
+        if rtt is None or waited_s * 1e3 <= rtt:
+            return
+        bound = size * 8 / (waited_s * 1e3 - rtt) / 1e3
+        median = self._median('goodput')
+        if median is not None and bound < median:
+            self._add('goodput', now, bound)
+
+    def _add_bound(self, now: float, value: float) -> None:
+        """A lower bound of the goodput; one above the estimate proves the estimate low: it counts as a sample."""
+        self.bounds.append((now, value))
+        median = self._median('goodput')
+        if median is not None and value > median:
+            self._add('goodput', now, value)
+
+    def goodput_stale(self, now: float) -> bool:
+        """No frame has measured the goodput for `stale_s` (the uplink is idle, or loses all): probes must."""
+        return self.last_frame_sample is None or self.last_frame_sample < now - self.stale_s
+
+    def _goodput(self) -> float | None:
+        """The median sample; without samples the largest bound (a link too fast for what it carried)."""
+        median = self._median('goodput')
+        if median is not None or not self.bounds:
+            return median
+        return max(v for _, v in self.bounds)
 
     def _add(self, kind: str, now: float, value: float) -> None:
         earlier = [v for _, v in self.samples[kind]]
@@ -106,6 +172,14 @@ class LinkEstimator:
         values = [v for _, v in self.samples[kind]]
         return float(np.median(values)) if values else None
 
+    def _rtt(self) -> float | None:
+        """The link's own round trip: the lower quartile, since a probe queued behind a frame measures the frame.
+
+        How long frames wait in queues shows in their own times (goodput, overhead), not here.
+        """
+        values = [v for _, v in self.samples['rtt']]
+        return float(np.quantile(values, 0.25)) if values else None
+
     def _detect_change(self, now: float) -> None:
         if self.last_change is not None and now - self.last_change < self.change_window_s:
             return  # the restarted window still holds samples from before the change
@@ -118,40 +192,52 @@ class LinkEstimator:
                 continue
             new, old = float(np.median(recent)), float(np.median(older))
             if abs(new - old) > floor and max(new, old) > self.change_ratio * max(min(new, old), 1e-12):
-                self._restart(split, now)
+                self._restart(self._change_point(kind, split, new, old), now)
                 return
 
+    def _change_point(self, kind: str, split: float, new: float, old: float) -> float:
+        """When the change happened: just after the last recent sample that still looks like the old value."""
+        since = split
+        for t, v in self.samples[kind]:
+            if t >= split and abs(np.log(max(v, 1e-12) / old)) < abs(np.log(max(v, 1e-12) / new)):
+                since = t + 1e-9
+        return since
+
     def _restart(self, since: float, now: float) -> None:
-        for samples in (self.probes, self.overheads, *self.samples.values()):
+        for samples in (self.probes, self.frames, self.overheads, self.bounds, *self.samples.values()):
             while samples and samples[0][0] < since:
                 samples.popleft()
         self.changes += 1
         self.last_change = now
 
     def _trim(self, now: float) -> None:
-        for samples in (self.probes, *self.samples.values()):
+        for samples in (self.probes, self.frames, self.bounds, *self.samples.values()):
             while samples and samples[0][0] < now - self.window_s:
                 samples.popleft()
         while len(self.overheads) > self.kept_transfers and self.overheads[0][0] < now - self.window_s:
             self.overheads.popleft()
 
-    def _spread(self, kind: str, typical: float) -> tuple[float, ...]:
-        """The typical value times the volatility's ratios, or the window's own spread while that is short."""
+    def _spread(self, kind: str, typical: float) -> tuple[float, ...] | None:
+        """The typical value times the volatility's ratios, or the window's own spread while that is short.
+
+        None (a constant) when there is nothing to spread (a goodput known only as a bound).
+        """
         swings = [ratio for _, ratio in self.swings[kind]]
         if len(swings) >= 10:
             return _quantiles(typical * np.exp(np.asarray(swings)))
-        return _quantiles(np.asarray([v for _, v in self.samples[kind]]))
+        values = [v for _, v in self.samples[kind]]
+        return _quantiles(np.asarray(values)) if values else None
 
     def estimate(self, now: float) -> LinkEstimate:
         """Statistics over the window ending at `now`."""
         self._trim(now)
-        answered = sum(rtt is not None for _, _, rtt in self.probes)
-        loss = 1.0 - answered / len(self.probes) if self.probes else 0.0
-        rtt, goodput = self._median('rtt'), self._median('goodput')
+        sent = len(self.probes) + len(self.frames)
+        answered = sum(rtt is not None for _, _, rtt in self.probes) + sum(ok for _, ok in self.frames)
+        loss = 1.0 - answered / sent if sent else 0.0
+        rtt, goodput = self._rtt(), self._goodput()
         overheads = [v for _, v in self.overheads]
         return LinkEstimate(
-            rtt, goodput, loss, len(self.probes), self.changes, self.last_change,
-            self._spread('rtt', rtt) if rtt is not None else None,
+            rtt, goodput, loss, sent, self.changes, self.last_change, None,
             self._spread('goodput', goodput) if goodput is not None else None,
             _quantiles(np.asarray(overheads)) if len(overheads) >= 3 else None,
         )  # fmt: skip

@@ -1,15 +1,21 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""The adaptation policy: the best choice that meets the deadline target, with hysteresis and a dwell time.
+"""The adaptation policy: the most on-time accuracy among the choices that answer in time, with hysteresis.
 
-Objectives: `accuracy` (highest expected mAP@.5 among the choices whose P(latency <= deadline) reaches the
-target) and `bandwidth` (fewest uplink bytes among those that also reach `accuracy_floor`). When nothing
-reaches the target the vehicle goes local-only (the whole model, or exits only), whichever hits most.
-The current choice is kept while it still nearly meets the target (`hit_margin`), for at least
-`min_dwell_s`, and until another is better by `hysteresis`; a person's setting is held for `manual_hold_s`.
-A current choice that falls short is left at once when it is far off (P(hit) below `leave_at_once`, as after
-a real drop), else when it falls short on `confirmations` decisions in a row: one probe queued behind the
-vehicle's own frames must not send it away.
+Objectives: `accuracy` (the highest expected on-time mAP@.5, see `latency.py`: a late answer counts at its
+fallback) among the choices whose P(an answer by the deadline) reaches the target, and `bandwidth` (fewest
+uplink bytes among those that also reach `accuracy_floor`). The target keeps out what cannot answer in time at
+all (the whole model on a slow vehicle, a head slower than the deadline); the trade between the edge's answer
+and the fallback is the accuracy's. When nothing reaches the target, the most on-time accuracy.
+
+The current choice is kept while it still nearly meets the target (`hit_margin`) and is within `urgent_gain`
+of the best, for at least `min_dwell_s`, and until another is better by `hysteresis` on
+`improve_confirmations` decisions in a row (a noisy estimate that favours another choice once is no reason to
+move); a person's setting is held for `manual_hold_s`. A current choice that falls behind is left at once
+when it is far off (it answers less than `leave_at_once` of the frames, or is worth less than that share of
+the best: a real drop), else when it falls behind on `confirmations` decisions in a row, so that one noisy
+estimate does not send it away. In the first `settle_s` after `start` (the head's settings as launched), at
+most one change is made, unless the current choice is far off.
 """
 
 from __future__ import annotations
@@ -30,12 +36,15 @@ class PolicySettings:
     target: float = 0.95  # required P(latency <= deadline)
     objective: str = 'accuracy'
     accuracy_floor: float = 0.0  # bandwidth objective: least mAP@.5 to accept
-    hysteresis: float = 0.01  # accuracy: mAP@.5 gain to switch; bandwidth: share of bytes saved to switch
+    hysteresis: float = 0.02  # accuracy: mAP@.5 gain to switch; bandwidth: share of bytes saved to switch
     hit_margin: float = 0.02  # the current choice is kept while its hit probability is >= target - margin
-    min_dwell_s: float = 3.0
+    min_dwell_s: float = 5.0
+    improve_confirmations: int = 6  # decisions in a row on which a better choice must stay better
     manual_hold_s: float = 30.0
+    urgent_gain: float = 0.05  # a choice this much more accurate is taken without waiting for the dwell
     leave_at_once: float = 0.5
     confirmations: int = 2
+    settle_s: float = 10.0
     modes: tuple[str, ...] = MODES
 
     def __post_init__(self) -> None:
@@ -93,6 +102,13 @@ class Policy:
     changed_at: float = float('-inf')
     manual_until: float = float('-inf')
     shortfalls: int = 0  # decisions in a row on which the current choice fell short
+    better_streak: int = 0  # decisions in a row on which another choice was better by the hysteresis
+    started_at: float | None = None
+    changes: int = 0  # since `start`
+
+    def start(self, choice: Choice, now: float) -> None:
+        """The head runs `choice` as launched: decide from it (no change yet)."""
+        self.current, self.changed_at, self.started_at, self.changes = choice, now, now, 0
 
     def override(self, choice: Choice, now: float) -> None:
         """A person set `choice` by hand: hold it for `manual_hold_s`."""
@@ -121,30 +137,48 @@ class Policy:
             return self._switch(decision(best, reason))
         if now < self.manual_until:
             return decision(current, f'set by hand, held until {self.manual_until - now:.0f} s from now')
-        short = current.hit_probability < settings.target - settings.hit_margin and best.choice != current.choice
-        self.shortfalls = self.shortfalls + 1 if short else 0
-        if short and (current.hit_probability < settings.leave_at_once or self.shortfalls >= settings.confirmations):
-            why = f'current P(hit) {current.hit_probability:.3f} is below the target {settings.target}; {reason}'
-            return self._switch(decision(best, why))
-        if short:
-            return decision(current, f'P(hit) {current.hit_probability:.3f} short of the target once: confirming')
-        if now - self.changed_at < settings.min_dwell_s:
+        other = best.choice != current.choice
+        misses = other and current.hit_probability < settings.target - settings.hit_margin
+        gap = best.accuracy - current.accuracy if other else 0.0
+        dwelling = now - self.changed_at < settings.min_dwell_s
+        urgent = misses or (dwelling and gap > settings.urgent_gain)  # worth leaving before the dwell is over
+        self.shortfalls = self.shortfalls + 1 if urgent else 0
+        # far off: the current choice answers less than half the time, or is worth less than half the best
+        far_off = other and (current.hit_probability < settings.leave_at_once
+                             or current.accuracy < settings.leave_at_once * best.accuracy)  # fmt: skip
+        why = (f'current P(hit) {current.hit_probability:.3f} is below the target {settings.target}' if misses
+               else f'current on-time mAP@.5 {current.accuracy:.3f} is {gap:.3f} below the best')  # fmt: skip
+        if far_off or (urgent and self.shortfalls >= settings.confirmations and not self._settling(now)):
+            return self._switch(decision(best, f'{why}; {reason}'))
+        if urgent:
+            return decision(current, f'{why}: confirming')
+        if self._settling(now):
+            return decision(current, f'settling: one change in the first {settings.settle_s:g} s')
+        if dwelling:
             return decision(current, f'dwell: {now - self.changed_at:.1f} s since the last change')
-        if best.choice != current.choice and self._better(best, current):
+        self.better_streak = self.better_streak + 1 if other and self._better(best, current) else 0
+        if self.better_streak >= settings.improve_confirmations:  # better on a noisy estimate is not enough
             return self._switch(decision(best, reason))
+        if self.better_streak:
+            return decision(current, f'{best.choice.label} is better: confirming ({self.better_streak})')
         return decision(current, 'still meets the target; nothing better by the hysteresis margin')
+
+    def _settling(self, now: float) -> bool:
+        """In the first `settle_s` after start, once a change has been made."""
+        return self.started_at is not None and self.changes >= 1 and now - self.started_at < self.settings.settle_s
 
     def _switch(self, decision: Decision) -> Decision:
         if decision.changed:
-            self.current, self.changed_at, self.shortfalls = decision.choice, decision.time, 0
+            self.current, self.changed_at, self.shortfalls, self.better_streak = decision.choice, decision.time, 0, 0
+            self.changes += 1
         return decision
 
     def _best(self, feasible: Sequence[Prediction], predictions: Sequence[Prediction]) -> tuple[Prediction, str]:
         settings = self.settings
         if not feasible:
-            local = [p for p in predictions if p.choice.local_only] or list(predictions)
-            best = max(local, key=lambda p: (p.hit_probability, p.accuracy))
-            return best, f'no choice meets P(hit) >= {settings.target} at {settings.deadline_ms:g} ms: local-only'
+            best = max(predictions, key=lambda p: (p.accuracy, p.hit_probability))
+            return best, (f'no choice meets P(hit) >= {settings.target} at {settings.deadline_ms:g} ms: '
+                          'the most on-time accuracy')  # fmt: skip
         if settings.objective == 'bandwidth':
             enough = [p for p in feasible if p.accuracy >= settings.accuracy_floor]
             if enough:

@@ -5,9 +5,15 @@
 Frames come at `fps`. Stage times are drawn from the device profiles (the same draws for every choice, so
 choices are compared on equal terms); the uplink is a FIFO queue whose rate and RTT follow a bandwidth
 trace, and which drops what would wait longer than `max_queue_s` (as `tc tbf` does); the edge runs one
-frame at a time. The adaptive run also sends the monitor's probes through the same queue, feeds the link
-estimator with what the monitor would see (probe round trips, real transfers), and lets the policy decide
-every `decision_period_s` from those estimates only.
+frame at a time. An exit answers after the head alone (it encodes nothing); a frame sent to the edge is
+answered by the edge when that is in time, else by its fallback at the deadline (the best exit for a split,
+nothing for an image); an exit or a local answer after the deadline is late and counts as nothing. So the
+accuracy reported is on-time accuracy, by the latency model's accounting, and hit rate counts the frames
+with their intended answer in time.
+
+The adaptive run is the monitor node's own code (`monitor.LinkMonitor`) fed with what the node would see,
+at the times it would see it: the replies of its probes, which share the uplink with the frames, and the
+head's and the tail's telemetry of every frame. It decides only from that.
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from splitee_ros.control.latency import Choice, LatencyModel, LinkState
-from splitee_ros.control.link import LinkEstimator
+from splitee_ros.control.latency import Accounting, Choice, LatencyModel
+from splitee_ros.control.monitor import LinkMonitor, MonitorSettings
 from splitee_ros.control.policy import Policy
 from splitee_ros.control.profile import Distribution
 
@@ -115,11 +121,25 @@ class SimulationResult:
 
     label: str
     frames: int
-    hit_rate: float  # frames with their intended answer within the deadline
-    mean_accuracy: float  # mAP@.5 by the latency model's accounting of the answers given
+    hit_rate: float  # frames with an answer by the deadline (the intended one or its fallback)
+    mean_accuracy: float  # on-time mAP@.5 by the latency model's accounting of what was published in time
     mean_bytes: float  # uplink bytes per frame
     changes: int = 0  # configuration changes (the policy)
     shares: tuple[tuple[str, float], ...] = ()  # share of frames under each choice, most used first
+    probe_share: float = 0.0  # probe bytes against the bytes the link could carry over the run
+    intended_rate: float = 0.0  # frames with their intended answer (exit, edge, local) by the deadline
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One simulated frame: when it came, under which choice, and how it ended."""
+
+    time_s: float
+    choice: str
+    hit: bool  # an answer by the deadline
+    accuracy: float
+    bytes: int
+    intended: bool  # the intended answer by the deadline
 
 
 class _Link:
@@ -136,6 +156,11 @@ class _Link:
         goodput, _ = self.trace.at(start)
         self.free_at = start + size * 8 / (goodput * 1e6)
         return self.free_at, self.free_at - time_s
+
+    def capacity_bytes(self, duration_s: float, step_s: float = 0.1) -> float:
+        """Bytes the link could carry from 0 to `duration_s`."""
+        times = np.arange(0.0, duration_s, step_s)
+        return float(sum(self.trace.at(t)[0] for t in times) * step_s * 1e6 / 8)
 
 
 class Simulator:
@@ -155,120 +180,188 @@ class Simulator:
         self.max_queue_s = max_queue_s
         self.frames = int(trace.duration_s * fps)
         self.rng = np.random.default_rng(seed)
-        self.uniforms = {name: self.rng.random(self.frames) for name in ('vehicle', 'code', 'edge', 'exit')}
+        self.uniforms = {name: self.rng.random(self.frames) for name in ('vehicle', 'code', 'edge', 'exit', 'encode')}
         self._cache: dict[tuple, np.ndarray] = {}
+        self.records: list[FrameRecord] = []  # the frames of the last run
 
     def _draw(self, key: tuple, distribution: Distribution, stream: str) -> np.ndarray:
         if key not in self._cache:
             self._cache[key] = distribution.draw(self.uniforms[stream])
         return self._cache[key]
 
-    def _frame_work(self, choice: Choice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per frame: seconds on the vehicle before sending, bytes, seconds on the edge."""
+    def _frame_work(self, choice: Choice) -> dict[str, np.ndarray]:
+        """Per frame, in seconds and bytes: the vehicle's work before an answer or a send, and the edge's."""
         vehicle, edge = self.model.vehicle, self.model.edge
+        zeros = np.zeros(self.frames)
         if choice.mode == 'local':
-            zeros = np.zeros(self.frames)
-            return self._draw(('full', 'v'), vehicle.full_ms, 'vehicle') / 1e3, zeros, zeros
+            full = self._draw(('full', 'v'), vehicle.full_ms, 'vehicle') / 1e3
+            return {'head': full, 'encode': zeros, 'bytes': zeros, 'edge': zeros, 'decode': zeros, 'tail': zeros}
         if choice.mode == 'offload-image':
             q = choice.jpeg_quality
-            return (
-                self._draw(('jpeg_enc', q), vehicle.jpeg_encode_ms[q], 'vehicle') / 1e3,
-                self._draw(('jpeg_bytes', q), vehicle.jpeg_bytes[q], 'code'),
-                (
-                    self._draw(('jpeg_dec', q), edge.jpeg_decode_ms[q], 'edge')
-                    + self._draw(('full', 'e'), edge.full_ms, 'edge')
-                )
-                / 1e3,
-            )
+            decode = self._draw(('jpeg_dec', q), edge.jpeg_decode_ms[q], 'edge') / 1e3
+            tail = self._draw(('full', 'e'), edge.full_ms, 'edge') / 1e3
+            return {
+                'head': zeros, 'encode': self._draw(('jpeg_enc', q), vehicle.jpeg_encode_ms[q], 'encode') / 1e3,
+                'bytes': self._draw(('jpeg_bytes', q), vehicle.jpeg_bytes[q], 'code'), 'edge': decode + tail,
+                'decode': decode, 'tail': tail,
+            }  # fmt: skip
         split, codec = choice.split, choice.codec
-        return (
-            (
-                self._draw(('head', split), vehicle.head_ms[split], 'vehicle')
-                + self._draw(('encode', split, codec), vehicle.encode_ms[split][codec], 'vehicle')
-            )
-            / 1e3,
-            self._draw(('bytes', split, codec), vehicle.code_bytes[split][codec], 'code'),
-            (
-                self._draw(('decode', split, codec), edge.decode_ms[split][codec], 'edge')
-                + self._draw(('tail', split), edge.tail_ms[split], 'edge')
-            )
-            / 1e3,
-        )
+        decode = self._draw(('decode', split, codec), edge.decode_ms[split][codec], 'edge') / 1e3
+        tail = self._draw(('tail', split), edge.tail_ms[split], 'edge') / 1e3
+        return {
+            'head': self._draw(('head', split), vehicle.head_ms[split], 'vehicle') / 1e3,
+            'encode': self._draw(('encode', split, codec), vehicle.encode_ms[split][codec], 'encode') / 1e3,
+            'bytes': self._draw(('bytes', split, codec), vehicle.code_bytes[split][codec], 'code'),
+            'edge': decode + tail, 'decode': decode, 'tail': tail,
+        }  # fmt: skip
 
     def run(
-        self, chooser: Choice | Policy, probe_hz: float = 5.0, probe_sizes=(256, 8192), decision_period_s: float = 0.5
+        self, chooser: Choice | Policy, monitor_settings: MonitorSettings | None = None, start: Choice | None = None
     ) -> SimulationResult:
-        """Simulate every frame under a fixed choice or under the policy (which probes and decides)."""
+        """Simulate every frame under a fixed choice, or under the policy with its monitor.
+
+        The monitor probes and decides; until its first decision the head runs `start`, as launched. Events
+        (frames, sends, probe ticks, replies, telemetry) happen in time order, so probes and frames share the
+        uplink's queue as they would.
+        """
         adaptive = isinstance(chooser, Policy)
-        link, estimator, events = _Link(self.trace, self.max_queue_s), LinkEstimator(), []
-        choice = chooser if isinstance(chooser, Choice) else None
-        edge_free = vehicle_free = 0.0
-        next_probe = next_decision = 0.0
-        probe_phase = np.random.default_rng(1)
-        probe_index = changes = changes_seen = hits = 0
-        accuracy_sum = bytes_sum = 0.0
-        work: dict[Choice, tuple] = {}
-        used: dict[str, int] = {}
+        if adaptive and start is None:
+            raise ValueError('an adaptive run needs the choice the head starts with')
+        run = _Run(self, chooser, start, monitor_settings or MonitorSettings())
+        events = run.events
         for frame in range(self.frames):
-            now = frame / self.fps
-            while adaptive and next_probe <= now:  # probes share the uplink; replies come back over the RTT
-                size = probe_sizes[probe_index % len(probe_sizes)]
-                probe_index += 1
-                sent = link.send(next_probe, size)
-                rtt = self.trace.at(next_probe)[1] / 1e3
-                reply = (sent[0] + rtt, size, sent[1] + rtt) if sent else (next_probe + 1.0, size, None)
-                heapq.heappush(events, (reply[0], 'probe', reply[1], reply[2]))
-                next_probe += (0.5 + float(probe_phase.random())) / probe_hz  # not phase-locked to the camera
-            while events and events[0][0] <= now:  # what the monitor has seen by now
-                when, kind, size, seconds = heapq.heappop(events)
-                if kind == 'probe':
-                    estimator.add_probe(when, size, seconds)
-                else:
-                    estimator.add_transfer(when, size, seconds)
-            if adaptive and (now >= next_decision or estimator.changes != changes_seen):
-                changes_seen = estimator.changes  # a detected change is acted on at once
-                estimate = estimator.estimate(now)
-                if estimate.probes >= 2 * len(probe_sizes) or choice is None:
-                    decision = chooser.decide(now, LinkState.from_estimate(estimate))
-                    changes += decision.changed and choice is not None
-                    choice = decision.choice
-                if now >= next_decision:
-                    next_decision += decision_period_s
-            if choice not in work:
-                work[choice] = (*self._frame_work(choice), *self.model.accounting(choice))
-            vehicle_s, sizes, edge_s, exit_rate, intended, miss_penalty = work[choice]
-            used[choice.label] = used.get(choice.label, 0) + 1
-            start = max(now, vehicle_free)
-            vehicle_free = start + vehicle_s[frame]
-            if choice.mode == 'local' or self.uniforms['exit'][frame] < exit_rate:
-                hit = bool(vehicle_free - now <= self.deadline_s)
-                hits += hit
-                accuracy_sum += intended
-                continue
-            size = int(sizes[frame])
-            bytes_sum += size
-            sent = link.send(vehicle_free, size)
-            answered_at = None
-            if sent is not None:
-                rtt = self.trace.at(sent[0])[1] / 1e3
-                edge_start = max(sent[0] + rtt / 2, edge_free)
-                edge_free = edge_start + edge_s[frame]
-                answered_at = edge_free + rtt / 2
-                if adaptive:  # what the monitor sees: the round trip minus the edge's work
-                    heapq.heappush(events, (answered_at, 'transfer', size, answered_at - vehicle_free - edge_s[frame]))
-            hit = answered_at is not None and answered_at - now <= self.deadline_s
-            hits += hit
-            accuracy_sum += intended - (0.0 if hit else miss_penalty)
-        label = 'adaptive' if adaptive else choice.label
+            events.push(frame / self.fps, 'frame', frame)
+        if adaptive:
+            events.push(0.0, 'tick', None)
+        while events:
+            run.handle(*events.pop())
+        label = 'adaptive' if adaptive else run.choice.label
         shares = tuple(
-            (name, round(count / self.frames, 4)) for name, count in sorted(used.items(), key=lambda item: -item[1])
+            (name, round(count / self.frames, 4)) for name, count in sorted(run.used.items(), key=lambda i: -i[1])
         )
+        monitor = run.monitor
+        probe_share = monitor.probe_bytes / run.link.capacity_bytes(self.trace.duration_s) if monitor else 0.0
+        self.records = sorted(run.records, key=lambda r: r.time_s)
         return SimulationResult(
-            label,
-            self.frames,
-            float(hits / self.frames),
-            float(accuracy_sum / self.frames),
-            float(bytes_sum / self.frames),
-            int(changes),
-            shares,
-        )
+            label, self.frames, sum(r.hit for r in run.records) / self.frames,
+            sum(r.accuracy for r in run.records) / self.frames, sum(r.bytes for r in run.records) / self.frames,
+            run.changes, shares, float(probe_share), sum(r.intended for r in run.records) / self.frames,
+        )  # fmt: skip
+
+
+class _Events:
+    """A time-ordered queue of what happens next."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str, object]] = []
+        self._order = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def push(self, when: float, kind: str, payload: object) -> None:
+        self._order += 1
+        heapq.heappush(self._heap, (when, self._order, kind, payload))
+
+    def pop(self) -> tuple[float, str, object]:
+        when, _, kind, payload = heapq.heappop(self._heap)
+        return when, kind, payload
+
+
+class _Run:
+    """The state of one simulated run: the head's choice, the vehicle, the uplink, the edge, the monitor."""
+
+    def __init__(self, sim: Simulator, chooser: Choice | Policy, start: Choice | None, settings: MonitorSettings):
+        self.sim, self.events = sim, _Events()
+        self.link = _Link(sim.trace, sim.max_queue_s)
+        self.policy = chooser if isinstance(chooser, Policy) else None
+        self.monitor = LinkMonitor(settings, sim.model, self.policy) if self.policy else None
+        self.choice = chooser if isinstance(chooser, Choice) else start
+        if self.policy is not None:
+            self.policy.start(start, 0.0)
+        self.vehicle_free = self.edge_free = 0.0
+        self.changes = 0
+        self.used: dict[str, int] = {}
+        self.records: list[FrameRecord] = []
+        self.work: dict[Choice, tuple[dict[str, np.ndarray], Accounting]] = {}
+
+    def handle(self, when: float, kind: str, payload) -> None:
+        monitor = self.monitor
+        if monitor is None and kind not in ('frame', 'send'):
+            return  # a static choice: nobody watches
+        if kind == 'frame':
+            self._frame(when, payload)
+        elif kind == 'send':
+            self._send(when, *payload)
+        elif kind == 'tick':  # the monitor's probe timer
+            probe = monitor.next_probe(when)
+            if probe is not None:
+                sent = self.link.send(when, probe[1])
+                if sent is not None:  # a lost probe simply never comes back
+                    self.events.push(sent[0] + self.sim.trace.at(sent[0])[1] / 1e3, 'reply', probe[0])
+            if when + 0.02 < self.sim.trace.duration_s:
+                self.events.push(when + 0.02, 'tick', None)
+        elif kind == 'reply':
+            monitor.probe_reply(when, payload)
+        elif kind == 'tail':
+            monitor.on_tail(when, *payload)
+        elif kind == 'head':
+            monitor.on_head(when, *payload)
+
+    def _frame(self, now: float, frame: int) -> None:
+        sim, monitor = self.sim, self.monitor
+        if monitor is not None and monitor.due(now):
+            decision = monitor.decide(now)
+            if decision is not None:
+                self.changes += decision.changed
+                self.choice = decision.choice
+        choice = self.choice
+        if choice not in self.work:
+            self.work[choice] = (sim._frame_work(choice), sim.model.accounting(choice))
+        stage, worth = self.work[choice]
+        self.used[choice.label] = self.used.get(choice.label, 0) + 1
+        head_done = max(now, self.vehicle_free) + stage['head'][frame]
+        deadline = now + sim.deadline_s
+        values = {**{k: str(v) for k, v in choice.parameters().items()}, 'split': choice.split,
+                  'head_ms': str(stage['head'][frame] * 1e3)}  # fmt: skip
+        if sim.uniforms['exit'][frame] < worth.exit_rate:  # an exit, or the whole model in local mode
+            self.vehicle_free = head_done  # answers after the head alone: it encodes nothing
+            hit = head_done <= deadline
+            outcome = 'local' if choice.mode == 'local' else 'exit'
+            self.events.push(head_done, 'head', (str(frame), outcome, values))
+            self.records.append(FrameRecord(now, choice.label, hit, worth.exit_worth if hit else 0.0, 0, hit))
+            return
+        self.vehicle_free = head_done + stage['encode'][frame]
+        values['bytes'] = str(int(stage['bytes'][frame]))
+        self.events.push(self.vehicle_free, 'send', (frame, now, choice, values))
+
+    def _send(self, when: float, frame: int, now: float, choice: Choice, values: dict) -> None:
+        sim = self.sim
+        stage, worth = self.work[choice]
+        size, key, deadline = int(values['bytes']), str(frame), now + sim.deadline_s
+        sent = self.link.send(when, size)
+        answered_at = None
+        if sent is not None:
+            rtt = sim.trace.at(sent[0])[1] / 1e3
+            self.edge_free = max(sent[0] + rtt / 2, self.edge_free) + stage['edge'][frame]
+            answered_at = self.edge_free + rtt / 2
+            tail_values = {'mode': choice.mode, 'split': choice.split, 'tail_ms': str(stage['tail'][frame] * 1e3),
+                           'decode_ms': str(stage['decode'][frame] * 1e3)}  # fmt: skip
+            self.events.push(self.edge_free, 'tail', (key, 'edge', tail_values))
+            values = {**values, 'edge_rtt_ms': str((answered_at - when) * 1e3)}
+        hit = answered_at is not None and answered_at <= deadline
+        if hit:
+            self.events.push(answered_at, 'head', (key, 'edge', values))
+        else:
+            fallback = {k: v for k, v in values.items() if k != 'edge_rtt_ms'}
+            fallback |= {
+                'latency_ms': str((max(deadline, when) - now) * 1e3),
+                'encode_ms': str(stage['encode'][frame] * 1e3),
+            }
+            self.events.push(max(deadline, when), 'head', (key, 'fallback', fallback))
+            if answered_at is not None:
+                self.events.push(answered_at, 'head', (key, 'late', values))
+        # registered (its fallback ready) by the deadline; an image's fallback is nothing, no answer
+        waiting = when <= deadline and choice.mode == 'split'
+        accuracy = worth.sent_worth if hit else worth.fallback_worth * waiting
+        self.records.append(FrameRecord(now, choice.label, hit or waiting, accuracy, size, hit))

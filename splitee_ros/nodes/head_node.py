@@ -190,7 +190,8 @@ class HeadNode(Node):
             time.monotonic(),
             received + self.deadline_s,
             lambda: detections_to_msg(fallback(), header, self.class_names),
-            {**step.info, 'received': received, 'image': image if self.debug_pub else None, 'header': header},
+            step.info,
+            {'received': received, 'image': image if self.debug_pub else None, 'header': header},
         )
         for overflow in self.pending.add(pending):  # registered before sending: the edge may answer at once
             self._fall_back(overflow)
@@ -210,13 +211,14 @@ class HeadNode(Node):
                 self.bottleneck_pub.publish(msg)
 
     def _on_edge_result(self, msg: Detection2DArray) -> None:
-        resolved = self.pending.resolve(frame_key(msg.header))
-        if isinstance(resolved, Pending):
-            info = {**resolved.info, 'edge_rtt_ms': (time.monotonic() - resolved.sent_at) * 1e3}
-            received, image, _ = info.pop('received'), info.pop('image'), info.pop('header')
-            self._publish(msg, resolved.key, Outcome.EDGE, received, info, image)
-        elif resolved is Outcome.LATE:
-            self._telemetry(frame_key(msg.header), Outcome.LATE, {})
+        outcome, frame = self.pending.resolve(frame_key(msg.header))
+        if frame is None:
+            return
+        info = {**frame.info, 'edge_rtt_ms': (time.monotonic() - frame.sent_at) * 1e3}
+        if outcome is Outcome.EDGE:
+            self._publish(msg, frame.key, Outcome.EDGE, frame.context['received'], info, frame.context['image'])
+        else:  # late: published nothing, but its round trip and bytes still measure the link
+            self._telemetry(frame.key, Outcome.LATE, info)
 
     def _on_deadline_tick(self) -> None:
         for pending in self.pending.expire(time.monotonic()):
@@ -225,7 +227,7 @@ class HeadNode(Node):
     def _fall_back(self, pending: Pending) -> None:
         """Publish a frame's local result at its deadline; an empty result if even that fails (never none)."""
         info = dict(pending.info)
-        received, image, header = info.pop('received'), info.pop('image'), info.pop('header')
+        received, image, header = (pending.context[name] for name in ('received', 'image', 'header'))
         try:
             msg = pending.fallback()
         except Exception as error:  # the frame still gets its one result

@@ -2,30 +2,33 @@
 # SPDX-License-Identifier: Apache-2.0
 """monitor_node: measures the link and the stage times, and re-tunes the head through its parameters.
 
-Every `decision_period_s` the policy (splitee_ros.control.policy) picks the split point, codec, exit
-threshold and mode that meet the deadline target best under the measured link, and the monitor sets them on
-the head with its SetParametersAtomically service, as `ros2 param set` would. A value a person sets on the
-head by hand is held for `manual_hold_s`; `adaptation_enabled:=false` leaves all tuning to the person.
+The measuring and the timing of decisions are `control.monitor.LinkMonitor` (plain Python, also run by the
+trace simulator): real frames first, probes only where frames say nothing, never before the edge is there.
+The policy (splitee_ros.control.policy) picks the split point, codec, exit threshold and mode with the most
+on-time accuracy that meets the deadline target, and the monitor sets them on the head with its
+SetParametersAtomically service, as `ros2 param set` would. Until the head is ready (its parameter services
+answer) and the link is measured, the head keeps its parameters as launched; the monitor reads them first,
+so the policy starts from what the head runs. A value a person sets on the head by hand is held for
+`manual_hold_s`; `adaptation_enabled:=false` leaves all tuning to the person.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterEvent, SetParametersResult
-from rcl_interfaces.srv import SetParametersAtomically
+from rcl_interfaces.srv import GetParameters, SetParametersAtomically
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.parameter import Parameter
+from rclpy.parameter import Parameter, parameter_value_to_python
 from sensor_msgs.msg import CompressedImage
 
-from splitee_ros.control.latency import MODES, ComputeScale, LatencyModel, LinkState, choice_from_parameters
-from splitee_ros.control.link import LinkEstimator, StageStats
+from splitee_ros.control.latency import MODES, LatencyModel, choice_from_parameters
+from splitee_ros.control.monitor import LinkMonitor, MonitorSettings
 from splitee_ros.control.policy import OBJECTIVES, Decision, Policy, PolicySettings
 from splitee_ros.control.profile import Profile
 from splitee_ros.ros import qos
@@ -35,6 +38,7 @@ from splitee_ros.ros.qos import PROBE_REPLY_TOPIC, PROBE_TOPIC
 from splitee_ros.ros.telemetry import health, status_values
 
 HEAD_PARAMETERS = ('mode', 'split_point', 'codec', 'exit_threshold', 'jpeg_quality')
+PROBE_PREFIX = 'probe'
 
 
 class MonitorNode(Node):
@@ -43,32 +47,33 @@ class MonitorNode(Node):
     def __init__(self, **kwargs) -> None:
         """Declare parameters, load the profile, start probing and deciding, listen to both nodes."""
         super().__init__('monitor_node', **kwargs)
-        probe_hz = declare(self, 'probe_hz', 5.0, 'link probes per second', True, (0.1, 100.0))
-        self.probe_sizes = list(declare(self, 'probe_sizes', [256, 8192], 'probe payload sizes in bytes', True))
-        if not self.probe_sizes or min(self.probe_sizes) < 0:
-            raise ValueError(f'probe_sizes must be a non-empty list of sizes >= 0, not {self.probe_sizes}')
-        window_s = declare(self, 'window_s', 5.0, 'statistics window', True, (0.5, 120.0))
+        settings = MonitorSettings(
+            probe_hz=declare(self, 'probe_hz', 2.0, 'RTT probes per second', True, (0.1, 100.0)),
+            probe_sizes=tuple(declare(self, 'probe_sizes', [256, 8192], 'smallest (RTT) and largest probe', True)),
+            probe_share=declare(
+                self, 'probe_share', 0.05, 'goodput probes: at most this share of the link', True, (0.001, 1.0)
+            ),
+            decision_period_s=declare(self, 'decision_period_s', 0.5, 'time between decisions', True, (0.05, 60.0)),
+            window_s=declare(self, 'window_s', 5.0, 'statistics window', True, (0.5, 120.0)),
+        )
         head = declare(self, 'head_node', 'head_node', 'the head node (its ~/telemetry and parameters)', True)
         tail = declare(self, 'tail_node', 'tail_node', 'the tail node (its ~/telemetry)', True)
-        self.link = LinkEstimator(window_s)
-        self.head_stats, self.tail_stats = StageStats(window_s), StageStats(window_s)
-        self.vehicle_scale, self.edge_scale = ComputeScale(), ComputeScale()
-        self.lock = threading.Lock()  # the measurements, shared by the measuring and the deciding callbacks
-        self.sent: dict[str, tuple[float, int, int]] = {}  # probe id -> (time sent, bytes, sequence)
-        self.sequence = 0
         self._declare_adaptation()
+        self.monitor = LinkMonitor(settings, self.model, self.policy, seed=os.getpid())
+        self.lock = threading.Lock()  # the measurements, shared by the measuring and the deciding callbacks
         self.head_name = head if head.startswith('/') else f'{self.get_namespace().rstrip("/")}/{head}'
-        self.applied: dict[str, object] = {}  # the head's settings as last set (by the monitor or by hand)
+        self.applied: dict[str, object] = {}  # the head's settings as last read or set (by the monitor or by hand)
         self.recently_set: deque[tuple[float, str, object]] = deque()  # what the monitor set, for 10 s
         self.decision: Decision | None = None
-        self.decisions = self.changes = self.apply_failures = self.changes_seen = 0
-        self.next_decision = 0.0
+        self.changes = self.apply_failures = 0
+        self.head_state: str = 'waiting for the head'  # then: reading its parameters, ready
         self.probe_pub = self.create_publisher(CompressedImage, PROBE_TOPIC, qos.PROBE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         group, deciding = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()  # a slow decision
         self.set_client = self.create_client(  # never delays a probe's reply, so never inflates its RTT
             SetParametersAtomically, f'{self.head_name}/set_parameters_atomically', callback_group=deciding
         )
+        self.get_client = self.create_client(GetParameters, f'{self.head_name}/get_parameters', callback_group=deciding)
         self.create_subscription(CompressedImage, PROBE_REPLY_TOPIC, self._on_reply, qos.PROBE, callback_group=group)
         self.create_subscription(
             DiagnosticStatus, f'{head}/telemetry', self._on_head, qos.TELEMETRY, callback_group=group
@@ -79,10 +84,8 @@ class MonitorNode(Node):
         self.create_subscription(
             ParameterEvent, '/parameter_events', self._on_parameter_event, 100, callback_group=deciding
         )
-        self.probe_period_s, self.next_probe = 1.0 / probe_hz, 0.0
-        self.probe_phase = random.Random(os.getpid())  # jittered: never phase-locked to the camera's frames
-        self.create_timer(min(0.02, self.probe_period_s / 4), self._probe, callback_group=group)
-        self.create_timer(min(0.1, self.decision_period_s), self._decide, callback_group=deciding)
+        self.create_timer(0.02, self._probe, callback_group=group)
+        self.create_timer(min(0.1, settings.decision_period_s), self._decide, callback_group=deciding)
         self.create_timer(1.0, self._report, callback_group=deciding)
 
     def _declare_adaptation(self) -> None:
@@ -91,31 +94,41 @@ class MonitorNode(Node):
         model = declare(self, 'model', 'splitee_demo', 'model package whose profile.yaml to use', True)
         vehicle = declare(self, 'vehicle_profile', '', 'device profile of the vehicle ("": the first)', True)
         edge = declare(self, 'edge_profile', '', 'device profile of the edge ("": the vehicle\'s)', True)
-        self.decision_period_s = declare(self, 'decision_period_s', 0.5, 'time between decisions', True, (0.05, 60.0))
         from splitee_ros.model.package import find_package
 
         self.profile = Profile.load(find_package(model))
         vehicle = vehicle or next(iter(self.profile.devices))
         self.model = LatencyModel(self.profile, self.profile.device(vehicle), self.profile.device(edge or vehicle))
+        default = PolicySettings()
         settings = PolicySettings(
-            deadline_ms=declare(self, 'deadline_ms', 100.0, "the head's deadline", value_range=(1.0, 10000.0)),
-            target=declare(self, 'target', 0.95, 'required P(latency <= deadline)', value_range=(0.01, 1.0)),
-            objective=declare(self, 'objective', 'accuracy', 'accuracy or bandwidth', choices=OBJECTIVES),
+            deadline_ms=declare(
+                self, 'deadline_ms', default.deadline_ms, "the head's deadline", value_range=(1.0, 10000.0)
+            ),
+            target=declare(
+                self, 'target', default.target, 'required P(an answer by the deadline)', value_range=(0.01, 1.0)
+            ),
+            objective=declare(self, 'objective', default.objective, 'accuracy or bandwidth', choices=OBJECTIVES),
             accuracy_floor=declare(
-                self, 'accuracy_floor', 0.0, 'bandwidth objective: least mAP@.5', value_range=(0.0, 1.0)
+                self, 'accuracy_floor', default.accuracy_floor, 'bandwidth objective: least on-time mAP@.5',
+                value_range=(0.0, 1.0),
             ),
             hysteresis=declare(
-                self, 'hysteresis', 0.01, 'gain needed to switch (mAP@.5, or share of bytes)', value_range=(0.0, 1.0)
+                self, 'hysteresis', default.hysteresis, 'gain needed to switch (mAP@.5, or share of bytes)',
+                value_range=(0.0, 1.0),
             ),
             hit_margin=declare(
-                self, 'hit_margin', 0.02, 'keep the current choice down to target - this', value_range=(0.0, 1.0)
+                self, 'hit_margin', default.hit_margin, 'keep the current choice down to target - this',
+                value_range=(0.0, 1.0),
             ),
-            min_dwell_s=declare(self, 'min_dwell_s', 3.0, 'least time between changes', value_range=(0.0, 600.0)),
+            min_dwell_s=declare(
+                self, 'min_dwell_s', default.min_dwell_s, 'least time between changes', value_range=(0.0, 600.0)
+            ),
             manual_hold_s=declare(
-                self, 'manual_hold_s', 30.0, 'how long a hand-set value is held', value_range=(0.0, 86400.0)
+                self, 'manual_hold_s', default.manual_hold_s, 'how long a hand-set value is held',
+                value_range=(0.0, 86400.0),
             ),
             modes=tuple(declare(self, 'modes', list(MODES), 'modes the policy may choose')),
-        )
+        )  # fmt: skip
         self.policy = Policy(self.model, settings)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -143,81 +156,76 @@ class MonitorNode(Node):
             self.enabled = bool(values['adaptation_enabled'])
         return SetParametersResult(successful=True)
 
+    def _edge_answers(self) -> bool:
+        """Whether the edge is there: it listens to the probes, and its replies reach this node."""
+        return self.probe_pub.get_subscription_count() > 0 and self.count_publishers(PROBE_REPLY_TOPIC) > 0
+
     def _probe(self) -> None:
+        if not self._edge_answers():
+            return  # no probe before the edge is discovered: its loss would be no measurement
         now = time.monotonic()
-        if now < self.next_probe:
+        with self.lock:
+            probe = self.monitor.next_probe(now)
+        if probe is None:
             return
-        self.next_probe = now + self.probe_period_s * (0.5 + self.probe_phase.random())
-        for probe_id, (sent, size, _) in list(self.sent.items()):
-            if now - sent > 1.0:  # no reply within a second: lost
-                del self.sent[probe_id]
-                with self.lock:
-                    self.link.add_probe(now, size, None)
-        size = self.probe_sizes[self.sequence % len(self.probe_sizes)]
-        self.sequence += 1
-        msg = CompressedImage(format='probe', data=bytes(size))
+        sequence, size = probe
+        msg = CompressedImage(format=PROBE_PREFIX, data=bytes(size))
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = f'probe/{self.get_name()}/{self.sequence}'
-        self.sent[msg.header.frame_id] = (now, size, self.sequence)
+        msg.header.frame_id = f'{PROBE_PREFIX}/{self.get_name()}/{sequence}'
         self.probe_pub.publish(msg)
 
     def _on_reply(self, msg: CompressedImage) -> None:
-        now = time.monotonic()
-        sent = self.sent.pop(msg.header.frame_id, None)
-        if sent is None:
-            return
-        sent_at, size, sequence = sent
-        overtaken = [key for key, (_, _, earlier) in self.sent.items() if earlier < sequence - 1]  # one reorder ok
+        prefix, _, rest = msg.header.frame_id.rpartition('/')
+        if prefix != f'{PROBE_PREFIX}/{self.get_name()}' or not rest.isdigit():
+            return  # another monitor's probe, or not a probe
         with self.lock:
-            for key in overtaken:  # a gap in the replies' sequence: lost, without waiting for the timeout
-                self.link.add_probe(now, self.sent.pop(key)[1], None)
-            self.link.add_probe(now, size, now - sent_at)
+            self.monitor.probe_reply(time.monotonic(), int(rest))
 
     def _on_head(self, msg: DiagnosticStatus) -> None:
         with self.lock:
-            self._measure_head(time.monotonic(), msg.message, status_values(msg))
-
-    def _measure_head(self, now: float, outcome: str, values: dict[str, str]) -> None:
-        self.head_stats.add(now, outcome, values)
-        vehicle = self.model.vehicle
-        if values.get('mode') == 'split' and values.get('split') in vehicle.head_ms and 'head_ms' in values:
-            self.vehicle_scale.add(float(values['head_ms']), vehicle.head_ms[values['split']])
-        elif values.get('mode') == 'local' and 'head_ms' in values:
-            self.vehicle_scale.add(float(values['head_ms']), vehicle.full_ms)
-        if outcome == 'edge' and 'edge_rtt_ms' in values and 'bytes' in values:
-            tail = self.tail_stats.summary()
-            edge_ms = tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0)
-            self.link.add_transfer(now, int(values['bytes']), (float(values['edge_rtt_ms']) - edge_ms) / 1e3)
+            self.monitor.on_head(time.monotonic(), msg.hardware_id, msg.message, status_values(msg))
 
     def _on_tail(self, msg: DiagnosticStatus) -> None:
         with self.lock:
-            self._measure_tail(time.monotonic(), msg.message, status_values(msg))
+            self.monitor.on_tail(time.monotonic(), msg.hardware_id, msg.message, status_values(msg))
 
-    def _measure_tail(self, now: float, outcome: str, values: dict[str, str]) -> None:
-        self.tail_stats.add(now, outcome, values)
-        edge = self.model.edge
-        if 'tail_ms' not in values:
+    def _head_ready(self) -> bool:
+        """Read the head's settings once its parameter services answer; True when the policy knows them."""
+        if self.head_state == 'ready':
+            return True
+        if self.head_state == 'waiting for the head' and self.get_client.service_is_ready():
+            self.head_state = 'reading its parameters'
+            request = GetParameters.Request(names=list(HEAD_PARAMETERS))
+            self.get_client.call_async(request).add_done_callback(self._on_head_parameters)
+        return False
+
+    def _on_head_parameters(self, future) -> None:
+        values = {name: parameter_value_to_python(value) for name, value in
+                  zip(HEAD_PARAMETERS, future.result().values, strict=False)}  # fmt: skip
+        try:
+            choice = choice_from_parameters(values)
+        except (KeyError, TypeError, ValueError) as error:
+            self.head_state = 'waiting for the head'
+            self.get_logger().warning(f'{self.head_name} parameters unreadable ({error}); trying again')
             return
-        if values.get('mode') == 'split' and values.get('split') in edge.tail_ms:
-            self.edge_scale.add(float(values['tail_ms']), edge.tail_ms[values['split']])
-        elif values.get('mode') == 'offload-image':
-            self.edge_scale.add(float(values['tail_ms']), edge.full_ms)
+        self.applied = values
+        with self.lock:
+            self.policy.start(choice, time.monotonic())
+        self.head_state = 'ready'
+        self.get_logger().info(f'{self.head_name} runs {choice.label} as launched; adapting from there')
 
     def _decide(self) -> None:
         """Every `decision_period_s`, and at once when the link estimator detects a change."""
         now = time.monotonic()
-        if not self.enabled or (now < self.next_decision and self.link.changes == self.changes_seen):
-            return  # the timer ticks at 10 Hz to catch a change at once; a decision is made only when due
-        with self.lock:
-            estimate = self.link.estimate(now)
-            scales = self.vehicle_scale.value, self.edge_scale.value
-        link = LinkState.from_estimate(estimate)
-        unknown = link is None and estimate.loss < 1.0  # replies, but too few for a goodput yet
-        if estimate.probes < len(self.probe_sizes) * 2 or unknown:
+        if not self.enabled or not self._head_ready():
             return
-        self.next_decision, self.changes_seen = now + self.decision_period_s, estimate.changes
-        decision = self.policy.decide(now, link, *scales)
-        self.decision, self.decisions = decision, self.decisions + 1
+        with self.lock:
+            if not self.monitor.due(now):
+                return
+            decision = self.monitor.decide(now)
+        if decision is None:
+            return  # the link is not measured yet: the head keeps its settings
+        self.decision = decision
         if not decision.changed:  # every decision, with its inputs: --log-level monitor_node:=debug
             self.get_logger().debug(decision.explain())
             return
@@ -250,7 +258,7 @@ class MonitorNode(Node):
 
     def _on_parameter_event(self, event: ParameterEvent) -> None:
         """A change to the head's parameters that the monitor did not make is a person's: hold it."""
-        if event.node != self.head_name or not self.enabled:
+        if event.node != self.head_name or not self.enabled or self.head_state != 'ready':
             return
         changed = {
             p.name: Parameter.from_parameter_msg(p).value for p in event.changed_parameters if p.name in HEAD_PARAMETERS
@@ -263,22 +271,27 @@ class MonitorNode(Node):
             choice = choice_from_parameters(self.applied)
         except (KeyError, ValueError):
             return  # not enough known of the head's settings to name a choice
-        self.policy.override(choice, time.monotonic())
+        with self.lock:
+            self.policy.override(choice, time.monotonic())
+        by_hand = ', '.join(f'{name}={value}' for name, value in changed.items())
         self.get_logger().info(
-            f'{choice.label} set by hand on {self.head_name}: held for {self.policy.settings.manual_hold_s:g} s'
+            f'{by_hand} set by hand on {self.head_name} (it runs {choice.label}): held for '
+            f'{self.policy.settings.manual_hold_s:g} s'
         )
 
     def _report(self) -> None:
+        monitor = self.monitor
         with self.lock:
-            estimate = self.link.estimate(time.monotonic())
-            head_summary, tail_summary = self.head_stats.summary(), self.tail_stats.summary()
-            scales = self.vehicle_scale.value, self.edge_scale.value
+            estimate = monitor.link.estimate(time.monotonic())
+            head_summary, tail_summary = monitor.head_stats.summary(), monitor.tail_stats.summary()
+            scales = monitor.vehicle_scale.value, monitor.edge_scale.value
         link = {
             'rtt_ms': estimate.rtt_ms,
             'goodput_mbps': estimate.goodput_mbps,
             'loss': estimate.loss,
-            'probes': estimate.probes,
+            'samples': estimate.probes,
             'changes_detected': estimate.changes,
+            'probe_bytes': monitor.probe_bytes,
         }
         level = DiagnosticStatus.OK if estimate.rtt_ms is not None and estimate.loss < 0.2 else DiagnosticStatus.WARN
         message = 'no probe replies' if estimate.rtt_ms is None else f'rtt {estimate.rtt_ms:.1f} ms'
@@ -294,7 +307,8 @@ class MonitorNode(Node):
     def _adaptation_status(self, vehicle_scale: float, edge_scale: float) -> DiagnosticArray:
         values: dict[str, object] = {
             'enabled': self.enabled,
-            'decisions': self.decisions,
+            'head': self.head_state,
+            'decisions': self.monitor.decisions,
             'changes': self.changes,
             'apply_failures': self.apply_failures,
             'vehicle_scale': vehicle_scale,
@@ -302,7 +316,7 @@ class MonitorNode(Node):
         }
         decision = self.decision
         if decision is None:
-            message = 'adaptation off' if not self.enabled else 'waiting for link estimates'
+            message = 'adaptation off' if not self.enabled else f'{self.head_state}; waiting for link estimates'
             return health(self, 'splitee: adaptation', DiagnosticStatus.OK, message, values)
         p = decision.prediction
         values |= {

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 Result = TypeVar('Result')
@@ -39,13 +39,22 @@ class Outcome(enum.Enum):
 
 @dataclass
 class Pending(Generic[Result]):
-    """A frame sent to the edge: when it is due and what to publish if the edge is late."""
+    """A frame sent to the edge: when it is due and what to publish if the edge is late.
+
+    `info` holds the frame's telemetry values (small); `context` what publishing needs (header, image), dropped
+    with the fallback once the frame is done, so that the record kept to recognise late answers stays small.
+    """
 
     key: FrameKey
     sent_at: float
     deadline: float
     fallback: Callable[[], Result]
     info: dict = field(default_factory=dict)
+    context: dict = field(default_factory=dict)
+
+
+def _spent() -> None:
+    raise RuntimeError('this frame is done: its fallback was released')
 
 
 class PendingFrames(Generic[Result]):
@@ -55,7 +64,8 @@ class PendingFrames(Generic[Result]):
         """Keep at most `limit` frames (the oldest fall back first if the edge never answers)."""
         self._lock = threading.Lock()
         self._pending: dict[FrameKey, Pending[Result]] = {}
-        self._resolved: dict[FrameKey, Outcome] = {}  # recent outcomes, to tell late results from unknown ones
+        # recent frames and how they ended, to tell late results from duplicates and unknown ones
+        self._resolved: dict[FrameKey, tuple[Outcome, Pending[Result]]] = {}
         self.limit = limit
         self.counts: Counter[str] = Counter()
 
@@ -71,16 +81,23 @@ class PendingFrames(Generic[Result]):
                 overflow.append(self._finish(oldest, Outcome.FALLBACK))
             return overflow
 
-    def resolve(self, key: FrameKey) -> Pending[Result] | Outcome:
-        """An edge result for `key` arrived: the pending frame if it was still waiting, else LATE (or REJECTED)."""
+    def resolve(self, key: FrameKey) -> tuple[Outcome, Pending[Result] | None]:
+        """An edge result for `key` arrived: what it means, and the frame it answers.
+
+        (EDGE, frame) if the frame was still waiting; (LATE, frame) if it fell back already (its round trip
+        still measures the link); else (REJECTED, None): a duplicate answer, or one for a frame never sent,
+        each counted.
+        """
         with self._lock:
             if key in self._pending:
-                return self._finish(key, Outcome.EDGE)
-            if key in self._resolved:
+                return Outcome.EDGE, self._finish(key, Outcome.EDGE)
+            outcome, pending = self._resolved.get(key, (None, None))
+            if outcome is Outcome.FALLBACK and pending is not None:
                 self.counts[Outcome.LATE.value] += 1
-                return Outcome.LATE
-            self.counts['unknown_edge_results'] += 1
-            return Outcome.REJECTED
+                self._resolved[key] = (Outcome.LATE, pending)
+                return Outcome.LATE, pending
+            self.counts['unknown_edge_results' if outcome is None else 'duplicate_edge_results'] += 1
+            return Outcome.REJECTED, None
 
     def expire(self, now: float) -> list[Pending[Result]]:
         """Frames whose deadline has passed, oldest first; they are done (fallback)."""
@@ -100,7 +117,7 @@ class PendingFrames(Generic[Result]):
 
     def _finish(self, key: FrameKey, outcome: Outcome) -> Pending[Result]:
         pending = self._pending.pop(key)
-        self._resolved[key] = outcome
+        self._resolved[key] = (outcome, replace(pending, fallback=_spent, context={}))
         while len(self._resolved) > 4 * self.limit:
             del self._resolved[next(iter(self._resolved))]
         self.counts[outcome.value] += 1

@@ -193,7 +193,7 @@ class Collector:
             time.sleep(0.1)
         return False
 
-    def set_parameters(self, node: str, values: Mapping[str, object], timeout_s: float = 10.0) -> list:
+    def set_parameters(self, node: str, values: Mapping[str, object], timeout_s: float = 30.0) -> list:
         """Call `node`'s SetParameters service, as `ros2 param set` does; return the results."""
         client = self.node.create_client(SetParameters, f'{node}/set_parameters')
         try:

@@ -1,0 +1,202 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""What monitor_node does between its callbacks, in plain Python, so that the trace simulator runs the same code.
+
+- **Frames first.** Every frame the edge answers (in time or late) is a link sample; a frame that fell back
+  and is still unanswered `lost_after_s` later is lost. This costs the link nothing.
+- **Probes fill in.** Small probes (the smallest of `probe_sizes`) measure the RTT at `probe_hz`. A larger
+  probe goes out only while the goodput is stale (no frame or probe sample for the estimator's `stale_s`: the
+  uplink is idle, or everything on it is lost), and no more often than keeps them within `probe_share` of
+  a cautious goodput estimate. They are the largest of `probe_sizes`, long enough on any link to stand out of
+  the executors' jitter; one that disagrees with the estimate is confirmed by another soon after, so that a
+  recovery shows within a few seconds. No probe goes out before the edge can answer it.
+- **Decisions** are due every `decision_period_s`, and at once when the estimator detects a change; none is
+  made before the link is measured (`FIRST_DECISION_SAMPLES` goodput samples; the node also waits for the
+  head to be ready).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from splitee_ros.control.latency import ComputeScale, LatencyModel, LinkState
+from splitee_ros.control.link import LinkEstimate, LinkEstimator, StageStats
+from splitee_ros.control.policy import Decision, Policy
+from splitee_ros.control.profile import LEVELS
+
+SENT_OUTCOMES = ('edge', 'late', 'fallback')  # head outcomes of frames that were sent to the edge
+MIN_GOODPUT_PROBE_S = 0.25  # the goodput probes' shortest interval
+FIRST_DECISION_SAMPLES = 3  # goodput samples before the first decision
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """How the monitor measures (its read-only ROS parameters)."""
+
+    probe_hz: float = 2.0  # RTT probes per second, on average
+    probe_sizes: tuple[int, ...] = (256, 8192)  # the smallest measures RTT, the largest goodput
+    probe_share: float = 0.05  # the largest probes' bytes stay within this share of the estimated goodput
+    probe_timeout_s: float = 1.0  # a probe without a reply this long is lost
+    lost_after_s: float = 2.0  # a frame that fell back and is unanswered this long after is lost
+    decision_period_s: float = 0.5
+    window_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        """Reject settings the monitor cannot work with, naming them."""
+        if not self.probe_sizes or min(self.probe_sizes) < 0:
+            raise ValueError(f'probe_sizes must be a non-empty list of sizes >= 0, not {list(self.probe_sizes)}')
+        if not 0.0 < self.probe_share <= 1.0:
+            raise ValueError(f'probe_share must be in (0, 1], not {self.probe_share}')
+
+
+class LinkMonitor:
+    """Link and stage measurement, probe scheduling and the timing of decisions for one vehicle/edge pair."""
+
+    def __init__(self, settings: MonitorSettings, model: LatencyModel, policy: Policy, seed: int = 0) -> None:
+        """Measure for `policy`, which decides with `model`; `seed` jitters the probes."""
+        self.settings, self.model, self.policy = settings, model, policy
+        self.link = LinkEstimator(settings.window_s)
+        self.head_stats, self.tail_stats = StageStats(settings.window_s), StageStats(settings.window_s)
+        self.vehicle_scale, self.edge_scale = ComputeScale(), ComputeScale()
+        self._jitter = random.Random(seed)  # never phase-locked to the camera's frames
+        self._sent: dict[int, tuple[float, int]] = {}  # probe sequence -> (time sent, bytes)
+        self._sequence = 0
+        self._next_rtt_probe = 0.0
+        self._started: float | None = None  # the first call of `next_probe`: the edge was there
+        self._next_goodput_probe = 0.0
+        self._unanswered: dict[str, tuple[float, int]] = {}  # frame key -> (fell back at, bytes)
+        self._edge_work: dict[str, float] = {}  # frame key -> the edge's decode and tail time (ms), recent frames
+        self._next_decision = 0.0
+        self._changes_seen = 0
+        self.probe_bytes = 0  # everything the probes sent, for the probe share the bench reports
+        self.decisions = 0
+
+    # ---- probes ------------------------------------------------------------------------------------------
+    def next_probe(self, now: float) -> tuple[int, int] | None:
+        """(sequence, bytes) of a probe to send now, or None; call it often (every ~20 ms) once the edge is there."""
+        self._expire(now)
+        small, large = min(self.settings.probe_sizes), max(self.settings.probe_sizes)
+        size = None
+        if self._started is None:
+            self._started = now
+        estimate = self.link.estimate(now)
+        # a larger probe is timed against the small ones' RTT, and waits for what frames say at first
+        measured = estimate.rtt_ms is not None and now - self._started >= self.link.stale_s
+        size = None
+        if large > small and measured and now >= self._next_goodput_probe and self.link.goodput_stale(now):
+            # long enough on any link to stand out of the executors' jitter; small while nothing is known
+            size = large if estimate.goodput_mbps is not None else 4 * small
+            self._next_goodput_probe = now + self._goodput_probe_interval(estimate, size)
+        elif now >= self._next_rtt_probe:
+            self._next_rtt_probe = now + (0.5 + self._jitter.random()) / self.settings.probe_hz
+            size = small
+        if size is None:
+            return None
+        self._sequence += 1
+        self._sent[self._sequence] = (now, size)
+        self.probe_bytes += size
+        return self._sequence, size
+
+    def _goodput_probe_interval(self, estimate: LinkEstimate, size: int) -> float:
+        """Time until the next goodput probe: its bytes within `probe_share` of a cautious goodput.
+
+        Cautious: the lower quartile of the estimate's spread, so that an overestimate cannot let the probes
+        crowd a slow link.
+        """
+        if estimate.goodput_mbps is None:
+            return 1.0
+        cautious = estimate.goodput_mbps
+        if estimate.goodput_quantiles_mbps:
+            cautious = min(cautious, float(np.interp(0.25, LEVELS, estimate.goodput_quantiles_mbps)))
+        return max(size * 8 / (self.settings.probe_share * cautious * 1e6), MIN_GOODPUT_PROBE_S)
+
+    def probe_reply(self, now: float, sequence: int) -> None:
+        """The edge echoed probe `sequence`; earlier probes it overtook (beyond one reorder) are lost.
+
+        A goodput probe that disagrees with the estimate is followed soon by another, to confirm the change.
+        """
+        sent = self._sent.pop(sequence, None)
+        if sent is None:
+            return  # unknown, or already counted lost
+        for earlier in [s for s in self._sent if s < sequence - 1]:
+            self.link.add_probe(now, self._sent.pop(earlier)[1], None)
+        if self.link.add_probe(now, sent[1], now - sent[0]):
+            self._next_goodput_probe = min(self._next_goodput_probe, now + MIN_GOODPUT_PROBE_S)
+
+    def _expire(self, now: float) -> None:
+        for sequence, (sent_at, size) in list(self._sent.items()):
+            if now - sent_at > self.settings.probe_timeout_s:
+                del self._sent[sequence]
+                self.link.add_probe(now, size, None)
+        for key, (fell_back, size) in list(self._unanswered.items()):
+            if now - fell_back > self.settings.lost_after_s:
+                del self._unanswered[key]
+                self.link.add_frame(now, size, None)
+
+    # ---- telemetry ---------------------------------------------------------------------------------------
+    def on_head(self, now: float, key: str, outcome: str, values: dict[str, str]) -> None:
+        """One frame record of the head's telemetry (`key` is the frame's)."""
+        self.head_stats.add(now, outcome, values)
+        vehicle = self.model.vehicle
+        if values.get('mode') == 'split' and values.get('split') in vehicle.head_ms and 'head_ms' in values:
+            self.vehicle_scale.add(float(values['head_ms']), vehicle.head_ms[values['split']])
+        elif values.get('mode') == 'local' and 'head_ms' in values:
+            self.vehicle_scale.add(float(values['head_ms']), vehicle.full_ms)
+        if outcome not in SENT_OUTCOMES or 'bytes' not in values:
+            return
+        size = int(float(values['bytes']))
+        if outcome == 'fallback':
+            self._unanswered[key] = (now, size)
+            if 'latency_ms' in values:  # on the link since it was sent, and still no answer
+                vehicle_ms = sum(float(values.get(k, 0.0)) for k in ('head_ms', 'encode_ms'))
+                waited_ms = float(values['latency_ms']) - vehicle_ms - self._typical_edge_ms()
+                self.link.add_unanswered(now, size, waited_ms / 1e3)
+            return
+        self._unanswered.pop(key, None)
+        if 'edge_rtt_ms' in values:
+            edge_ms = self._edge_work.pop(key, None)
+            if edge_ms is None:  # the tail's record went missing
+                edge_ms = self._typical_edge_ms()
+            self.link.add_frame(now, size, max(0.0, float(values['edge_rtt_ms']) - edge_ms) / 1e3)
+
+    def _typical_edge_ms(self) -> float:
+        tail = self.tail_stats.summary()
+        return tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0)
+
+    def on_tail(self, now: float, key: str, outcome: str, values: dict[str, str]) -> None:
+        """One frame record of the tail's telemetry (`key` is the frame's)."""
+        self.tail_stats.add(now, outcome, values)
+        edge = self.model.edge
+        if 'tail_ms' not in values:
+            return
+        self._edge_work[key] = float(values['tail_ms']) + float(values.get('decode_ms', 0.0))
+        while len(self._edge_work) > 256:  # answers that never came: forget the oldest
+            del self._edge_work[next(iter(self._edge_work))]
+        if values.get('mode') == 'split' and values.get('split') in edge.tail_ms:
+            self.edge_scale.add(float(values['tail_ms']), edge.tail_ms[values['split']])
+        elif values.get('mode') == 'offload-image':
+            self.edge_scale.add(float(values['tail_ms']), edge.full_ms)
+
+    # ---- decisions ---------------------------------------------------------------------------------------
+    def due(self, now: float) -> bool:
+        """Whether a decision is due: its period has passed, or the estimator has seen the link change."""
+        return now >= self._next_decision or self.link.changes != self._changes_seen
+
+    def decide(self, now: float) -> Decision | None:
+        """The policy's decision from what has been measured; None while there is no link estimate yet.
+
+        Once there has been one, a link that stops answering altogether (loss 1) is a decision too: local-only.
+        """
+        self._expire(now)
+        estimate = self.link.estimate(now)
+        link = LinkState.from_estimate(estimate)
+        if self.decisions == 0 and len(self.link.samples['goodput']) < FIRST_DECISION_SAMPLES:
+            return None  # one sample (a probe queued behind a frame) must not set the first choice
+        if link is None and estimate.loss < 1.0:
+            return None
+        self._next_decision, self._changes_seen = now + self.settings.decision_period_s, estimate.changes
+        self.decisions += 1
+        return self.policy.decide(now, link, self.vehicle_scale.value, self.edge_scale.value)
