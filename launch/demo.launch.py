@@ -45,7 +45,17 @@ def generate_launch_description() -> LaunchDescription:
         launch_arguments=launch_arguments,
     )
     player = ExecuteProcess(
-        cmd=['splitee', 'play', LaunchConfiguration('bag'), '--rate', LaunchConfiguration('rate'), '--delay', '2'],
+        cmd=[
+            'splitee',
+            'play',
+            LaunchConfiguration('bag'),
+            '--rate',
+            LaunchConfiguration('rate'),
+            '--delay',
+            '0',
+            '--wait-for-subscribers',
+            '60',
+        ],
         condition=IfCondition(PythonExpression(["'", LaunchConfiguration('bag'), "' != ''"])),
         output='screen',
     )

@@ -153,7 +153,7 @@ def _play(args: argparse.Namespace) -> int:
     from splitee_ros.ros.player import PlayOptions, play
 
     options = PlayOptions(rate=args.rate, loop=args.loop, clock=args.clock, topics=tuple(args.topics or ()),
-                          start_delay_s=args.delay)  # fmt: skip
+                          start_delay_s=args.delay, wait_for_subscribers_s=args.wait_for_subscribers)  # fmt: skip
     count = play(args.bag, options)
     print(f'played {count} messages from {args.bag}')
     return 0
@@ -279,7 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     player.add_argument('--loop', action='store_true')
     player.add_argument('--clock', action='store_true', help='publish /clock from the bag stamps (use_sim_time)')
     player.add_argument('--topics', nargs='+', help='only these topics')
-    player.add_argument('--delay', type=float, default=1.0, help='seconds to wait for subscribers before playing')
+    player.add_argument('--delay', type=float, default=1.0, help='seconds to wait before playing')
+    player.add_argument(
+        '--wait-for-subscribers', type=float, default=0.0, metavar='SECONDS',
+        help='wait up to this long until every played topic has a subscriber (reliable delivery starts there)',
+    )  # fmt: skip
     player.set_defaults(handler=_play)
     return parser
 

@@ -17,6 +17,7 @@ from splitee_ros.ros.harness import Collector
 from splitee_ros.ros.player import PlayOptions, play
 
 
+@pytest.mark.timeout(180)
 def test_player_publishes_every_message_in_order_with_clock(tmp_path, ros_env):
     make_synthetic_dataset(tmp_path, SynthConfig(seed=5, drives=1, frames=6, fps=10, image_format='jpg'))
     bag = tmp_path / 'camera.bag'
@@ -30,7 +31,7 @@ def test_player_publishes_every_message_in_order_with_clock(tmp_path, ros_env):
     node.create_subscription(Clock, '/clock', received['clock'].append, 50)
     try:
         player_node = rclpy.create_node('player', context=collector.context)
-        options = PlayOptions(rate=4.0, clock=True, start_delay_s=1.0)
+        options = PlayOptions(rate=4.0, clock=True, wait_for_subscribers_s=60.0)
         published = []
         worker = threading.Thread(target=lambda: published.append(play(bag, options, node=player_node)))
         worker.start()

@@ -95,7 +95,9 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
             raise RuntimeError('nodes did not come up:\n' + '\n'.join(n.log_tail(10) for n in nodes))
         print(f'demo: replaying {options.drives * options.frames} frames at {options.fps:g} FPS', flush=True)
         published = play(
-            drive_folder / 'camera.bag', PlayOptions(topics=(IMAGE_TOPIC,), start_delay_s=1.0), node=collector.node
+            drive_folder / 'camera.bag',
+            PlayOptions(topics=(IMAGE_TOPIC,), wait_for_subscribers_s=60.0),
+            node=collector.node,
         )
         dataset = CocoDataset(drive_folder / 'annotations.json', package.config.class_names)
         keys = {(im['stamp']['sec'], im['stamp']['nanosec'], 'camera'): im['id'] for im in dataset.data['images']}

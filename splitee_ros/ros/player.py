@@ -3,7 +3,8 @@
 """`splitee play BAG`: publish a rosbag2's messages with their recorded timing (for hosts without rosbag2).
 
 Messages are published as the bag stores them (serialized CDR), so any message type whose Python package is
-importable here plays. Options: a rate factor, looping, a start delay, a topic subset, and /clock.
+importable here plays. Options: a rate factor, looping, a start delay, waiting for subscribers (a reliable
+message reaches only the subscribers already matched), a topic subset, and /clock.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class PlayOptions:
     loop: bool = False
     clock: bool = False
     topics: tuple[str, ...] = ()  # empty: every topic
-    start_delay_s: float = 0.0  # wait (for discovery) before the first message
+    start_delay_s: float = 0.0  # wait before the first message
+    wait_for_subscribers_s: float = 0.0  # wait up to this long until every played topic has a subscriber
     reliable: bool = True
 
 
@@ -66,6 +68,11 @@ def play(bag: str | Path, options: PlayOptions = PlayOptions(), node=None) -> in
                 for c in connections
             }
             clock_pub = node.create_publisher(Clock, '/clock', 10) if options.clock else None
+            waiting_until = time.monotonic() + options.wait_for_subscribers_s
+            while time.monotonic() < waiting_until and any(
+                p.get_subscription_count() == 0 for p in publishers.values()
+            ):
+                time.sleep(0.05)
             time.sleep(options.start_delay_s)
             while True:
                 start_wall, first_stamp = time.monotonic(), None

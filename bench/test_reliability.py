@@ -1,0 +1,75 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Run the timing tests (DDS, processes, namespaces) N times each, with a core kept busy, and count passes.
+
+    python bench/test_reliability.py [--runs 10] [--busy 1] [TEST ...]
+
+A test that involves DDS, processes or namespaces must pass every run while another process keeps a core
+busy (`--busy` spinning processes at the lowest priority, besides whatever else runs, e.g. a training job).
+Writes bench/results/test_reliability.json: per test, the runs, passes, failures with their last lines, and
+the durations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_TESTS = ('test/test_two_host.py', 'test/test_nodes.py', 'test/test_dds_smoke.py', 'test/test_player.py')
+
+
+def _spin() -> None:
+    import os
+
+    os.nice(19)
+    while True:
+        pass
+
+
+def main() -> None:
+    """Repeat each test, report the pass counts."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('tests', nargs='*', default=list(DEFAULT_TESTS))
+    parser.add_argument('--runs', type=int, default=10)
+    parser.add_argument('--busy', type=int, default=1, help='processes that keep a core busy meanwhile')
+    parser.add_argument('--out', type=Path, default=HERE / 'results' / 'test_reliability.json')
+    args = parser.parse_args()
+
+    spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.busy)]
+    for spinner in spinners:
+        spinner.start()
+    report: dict[str, object] = {'runs': args.runs, 'busy_processes': args.busy, 'tests': {}}
+    try:
+        for test in args.tests:
+            outcomes = []
+            for run in range(args.runs):
+                started = time.monotonic()
+                result = subprocess.run(
+                    [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', test],
+                    capture_output=True, text=True,
+                )  # fmt: skip
+                seconds = round(time.monotonic() - started, 1)
+                passed = result.returncode == 0
+                outcomes.append({'run': run, 'passed': passed, 'seconds': seconds,
+                                 **({} if passed else {'tail': result.stdout.splitlines()[-25:]})})  # fmt: skip
+                print(f'{test} run {run + 1}/{args.runs}: {"pass" if passed else "FAIL"} in {seconds} s', flush=True)
+            report['tests'][test] = {
+                'passes': sum(o['passed'] for o in outcomes), 'runs': len(outcomes), 'outcomes': outcomes,
+            }  # fmt: skip
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=1) + '\n')
+    finally:
+        for spinner in spinners:
+            spinner.terminate()
+    for test, entry in report['tests'].items():
+        print(f'{test}: {entry["passes"]}/{entry["runs"]}')
+
+
+if __name__ == '__main__':
+    main()
