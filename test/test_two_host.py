@@ -27,7 +27,7 @@ from two_hosts import dds_env, two_hosts, unavailable_reason
 
 from splitee_ros.control.latency import Choice, LatencyModel, choice_from_parameters
 from splitee_ros.control.profile import Profile
-from splitee_ros.ros.harness import NodeProcess
+from splitee_ros.ros.harness import NodeProcess, die_with_parent
 
 pytestmark = [
     pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason())),
@@ -86,7 +86,9 @@ def run_pair(tmp_path: Path, cache: Path) -> tuple[dict, float, float]:
             str(record),
         ]  # fmt: skip
         with open(tmp_path / 'driver.log', 'wb') as log:  # the driver keeps its own copy of the descriptor
-            driver = subprocess.Popen(command, env=vehicle_env, stdout=log, stderr=subprocess.STDOUT)
+            driver = subprocess.Popen(
+                command, env=vehicle_env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            )
         try:
             deadline = time.monotonic() + 200
             while not ready.exists() and driver.poll() is None and time.monotonic() < deadline:

@@ -62,7 +62,9 @@ class NodeProcess:
         self.log_path = Path(log_folder) / f'{node}.log'
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, 'ab')  # noqa: SIM115 - open for the process's lifetime
-        self.process = subprocess.Popen(arguments, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            arguments, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
 
     def alive(self) -> bool:
         """Whether the process still runs."""
@@ -216,6 +218,15 @@ class Collector:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+def die_with_parent() -> None:
+    """In a child process: end with SIGTERM when the parent dies (Linux), so no node outlives a killed test."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError):  # not Linux (glibc): the parent's own clean-up has to do
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def node_env(domain_id: int, cache: str | Path | None = None) -> dict[str, str]:
