@@ -22,7 +22,7 @@ from splitee_ros.codec.frame import (
     frame_crc,
     model_id_of,
 )
-from splitee_ros.codec.learned import LearnedCodec, entropy_bottleneck, load_tables, save_tables
+from splitee_ros.codec.learned import RateLevels, entropy_bottleneck, learned_codecs, load_tables, save_tables
 from splitee_ros.codec.quantize import pack_bits, unpack_bits
 from splitee_ros.codec.registry import CODECS, codec_by_name
 
@@ -98,29 +98,40 @@ def test_calibration_ranges_clip_and_are_flagged():
 
 
 @pytest.fixture(scope='module')
-def learned_codec():
+def learned_codecs_of_a_split():
     torch.manual_seed(0)
-    bottleneck = entropy_bottleneck(6)
-    with torch.no_grad():  # a prior that is not centred on zero: medians matter
-        bottleneck.quantiles += torch.tensor([-3.0, 0.25, 3.0]).view(1, 1, 3) + 1.5
-    tables = save_tables({0: bottleneck})
-    return LearnedCodec(load_tables(tables))
+    levels = RateLevels(6, gains=[1.0, 0.5])
+    with torch.no_grad():  # priors that are not centred on zero: medians matter
+        for prior in levels.priors:
+            prior.quantiles += torch.tensor([-3.0, 0.25, 3.0]).view(1, 1, 3) + 1.5
+    return learned_codecs(load_tables(save_tables({0: levels})))
 
 
-def test_learned_codec_round_trips_integer_symbols(learned_codec):
-    medians = learned_codec.for_split(0)._bottleneck._get_medians().detach().numpy().reshape(1, 6, 1, 1)
-    symbols = np.random.default_rng(1).integers(-20, 21, size=(1, 6, 9, 11)).astype(np.float32)
-    values = symbols + medians
-    decoder = decoder_for(values.shape, {learned_codec.codec_id: learned_codec})
-    frame = encode_frame(values, learned_codec, MODEL_ID, 0, 5)
-    decoded = decoder.decode(frame).tensor
-    np.testing.assert_array_equal(np.rint(decoded - medians), symbols)
-    np.testing.assert_allclose(decoded, values, atol=1e-5)
-    assert struct.unpack_from('<H', frame, 18)[0] == 0  # no quantisation parameters
-    noisy = values + np.random.default_rng(2).uniform(-0.45, 0.45, size=values.shape).astype(np.float32)
-    decoded = decoder.decode(encode_frame(noisy, learned_codec, MODEL_ID, 0, 6)).tensor
-    assert np.abs(decoded - noisy).max() <= learned_codec.error_bound(noisy)
-    np.testing.assert_array_equal(np.rint(decoded - medians), symbols)
+def test_learned_codec_round_trips_integer_symbols_at_every_rate_level(learned_codecs_of_a_split):
+    fine, coarse = learned_codecs_of_a_split
+    assert (fine.name, coarse.name) == ('learned', 'learned.1') and coarse.codec_id == fine.codec_id + 1
+    for codec, gain in ((fine, 1.0), (coarse, 0.5)):
+        table = codec.for_split(0)._table
+        np.testing.assert_allclose(table.gain, gain)
+        medians = table.prior._get_medians().detach().numpy().reshape(1, 6, 1, 1)
+        symbols = np.random.default_rng(1).integers(-20, 21, size=(1, 6, 9, 11)).astype(np.float32)
+        values = (symbols + medians) / gain  # on the level's grid: a step of 1 / gain
+        decoder = decoder_for(values.shape, {codec.codec_id: codec})
+        frame = encode_frame(values, codec, MODEL_ID, 0, 5)
+        decoded = decoder.decode(frame).tensor
+        np.testing.assert_array_equal(np.rint(decoded * gain - medians), symbols)
+        np.testing.assert_allclose(decoded, values, atol=1e-4)
+        assert struct.unpack_from('<H', frame, 18)[0] == 0  # no quantisation parameters
+        noisy = values + np.random.default_rng(2).uniform(-0.45, 0.45, size=values.shape).astype(np.float32) / gain
+        decoded = decoder.decode(encode_frame(noisy, codec, MODEL_ID, 0, 6)).tensor
+        assert np.abs(decoded - noisy).max() <= codec.error_bound(noisy)
+
+
+def test_tables_of_the_first_format_load_as_one_level():
+    prior = entropy_bottleneck(4)
+    prior.update(force=True)
+    (codec,) = learned_codecs(load_tables({f'0.{key}': value for key, value in prior.state_dict().items()}))
+    assert codec.name == 'learned' and codec.for_split(0)._table.gain.tolist() == [1.0] * 4
 
 
 def seal(frame: bytearray) -> bytes:

@@ -17,19 +17,32 @@ DRIVING_CLASSES = ('__background__', 'car', 'truck', 'bus', 'pedestrian', 'cycli
 
 @dataclass(frozen=True)
 class BottleneckConfig:
-    """Bottleneck shape: channels of the code and the resolution reduction."""
+    """Bottleneck shape: channels of the code, the resolution reduction, and the codec's depth (`parts.Bottleneck`)."""
 
     code_channels: int = 16
     stride: int = 2
+    hidden: int = 0  # 0: the larger of the cut tensor's channels and twice the code's
+    blocks: int = 0  # residual blocks on each side
+
+
+EXIT_KINDS = ('pyramid', 'single')
 
 
 @dataclass(frozen=True)
 class ExitConfig:
-    """Exit head options (see `parts.ExitHead`)."""
+    """Exit head options: `pyramid` (`parts.PyramidExit`, on the teacher's anchors) or `single` (`parts.ExitHead`)."""
 
+    kind: str = 'single'
     width: int = 64
-    target_stride: int = 16
-    anchor_sizes: tuple[int, ...] = (24, 48, 96)
+    target_stride: int = 16  # single
+    anchor_sizes: tuple[int, ...] = (24, 48, 96)  # single
+    convs: int = 2  # pyramid: separable convolutions in each head tower
+    blocks: tuple[int, ...] = (1, 2, 1)  # pyramid: blocks per level (strides 8, 16, 32)
+
+    def __post_init__(self) -> None:
+        """Name what is wrong."""
+        if self.kind not in EXIT_KINDS:
+            raise ValueError(f'exit kind must be one of {list(EXIT_KINDS)}, not {self.kind!r}')
 
 
 @dataclass(frozen=True)
@@ -85,8 +98,9 @@ def _sub_config(kind: type, options: Mapping[str, Any] | None):
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f'unknown {kind.__name__} keys {unknown}; known: {sorted(known)}')
-    if 'anchor_sizes' in options:
-        options['anchor_sizes'] = tuple(options['anchor_sizes'])
+    for key in ('anchor_sizes', 'blocks'):
+        if key in options and isinstance(options[key], list):
+            options[key] = tuple(options[key])
     return kind(**options)
 
 

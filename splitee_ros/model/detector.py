@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from splitee_ros.model.parts import Bottleneck, ExitHead, StagedBackbone
+from splitee_ros.model.config import ExitConfig
+from splitee_ros.model.parts import Bottleneck, ExitHead, PyramidExit, StagedBackbone
 from splitee_ros.model.postprocess import Detections, PostprocessConfig, postprocess
 
 
@@ -109,25 +110,41 @@ class SplittableDetector(nn.Module):
             raise KeyError(f'{self.family} has no split point {name!r}; known: {", ".join(self.split_points)}')
         return self.split_points[name]
 
-    def add_bottleneck(self, split: str, code_channels: int, stride: int) -> Bottleneck:
+    def add_bottleneck(self, split: str, code_channels: int, stride: int, hidden: int = 0, blocks: int = 0):
         """Inject a bottleneck at `split`."""
         channels, height, width = self.split(split).shape
         if stride not in (1, 2, 4) or code_channels < 1:
             raise ValueError(f'split {split!r}: bottleneck needs code_channels >= 1 and stride 1, 2 or 4')
         if height % stride or width % stride:
             raise ValueError(f'split {split!r}: {height}x{width} is not divisible by bottleneck stride {stride}')
-        self.bottlenecks[split] = Bottleneck(channels, code_channels, stride)
+        self.bottlenecks[split] = Bottleneck(channels, code_channels, stride, hidden, blocks)
         return self.bottlenecks[split]
 
-    def add_exit(self, split: str, **options) -> ExitHead:
-        """Attach an exit head to the features at `split`."""
+    def add_exit(self, split: str, config: ExitConfig) -> nn.Module:
+        """Attach an exit head of `config`'s kind to the features at `split`."""
         self.__dict__.pop('_constants', None)  # the exit brings anchors of its own
         point = self.split(split)
         channels, height, width = point.shape
-        self.exits[split] = ExitHead(
-            channels, point.stride, (height, width), self.input_size, self.num_classes, **options
+        if config.kind == 'single':
+            self.exits[split] = ExitHead(
+                channels, point.stride, (height, width), self.input_size, self.num_classes, width=config.width,
+                target_stride=config.target_stride, anchor_sizes=config.anchor_sizes,
+            )  # fmt: skip
+            return self.exits[split]
+        anchors, per_level = (
+            getattr(self.neck_head, 'anchors', None),
+            getattr(self.neck_head, 'anchors_per_level', None),
         )
-        return self.exits[split]
+        if self.output_kind != 'retinanet' or anchors is None or len(per_level) != 3:
+            raise ValueError(f"{self.family}: a pyramid exit predicts on a three-level RetinaNet head's anchors")
+        finest = (height * point.stride // 8) * (width * point.stride // 8)  # cells at stride 8
+        exit_head = PyramidExit(
+            channels, point.stride, anchors, per_level, int(per_level[0]) // finest, self.num_classes,
+            width=config.width, convs=config.convs, blocks=config.blocks,
+        )  # fmt: skip
+        exit_head.init_from_teacher(self.neck_head.head)
+        self.exits[split] = exit_head
+        return exit_head
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         """Run the whole, unsplit model on a float image (N, 3, H, W) in [0, 1]; return raw outputs."""

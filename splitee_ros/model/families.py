@@ -9,6 +9,7 @@ cut (before the first feature map that the neck reads, or at it).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,15 +62,10 @@ def build_detector(config: ModelConfig) -> SplittableDetector:
     for split in list(detector.split_points):
         bottleneck = config.for_split(config.bottlenecks, split)
         if bottleneck is not None:
-            detector.add_bottleneck(split, bottleneck.code_channels, bottleneck.stride)
+            detector.add_bottleneck(split, **dataclasses.asdict(bottleneck))
         exit_config = config.for_split(config.exits, split)
         if exit_config is not None:
-            detector.add_exit(
-                split,
-                width=exit_config.width,
-                target_stride=exit_config.target_stride,
-                anchor_sizes=exit_config.anchor_sizes,
-            )
+            detector.add_exit(split, exit_config)
     if config.torchvision_weights and config.family not in TORCHVISION_FAMILIES:
         raise ValueError(f'torchvision_weights only apply to torchvision families, not {config.family!r}')
     if config.weights:

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from splitee_ros.codec.frame import WireSpec, model_id_of
-from splitee_ros.codec.learned import LearnedCodec, load_tables, save_tables
+from splitee_ros.codec.learned import learned_codecs, load_tables, save_tables
 from splitee_ros.codec.registry import CODECS_BY_ID, Codec
 from splitee_ros.model.config import ModelConfig, load_model_config
 from splitee_ros.model.detector import SplittableDetector
@@ -101,13 +101,12 @@ class ModelPackage:
         return [split['name'] for split in self.manifest['splits']]
 
     def codecs(self) -> dict[int, Codec]:
-        """Every codec by id, the learned one included when the package has its tables."""
+        """Every codec by id, the learned ones (a codec per rate level) included when the package has tables."""
         codecs: dict[int, Codec] = dict(CODECS_BY_ID)
         learned = self.manifest.get('codecs', {}).get('learned')
         if learned:
             tables = load_tables(torch.load(self.folder / learned['tables'], weights_only=True))
-            codec = LearnedCodec(tables)
-            codecs[codec.codec_id] = codec
+            codecs |= {codec.codec_id: codec for codec in learned_codecs(tables)}
         return codecs
 
     def wire_spec(self, max_bytes: int = 64 << 20) -> WireSpec:

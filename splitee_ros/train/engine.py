@@ -128,11 +128,6 @@ def train_stage(
     parameters = stage.parameters()
     options = dict(stage_config.optimizer)
     optimizer = OPTIMIZERS[options.pop('name')](parameters, **options)
-    batches_per_epoch = math.ceil(len(dataset) / stage_config.batch_size)
-    total = max(1, round(stage_config.epochs * batches_per_epoch))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda i: _learning_rate(i, total, stage_config.warmup_iterations)
-    )
     iteration, log = 0, {'losses': []}
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -140,11 +135,20 @@ def train_stage(
             module.load_state_dict(state['modules'][name])
         if state['done']:
             return state['log']
+    started = time.monotonic()
+    stage.prepare(dataset, device)
+    batches_per_epoch = math.ceil(stage.size(dataset) / stage_config.batch_size)
+    total = max(1, round(stage_config.epochs * batches_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: _learning_rate(i, total, stage_config.warmup_iterations)
+    )
+    if checkpoint.is_file():
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
         iteration, log = state['iteration'], state['log']
         log.setdefault('resumed_at', []).append(iteration)
         _set_rng_state(state['rng'])
+    log['prepare_seconds'] = round(time.monotonic() - started, 1)
 
     def save(done: bool) -> None:
         state = {
@@ -164,16 +168,11 @@ def train_stage(
     while iteration < total:
         epoch, offset = divmod(iteration, batches_per_epoch)
         dataset.epoch = epoch
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
-        loader = DataLoader(
-            Subset(dataset, order[offset * stage_config.batch_size :]), batch_size=stage_config.batch_size,
-            collate_fn=collate, num_workers=0,
-        )  # fmt: skip
-        for images, targets in loader:
-            images = images.to(device, non_blocking=True)
-            targets = [{key: value.to(device) for key, value in target.items()} for target in targets]
+        order = torch.randperm(stage.size(dataset), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+        for batch in stage.batches(dataset, stage_config.batch_size, order.tolist()[offset * stage_config.batch_size :],
+                                   device):  # fmt: skip
             stage.train_mode()
-            losses = stage.losses(images, targets)
+            losses = stage.losses(batch)
             loss = sum(losses.values())
             if not torch.isfinite(loss):
                 raise FloatingPointError(f'{stage_config.name}: loss is {float(loss)} at iteration {iteration}')
