@@ -94,8 +94,8 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from splitee_ros.model.package import ModelPackage
-    from splitee_ros.train.evaluate import HELD_OUT, evaluate, smallest_within, write_model_card
+    from splitee_ros.model.package import ModelPackage, write_defaults
+    from splitee_ros.train.evaluate import HELD_OUT, evaluate, schedule_text, smallest_within, write_model_card
 
     package = ModelPackage.load(args.package)
     if args.coco:
@@ -109,14 +109,16 @@ def _eval(args: argparse.Namespace) -> int:
         f'--coco {args.coco}' if args.coco else f'--seed {args.seed} --drives {args.drives} --frames {args.frames}'
     )
     reproduce = (f'splitee train {config}\n' if config else '') + f'splitee eval {args.package} {data_flags}'
-    write_model_card(report, out / 'MODEL_CARD.md', reproduce)
+    write_model_card(report, out / 'MODEL_CARD.md', reproduce, schedule_text(package.folder))
+    point = report['operating_point']
+    if out.resolve() == package.folder.resolve():  # the package's own evaluation sets its defaults
+        write_defaults(package.folder, {k: point[k] for k in ('split', 'codec', 'exit_threshold')})
     teacher, best = report['teacher'], smallest_within(report)
     print(f'teacher mAP@.5 {teacher["map50"]:.3f}, mAP@[.5:.95] {teacher["map"]:.3f} on {report["images"]} images')
-    if best['ratio']:
-        print(
-            f"at the teacher's accuracy: code {best['code']['bytes']:.0f} B vs image {best['image']['bytes']:.0f} B "
-            f'({best["ratio"]:.1f}x)'
-        )
+    if best['code'] and best['jpeg_ratio']:
+        print(f"at the teacher's accuracy: code {best['code']['bytes']:.0f} B ({best['code']['config']}) vs JPEG "
+              f"{best['jpeg']['bytes']:.0f} B ({best['jpeg_ratio']:.1f}x)")  # fmt: skip
+    print(f'operating point: {point["split"]} {point["codec"]} threshold {point["exit_threshold"]:.2f}')
     print(f'wrote {out / "eval.json"}, {out / "rate_accuracy.png"}, {out / "MODEL_CARD.md"}')
     return 0
 

@@ -3,6 +3,7 @@
 """Training: the detection loss, the quick config end to end, resuming, and the errors of bad configs."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -177,20 +178,46 @@ def test_eval_writes_report_plot_and_model_card(quick_run, tmp_path, capsys):
     assert 'teacher mAP@.5' in capsys.readouterr().out
     report = json.loads((out / 'eval.json').read_text())
     assert report['images'] == 4
-    assert set(report['splits']) == {'stem', 'stage1', 'stage2'}
-    for entry in report['splits'].values():
-        assert set(entry['accuracy']) == {'raw', 'fp16', 'int8', 'int6', 'int4', 'learned'}
-        assert len(entry['bytes']) == 31
+    assert set(report['splits']) == {'stage1', 'stage2'}
+    levels = {'stage1': {'learned'}, 'stage2': {'learned', 'learned.1'}}  # the quick config's rate levels
+    for split, entry in report['splits'].items():
+        assert set(entry['accuracy']) == {'raw', 'fp16', 'int8', 'int6', 'int4'} | levels[split]
+        assert len(entry['bytes']) == 30 + len(levels[split])
         assert entry['bytes']['int8'] < entry['bytes']['fp16'] < entry['bytes']['raw']
-    assert {row['threshold'] for row in report['exits']['stage2']['curve']} >= {0.0, 1.0}
-    assert report['exits']['stage2']['curve'][0]['exit_rate'] == 1.0  # threshold 0: always exit
-    assert report['exits']['stage2']['curve'][-1]['exit_rate'] <= 1.0
-    assert set(report['baselines']) == {'jpeg50', 'jpeg70', 'jpeg85', 'jpeg95', 'webp50', 'webp80', 'png3'}
+        assert set(entry['accuracy']['int8']['recall50']) >= {'pedestrian', 'cyclist'}
+    exits = report['exits']['stage2']
+    assert {row['threshold'] for row in exits['curve']} >= {0.0, 0.5, 1.0} and len(exits['curve']) == 21
+    assert exits['curve'][0]['exit_rate'] == 1.0  # threshold 0: always exit
+    assert exits['mixed_with'] in report['splits']['stage2']['accuracy']  # the split's code, not the teacher
+    assert exits['curve'][-1]['exit_rate'] <= 1.0
+    assert len(report['baselines']) == 16 and {'jpeg10', 'jpeg95', 'webp50', 'png3'} <= set(report['baselines'])
+    assert set(report['video']) == {f'h264crf{crf}' for crf in (18, 23, 28, 33, 38)}
+    video = [report['video'][f'h264crf{crf}']['bytes'] for crf in (18, 38)]
+    assert video[0] > video[1] > 0  # a higher CRF: fewer bytes
+    noise = report['noise']
+    assert noise['with_noise'] > noise['without_noise'] > 0
+    point = report['operating_point']
+    assert point['split'] in report['splits'] and 0.0 <= point['exit_threshold'] <= 1.0
     assert (out / 'rate_accuracy.png').stat().st_size > 10_000
     card = (out / 'MODEL_CARD.md').read_text()
-    for heading in ('## Reproduce', '## Teacher', '## Split points and codecs', '## Exits', '## Baseline'):
+    for heading in ('## Reproduce', '## Teacher', '## Split points and codecs', '## Exits', '## Baselines',
+                    "## Rate at the teacher's accuracy", '## Operating point', 'pedestrian recall'):  # fmt: skip
         assert heading in card
-    assert 'splitee train' in card
+    assert 'splitee train' in card and 'Training schedule' in card
+
+
+def test_eval_sets_the_package_defaults_without_changing_its_model_id(quick_run, tmp_path):
+    from splitee_ros.model.package import write_defaults
+
+    _, folder, _ = quick_run
+    package = tmp_path / 'package'
+    shutil.copytree(folder / 'package', package)
+    before = ModelPackage.load(package)
+    write_defaults(package, {'split': 'stage1', 'codec': 'learned', 'exit_threshold': 0.7})
+    write_defaults(package, {'split': 'stage2', 'codec': 'int8+zstd3', 'exit_threshold': 0.6})
+    after = ModelPackage.load(package)
+    assert after.model_id == before.model_id and after.defaults['split'] == 'stage2'
+    assert (package / 'manifest.yaml').read_text().count('defaults:') == 1
 
 
 @pytest.mark.parametrize('name', ['demo_quick', 'demo_cpu', 'demo_gpu'])

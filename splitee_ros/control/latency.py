@@ -270,8 +270,9 @@ class LatencyModel:
         points = accuracy.exit_curves.get(choice.split)
         point = _threshold_point(points, choice.exit_threshold) if points else ExitPoint(1.0, 0.0, accuracy.teacher)
         rate = point.exit_rate
-        # the exit curve mixes exits with the teacher: what the exits' own frames must be worth for that mix
-        exits = float(np.clip((point.map50 - (1.0 - rate) * accuracy.teacher) / rate, 0.0, 1.0)) if rate else 0.0
+        # the exit curve mixes exits with the edge's answers: what the exits' own frames must be worth for that mix
+        rest = accuracy.edge_map50(choice.split)
+        exits = float(np.clip((point.map50 - (1.0 - rate) * rest) / rate, 0.0, 1.0)) if rate else 0.0
         codec = accuracy.codec_map50(choice.split, choice.codec)
         return Accounting(rate, exits, codec, accuracy.exit_alone.get(choice.split, 0.0))
 

@@ -156,7 +156,7 @@ class ExitPoint:
 
     threshold: float
     exit_rate: float
-    map50: float  # exited frames answered by the exit, the others by the teacher
+    map50: float  # exited frames answered by the exit, the others by the edge (the split's code; see mixed_with)
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,7 @@ class AccuracyProfile:
     exit_alone: Mapping[str, float]  # split → mAP@.5 of the exit answering every frame
     jpeg: Mapping[int, float]  # JPEG quality → mAP@.5 of the whole model on the decoded image
     source: str = ''
+    exit_mixed_with: Mapping[str, str] = field(default_factory=dict)  # split → the code the exit curve mixes with
 
     @classmethod
     def from_eval(cls, report: Mapping[str, Any], source: str = '') -> AccuracyProfile:
@@ -189,7 +190,15 @@ class AccuracyProfile:
             exit_alone={split: float(data['alone']['map50']) for split, data in report['exits'].items()},
             jpeg=jpeg,
             source=source,
+            exit_mixed_with={
+                split: data['mixed_with'] for split, data in report['exits'].items() if 'mixed_with' in data
+            },
         )
+
+    def edge_map50(self, split: str) -> float:
+        """What the exit curve's frames that do not exit are worth: the split's code, or the teacher (older eval)."""
+        codec = self.exit_mixed_with.get(split)
+        return self.codec_map50(split, codec) if codec else self.teacher
 
     def codec_map50(self, split: str, codec: str) -> float:
         """mAP@.5 through `codec` at `split`: its quantiser's (entropy stages are lossless)."""
@@ -207,6 +216,7 @@ class AccuracyProfile:
             },
             'exit_alone': dict(self.exit_alone),
             'jpeg': dict(self.jpeg),
+            'exit_mixed_with': dict(self.exit_mixed_with),
         }
 
     @classmethod
@@ -224,6 +234,7 @@ class AccuracyProfile:
             exit_alone={split: float(v) for split, v in data['exit_alone'].items()},
             jpeg={int(q): float(v) for q, v in data['jpeg'].items()},
             source=str(data.get('source', '')),
+            exit_mixed_with=dict(data.get('exit_mixed_with', {})),
         )
 
 

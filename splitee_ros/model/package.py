@@ -4,7 +4,9 @@
 
 The manifest names the model (the `model:` entry is a model config, weights relative to the folder), and
 lists the split points with the shape and size of what crosses the link. Its SHA-256 is the model id that
-every wire frame carries, so both ends know they run the same package.
+every wire frame carries, so both ends know they run the same package. The manifest ends with the package's
+`defaults` (split, codec, exit threshold: the operating point `splitee eval` measured); they change nothing
+on the wire, so the model id leaves them out.
 """
 
 from __future__ import annotations
@@ -89,7 +91,13 @@ class ModelPackage:
         """Read the manifest (the weights load with `detector()`)."""
         folder = Path(folder)
         manifest_bytes = (folder / MANIFEST).read_bytes()
-        return cls(folder, yaml.safe_load(manifest_bytes), model_id_of(manifest_bytes), load_model_config(folder))
+        identity = model_id_of(_without_defaults(manifest_bytes))
+        return cls(folder, yaml.safe_load(manifest_bytes), identity, load_model_config(folder))
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The package's operating point (`split`, `codec`, `exit_threshold`), as far as it has one."""
+        return dict(self.manifest.get('defaults') or {})
 
     def detector(self) -> SplittableDetector:
         """Build the detector with the package's weights."""
@@ -113,6 +121,25 @@ class ModelPackage:
         """What a decoder of this package's frames accepts."""
         shapes = tuple(tuple(split['code_shape']) for split in self.manifest['splits'])
         return WireSpec(self.model_id, shapes, max_bytes=max_bytes, codecs=self.codecs())
+
+
+DEFAULTS_KEY = b'defaults:'
+
+
+def _without_defaults(manifest: bytes) -> bytes:
+    """The manifest without its `defaults` section (the last top-level entry, as `write_defaults` puts it)."""
+    lines = manifest.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.startswith(DEFAULTS_KEY):
+            return b''.join(lines[:index])
+    return manifest
+
+
+def write_defaults(folder: str | Path, defaults: dict[str, Any]) -> None:
+    """Set the package's operating point: replaces the manifest's `defaults` section; the model id stays."""
+    path = Path(folder) / MANIFEST
+    kept = _without_defaults(path.read_bytes())
+    path.write_bytes(kept + yaml.safe_dump({'defaults': defaults}, sort_keys=False).encode())
 
 
 def find_package(name_or_path: str | Path) -> Path:

@@ -48,7 +48,7 @@ class HeadNode(Node):
         self.class_names = list(package.config.class_names)
         codecs = {codec.name: codec for codec in package.codecs().values()}
         self.pipeline = HeadPipeline(runtime, codecs, package.model_id)
-        splits = runtime.split_names
+        splits, defaults = runtime.split_names, package.defaults
         self.settings = HeadSettings(
             mode=declare(
                 self,
@@ -57,10 +57,26 @@ class HeadNode(Node):
                 'split, local (whole model here) or offload-image (JPEG to the edge)',
                 choices=MODES,
             ),
-            split=declare(self, 'split_point', splits[-1], 'where the model is cut', choices=tuple(splits)),
-            codec=declare(self, 'codec', 'int8+zstd3', 'bottleneck codec', choices=tuple(sorted(codecs))),
+            split=declare(
+                self,
+                'split_point',
+                defaults.get('split', splits[-1]),
+                "where the model is cut (default: the package's)",
+                choices=tuple(splits),
+            ),
+            codec=declare(
+                self,
+                'codec',
+                defaults.get('codec', 'int8+zstd3'),
+                "bottleneck codec (default: the package's)",
+                choices=tuple(sorted(codecs)),
+            ),
             exit_threshold=declare(
-                self, 'exit_threshold', 0.8, 'an exit at least this confident answers at once', value_range=(0.0, 1.0)
+                self,
+                'exit_threshold',
+                float(defaults.get('exit_threshold', 0.8)),
+                "an exit at least this confident answers at once (default: the package's)",
+                value_range=(0.0, 1.0),
             ),
             exits_enabled=declare(self, 'exits_enabled', True, 'take early exits'),
             jpeg_quality=declare(self, 'jpeg_quality', 80, 'JPEG quality in offload-image mode', value_range=(1, 100)),

@@ -149,8 +149,10 @@ def train_stage(
         log.setdefault('resumed_at', []).append(iteration)
         _set_rng_state(state['rng'])
     log['prepare_seconds'] = round(time.monotonic() - started, 1)
+    spent_before = log.get('seconds', 0.0)  # wall time of earlier runs of this stage (it may have been resumed)
 
     def save(done: bool) -> None:
+        log['seconds'] = round(spent_before + time.monotonic() - started, 1)
         state = {
             'stage': stage_config.name, 'iteration': iteration, 'done': done, 'log': log, 'rng': _rng_state(),
             'modules': {name: module.state_dict() for name, module in modules.items()},
