@@ -14,20 +14,14 @@ lateness and on-time accuracy, come from `bench/two_host_bench.py`):
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import DEMO_PACKAGE
-from two_hosts import dds_env, two_hosts, unavailable_reason
 
 from splitee_ros.control.latency import Choice, LatencyModel, choice_from_parameters
 from splitee_ros.control.profile import Profile
-from splitee_ros.ros.harness import NodeProcess, die_with_parent
+from splitee_ros.tools.netns import run_two_hosts, unavailable_reason
 
 pytestmark = [
     pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason())),
@@ -54,69 +48,29 @@ def frame_choice(values: dict[str, str]) -> Choice:
     })  # fmt: skip
 
 
-def run_pair(tmp_path: Path, cache: Path) -> tuple[dict, float, float]:
-    """Run head, monitor and camera on the vehicle, the tail on the edge; return the record and the switch times."""
-    domain = 120 + os.getpid() % 80
-    with two_hosts(f'{os.getpid() % 100000}') as (vehicle, edge):
-        for host in (vehicle, edge):
-            host.limit(HIGH_MBIT)
-        # the camera, head and monitor share memory on the vehicle, as they would there; the edge has UDP only
-        vehicle_env = {**dds_env(domain, shared_memory=True), 'SPLITEE_CACHE': str(cache)}
-        edge_env = {**dds_env(domain, shared_memory=False), 'SPLITEE_CACHE': str(cache)}
-        common = {'backend': 'onnxruntime', 'threads': 1}
-        head_parameters = {
-            **common, **LAUNCHED, 'deadline_ms': DEADLINE_MS, 'input_type': 'compressed',
-            'image_queue_depth': 4,  # rides out the stalls of a shared virtual machine; a drop is counted
-            'qos_overrides./image/compressed.subscription.reliability': 'reliable',
-            'qos_overrides./image/compressed.subscription.depth': 50,  # nothing lost before the head sees it
-        }  # fmt: skip
-        monitor_parameters = {
-            'deadline_ms': DEADLINE_MS, 'target': TARGET, 'modes': MODES, 'vehicle_profile': VEHICLE_PROFILE,
-            'edge_profile': EDGE_PROFILE, 'min_dwell_s': 3.0,
-        }  # fmt: skip
-        nodes = [
-            NodeProcess('tail_node', common, edge_env, tmp_path, prefix=edge.prefix()),
-            NodeProcess('head_node', head_parameters, vehicle_env, tmp_path, prefix=vehicle.prefix()),
-            NodeProcess('monitor_node', monitor_parameters, vehicle_env, tmp_path, prefix=vehicle.prefix()),
-        ]
-        ready, record = tmp_path / 'ready.json', tmp_path / 'record.json'
-        command = [
-            *vehicle.prefix(), sys.executable, str(Path(__file__).parent / 'two_host_driver.py'), '--domain',
-            str(domain), '--fps', str(FPS), '--duration', str(sum(PHASES_S)), '--ready', str(ready), '--out',
-            str(record),
-        ]  # fmt: skip
-        with open(tmp_path / 'driver.log', 'wb') as log:  # the driver keeps its own copy of the descriptor
-            driver = subprocess.Popen(
-                command, env=vehicle_env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
-            )
-        try:
-            deadline = time.monotonic() + 200
-            while not ready.exists() and driver.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            logs = '\n'.join(f'--- {n.node}\n{n.log_tail()}' for n in nodes)
-            assert ready.exists(), f'{(tmp_path / "driver.log").read_text()}\n{logs}'
-            start = json.loads(ready.read_text())['start']
-            time.sleep(max(0.0, start + PHASES_S[0] - time.monotonic()))
-            for host in (vehicle, edge):
-                host.limit(LOW_MBIT)
-            dropped_at = time.monotonic()
-            time.sleep(max(0.0, start + PHASES_S[0] + PHASES_S[1] - time.monotonic()))
-            for host in (vehicle, edge):
-                host.limit(HIGH_MBIT)
-            recovered_at = time.monotonic()
-            assert driver.wait(timeout=sum(PHASES_S) + 90) == 0, (tmp_path / 'driver.log').read_text()
-        finally:
-            if driver.poll() is None:
-                driver.kill()
-            for node in nodes:
-                node.stop()
-        return json.loads(record.read_text()), dropped_at, recovered_at
+def run_pair(tmp_path: Path, cache: Path) -> tuple[dict, float, float, str]:
+    """Run head, monitor and camera on the vehicle, the tail on the edge: the record, the switch times, the log."""
+    common = {'backend': 'onnxruntime', 'threads': 1}
+    head_parameters = {
+        **common, **LAUNCHED, 'deadline_ms': DEADLINE_MS, 'input_type': 'compressed',
+        'image_queue_depth': 4,  # rides out the stalls of a shared virtual machine; a drop is counted
+        'qos_overrides./image/compressed.subscription.reliability': 'reliable',
+        'qos_overrides./image/compressed.subscription.depth': 50,  # nothing lost before the head sees it
+    }  # fmt: skip
+    monitor_parameters = {
+        'deadline_ms': DEADLINE_MS, 'target': TARGET, 'modes': MODES, 'vehicle_profile': VEHICLE_PROFILE,
+        'edge_profile': EDGE_PROFILE,
+    }  # fmt: skip
+    schedule = [(0.0, HIGH_MBIT), (PHASES_S[0], LOW_MBIT), (PHASES_S[0] + PHASES_S[1], HIGH_MBIT)]
+    camera = ['--fps', str(FPS), '--duration', str(sum(PHASES_S))]
+    run = run_two_hosts(schedule, head_parameters, common, monitor_parameters, camera, tmp_path,
+                        env={'SPLITEE_CACHE': str(cache)})  # fmt: skip
+    return run.record, run.changed_at[1][0], run.changed_at[2][0], run.logs['monitor_node']
 
 
 def test_monitor_adapts_to_a_bandwidth_drop_between_two_hosts(tmp_path, runtime_cache, demo_exports):
-    record, dropped_at, recovered_at = run_pair(tmp_path, runtime_cache)
-    monitor_log = (tmp_path / 'monitor_node.log').read_text()
-    published = dict(record['published'])  # frame key -> time the camera published it
+    record, dropped_at, recovered_at, monitor_log = run_pair(tmp_path, runtime_cache)
+    published = {key: when for key, when, _ in record['published']}  # frame key -> time the camera published it
     answers = ('exit', 'edge', 'fallback', 'local')  # the head's one answer per frame ('late' comes after one)
     frames = {key: (outcome, values) for _, outcome, key, values in record['telemetry'] if outcome in answers}
     dropped = {key for _, outcome, key, _ in record['telemetry'] if outcome == 'dropped'}

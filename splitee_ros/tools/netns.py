@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def _run(*command: str) -> None:
@@ -96,3 +97,81 @@ def dds_env(domain_id: int, shared_memory: bool) -> dict[str, str]:
         ROS_AUTOMATIC_DISCOVERY_RANGE='SUBNET',
     )
     return env
+
+
+@dataclass
+class TwoHostRun:
+    """What a run of the pair gave back: the camera's record, the times the rate changed, and the node logs."""
+
+    record: dict
+    changed_at: list[tuple[float, float]]  # (monotonic time, Mbit/s) of every rate set, the first at the start
+    logs: dict[str, str]
+
+
+def run_two_hosts(
+    schedule: Sequence[tuple[float, float]],
+    head: Mapping[str, object],
+    tail: Mapping[str, object],
+    monitor: Mapping[str, object] | None,
+    camera: Sequence[str],
+    folder: Path,
+    env: Mapping[str, str] | None = None,
+    tag: str | None = None,
+) -> TwoHostRun:
+    """Run head, monitor and camera on the vehicle, the tail on the edge, the link following `schedule`.
+
+    `schedule` is (seconds after the camera's first frame, Mbit/s), the first entry at 0 (also the rate while the
+    nodes start); `camera` the arguments of `splitee_ros.tools.camera` after its domain, ready and out flags.
+    Returns the camera's record and when each rate took effect (monotonic clock, shared by the namespaces).
+    """
+    import json
+    import sys
+    import time
+
+    from splitee_ros.ros.harness import NodeProcess, die_with_parent
+
+    tag = tag or f'{os.getpid() % 100000}'
+    domain = 120 + int(tag) % 80
+    extra = dict(env or {})
+    with two_hosts(tag) as (vehicle, edge):
+        for host in (vehicle, edge):
+            host.limit(schedule[0][1])
+        # the camera, head and monitor share memory on the vehicle, as they would there; the edge has UDP only
+        vehicle_env = {**dds_env(domain, shared_memory=True), **extra}
+        edge_env = {**dds_env(domain, shared_memory=False), **extra}
+        nodes = [
+            NodeProcess('tail_node', tail, edge_env, folder, prefix=edge.prefix()),
+            NodeProcess('head_node', head, vehicle_env, folder, prefix=vehicle.prefix()),
+        ]
+        if monitor is not None:
+            nodes.append(NodeProcess('monitor_node', monitor, vehicle_env, folder, prefix=vehicle.prefix()))
+        ready, record = folder / 'ready.json', folder / 'record.json'
+        command = [*vehicle.prefix(), sys.executable, '-m', 'splitee_ros.tools.camera', '--domain', str(domain),
+                   '--ready', str(ready), '--out', str(record), *camera]  # fmt: skip
+        with open(folder / 'camera.log', 'wb') as log:  # the camera keeps its own copy of the descriptor
+            driver = subprocess.Popen(command, env=vehicle_env, stdout=log, stderr=subprocess.STDOUT,
+                                      preexec_fn=die_with_parent)  # fmt: skip
+        changed_at: list[tuple[float, float]] = []
+        try:
+            deadline = time.monotonic() + 240
+            while not ready.exists() and driver.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not ready.exists():
+                logs = '\n'.join(f'--- {n.node}\n{n.log_tail()}' for n in nodes)
+                raise RuntimeError(f'the camera did not start:\n{(folder / "camera.log").read_text()}\n{logs}')
+            start = json.loads(ready.read_text())['start']
+            changed_at.append((start, schedule[0][1]))
+            for offset, rate in schedule[1:]:
+                time.sleep(max(0.0, start + offset - time.monotonic()))
+                for host in (vehicle, edge):
+                    host.limit(rate)
+                changed_at.append((time.monotonic(), rate))
+            if driver.wait(timeout=600) != 0:
+                raise RuntimeError(f'the camera failed:\n{(folder / "camera.log").read_text()}')
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+            for node in nodes:
+                node.stop()
+        logs = {node.node: node.log_path.read_text(errors='replace') for node in nodes}
+        return TwoHostRun(json.loads(record.read_text()), changed_at, logs)
