@@ -45,6 +45,12 @@ class Host:
         """Command prefix that runs a program inside this host's namespace."""
         return ['ip', 'netns', 'exec', self.namespace]
 
+    def tx_bytes(self) -> int:
+        """Bytes this host has sent on its veth end."""
+        result = subprocess.run([*self.prefix(), 'cat', f'/sys/class/net/{self.device}/statistics/tx_bytes'],
+                                capture_output=True, text=True, check=True)  # fmt: skip
+        return int(result.stdout)
+
     def limit(self, rate_mbit: float, latency_ms: int = 300) -> None:
         """Limit what this host sends to `rate_mbit` (tc tbf on its veth end; replaces any earlier limit).
 

@@ -1,0 +1,281 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Two hosts on rate traces: adaptive against static configurations, on-time accuracy against ground truth.
+
+    sudo python bench/two_host_bench.py [--traces step ramp urban] [--statics 3]
+
+Vehicle and edge in two network namespaces (`splitee_ros.tools.netns`), the link's rate following a trace with
+`tc tbf`. The camera replays the held-out set of `splitee eval` (the frames that eval.json scored, so that the
+simulator's accounting and the measurement share their accuracy) at `--fps`. Per trace:
+- the simulator runs the same trace, profile, deadline and start, and names the best static choices;
+- the two hosts run the adaptive monitor, and each of those static choices (adaptation off);
+- each run is scored: on-time mAP@.5 (what the head published for each frame by its deadline, plus the
+  fallback lateness budget; a frame published later counts as nothing), per phase of the trace; hit rate
+  (an answer by the deadline: the edge's, an exit's or the exit fallback); drops; fallback lateness (p50, p99);
+  the configuration changes; the probes' bytes against the link;
+- the simulator's prediction for the adaptive run beside the measurement.
+A last pass runs the monitor and the tail alone (an idle uplink: the probes at their busiest) at each rate and
+counts the bytes on the vehicle's veth. Writes bench/results/two_host.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from splitee_ros.control.latency import Choice, LatencyModel, choice_from_parameters
+from splitee_ros.control.monitor import MonitorSettings
+from splitee_ros.control.policy import Policy, PolicySettings
+from splitee_ros.control.profile import Profile
+from splitee_ros.control.simulate import Simulator, Trace, ramp_trace, step_trace
+from splitee_ros.data.coco import CocoDataset
+from splitee_ros.model.postprocess import Detections
+from splitee_ros.train.evaluate import HELD_OUT, CocoScorer
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LATE_BUDGET_MS = 10.0  # a fallback published this soon after its deadline is on time (the bench's own target)
+PHASES = (('high', 10.0, 1e9), ('mid', 2.0, 10.0), ('low', 0.0, 2.0))  # Mbit/s bands of ramp and urban traces
+
+
+def traces(names: list[str], seconds: float) -> list[Trace]:
+    """The rate traces of the run (RTT is the veth's own: tbf shapes rate only)."""
+    made = {
+        'step': step_trace(high=20.0, low=0.6, phase_s=seconds / 3, rtt_ms=1.0),
+        'ramp': ramp_trace(high=30.0, low=0.6, ramp_s=seconds / 2, rtt_ms=1.0),
+    }
+    urban = Trace.load_csv(HERE / 'traces' / 'urban.csv')
+    made['urban'] = urban
+    return [made[name] for name in names]
+
+
+def schedule_of(trace: Trace, seconds: float) -> list[tuple[float, float]]:
+    """(offset, Mbit/s) at each change of the trace, at most one a second."""
+    schedule, last = [], None
+    for offset in np.arange(0.0, min(seconds, trace.duration_s), 1.0):
+        rate = round(trace.at(float(offset))[0], 2)
+        if rate != last:
+            schedule.append((float(offset), rate))
+            last = rate
+    return schedule
+
+
+def phase_of(trace: Trace, offset: float) -> str:
+    """The phase a frame falls in: the step's thirds, or the rate band of the others."""
+    if trace.name == 'step':
+        third = trace.duration_s / 3
+        return ('before', 'drop', 'after')[min(2, int(offset // third))]
+    rate = trace.at(offset)[0]
+    return next(name for name, low, high in PHASES if low <= rate < high)
+
+
+def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_ms: float, trace: Trace) -> dict:
+    """On-time mAP@.5 (overall and per phase), hit rate, drops, fallback lateness, changes of a run."""
+    classes = list(dataset.class_names)
+    start = record['start']
+    answers = ('exit', 'edge', 'fallback', 'local')
+    telemetry = {key: (outcome, values) for _, outcome, key, values in record['telemetry'] if outcome in answers}
+    dropped = {key for _, outcome, key, _ in record['telemetry'] if outcome == 'dropped'}
+    on_time, phases, hits, lateness, choices = {}, {}, 0, [], []
+    for key, published_at, image_id in record['published']:
+        phases.setdefault(phase_of(trace, published_at - start), []).append(image_id)
+        outcome, values = telemetry.get(key, (None, {}))
+        latency = float(values.get('latency_ms', 'inf'))
+        in_time = outcome is not None and latency <= deadline_ms + LATE_BUDGET_MS
+        if outcome == 'fallback':
+            lateness.append(latency - deadline_ms)
+        rows = record['detections'].get(key, []) if in_time else []
+        on_time[image_id] = Detections(
+            np.array([r[:4] for r in rows], np.float32).reshape(-1, 4), np.array([r[4] for r in rows], np.float32),
+            np.array([classes.index(r[5]) for r in rows], np.int64),
+        )  # fmt: skip
+        hits += in_time and (outcome != 'fallback' or values.get('mode') == 'split')  # an image's fallback is empty
+        if outcome is not None:
+            choices.append(_choice(values).label)
+    changes = sum(a != b for a, b in itertools.pairwise(choices))
+    frames = len(record['published'])
+    return {
+        'frames': frames, 'on_time_map50': scorer.score(on_time).map50,
+        'phases': {name: {'frames': len(ids), 'on_time_map50': scorer.score(on_time, ids).map50}
+                   for name, ids in phases.items()},
+        'hit_rate': hits / frames, 'dropped': len(dropped), 'drop_rate': len(dropped) / frames,
+        'fallback_lateness_ms': _quantiles(lateness), 'changes': changes,
+        'shares': {label: choices.count(label) / len(choices) for label in sorted(set(choices))} if choices else {},
+    }  # fmt: skip
+
+
+def _choice(values: dict[str, str]) -> Choice:
+    return choice_from_parameters({
+        'mode': values['mode'], 'split_point': values.get('split', ''), 'codec': values.get('codec', ''),
+        'exit_threshold': values.get('exit_threshold', '1.0'), 'jpeg_quality': values.get('jpeg_quality', '0'),
+    })  # fmt: skip
+
+
+def _quantiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {'count': len(values), 'p50': float(np.percentile(values, 50)), 'p99': float(np.percentile(values, 99)),
+            'max': float(max(values))}  # fmt: skip
+
+
+def head_parameters(choice: Choice | None, launched: Choice, deadline_ms: float) -> dict[str, object]:
+    """The head as launched for a run: a static choice, or the launched one for the monitor to move."""
+    return {
+        'backend': 'onnxruntime', 'threads': 1, 'deadline_ms': deadline_ms, 'input_type': 'raw',
+        'image_queue_depth': 4, **(choice or launched).parameters(),
+        'qos_overrides./image.subscription.reliability': 'reliable',
+        'qos_overrides./image.subscription.depth': 50,
+    }  # fmt: skip
+
+
+def probe_share(rates: list[float], seconds: float, folder: Path, env: dict[str, str]) -> dict[str, float]:
+    """Monitor and tail alone, the uplink idle: bytes on the vehicle's veth against each rate."""
+    from splitee_ros.ros.harness import NodeProcess
+    from splitee_ros.tools.netns import dds_env, two_hosts
+
+    shares = {}
+    for rate in rates:
+        with two_hosts(f'{os.getpid() % 100000}') as (vehicle, edge):
+            for host in (vehicle, edge):
+                host.limit(rate)
+            domain = 120 + os.getpid() % 80
+            tail = NodeProcess('tail_node', {'backend': 'onnxruntime', 'threads': 1},
+                               {**dds_env(domain, False), **env}, folder, prefix=edge.prefix())  # fmt: skip
+            monitor = NodeProcess('monitor_node', {'adaptation_enabled': False}, {**dds_env(domain, True), **env},
+                                  folder, prefix=vehicle.prefix())  # fmt: skip
+            try:
+                time.sleep(25.0)  # discovery and the first estimates
+                before = vehicle.tx_bytes()
+                time.sleep(seconds)
+                sent = vehicle.tx_bytes() - before
+            finally:
+                monitor.stop()
+                tail.stop()
+        shares[f'{rate:g}'] = sent * 8 / (rate * 1e6 * seconds)
+    return shares
+
+
+def main() -> None:
+    """Simulate, run on two hosts, score, write the results."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--package', type=Path, default=ROOT / 'models' / 'splitee_demo')
+    parser.add_argument('--traces', nargs='+', default=['step', 'ramp', 'urban'])
+    parser.add_argument('--seconds', type=float, default=60.0, help='length of the step and ramp traces')
+    parser.add_argument('--fps', type=float, default=5.0)
+    parser.add_argument('--deadline-ms', type=float, default=250.0)
+    parser.add_argument('--target', type=float, default=0.95)
+    parser.add_argument('--statics', type=int, default=3, help='best static choices (by the simulator) to run')
+    parser.add_argument('--profile', default='onnxruntime/cpu/1t', help='device profile of vehicle and edge')
+    parser.add_argument('--work', type=Path, default=ROOT / 'artifacts' / 'two_host_bench')
+    parser.add_argument('--out', type=Path, default=HERE / 'results')
+    args = parser.parse_args()
+
+    profile = Profile.load(args.package)
+    device = profile.device(args.profile)
+    model = LatencyModel(profile, device, device)
+    from splitee_ros.model.package import ModelPackage
+    from splitee_ros.train.data import open_dataset
+
+    package = ModelPackage.load(args.package)
+    held_out = open_dataset(HELD_OUT, package.config.class_names, ROOT / 'artifacts' / 'eval' / 'data')
+    dataset, scorer = held_out, CocoScorer(held_out)
+    defaults = package.defaults
+    launched = Choice('split', defaults['split'], defaults['codec'], float(defaults['exit_threshold']))
+    env = {'SPLITEE_CACHE': str(args.work / 'cache')}
+    report: dict[str, object] = {
+        'package': str(args.package), 'model_id': package.model_id.hex(), 'fps': args.fps,
+        'deadline_ms': args.deadline_ms, 'target': args.target, 'profile': args.profile, 'launched': launched.label,
+        'late_budget_ms': LATE_BUDGET_MS, 'traces': {},
+    }  # fmt: skip
+    for trace in traces(args.traces, args.seconds):
+        seconds = min(trace.duration_s, len(dataset) / args.fps)
+        schedule = schedule_of(trace, seconds)
+        simulator = Simulator(model, trace, args.deadline_ms, args.fps, max_queue_s=0.3)
+        settings = PolicySettings(deadline_ms=args.deadline_ms, target=args.target)
+        statics = sorted((simulator.run(c) for c in model.choices()), key=lambda r: -r.mean_accuracy)
+        predicted = simulator.run(Policy(model, settings), MonitorSettings(), start=launched)
+        picked = [s.label for s in statics[: args.statics]]
+        chosen = {c.label: c for c in model.choices()}
+        runs: dict[str, dict] = {}
+        camera = ['--fps', str(args.fps), '--images', str(dataset.annotation_file), '--raw']
+        monitor = {'deadline_ms': args.deadline_ms, 'target': args.target, 'vehicle_profile': args.profile,
+                   'edge_profile': args.profile}  # fmt: skip
+        from splitee_ros.tools.netns import run_two_hosts
+
+        for label in ['adaptive', *picked]:
+            folder = args.work / trace.name / label.replace(' ', '_').replace('=', '')
+            folder.mkdir(parents=True, exist_ok=True)
+            static = None if label == 'adaptive' else chosen[label]
+            monitor_parameters = monitor if static is None else {**monitor, 'adaptation_enabled': False}
+            camera_frames = [*camera, '--duration', str(seconds)]
+            run = run_two_hosts(schedule, head_parameters(static, launched, args.deadline_ms),
+                                {'backend': 'onnxruntime', 'threads': 1}, monitor_parameters, camera_frames,
+                                folder, env=env)  # fmt: skip
+            runs[label] = score_run(run.record, dataset, scorer, args.deadline_ms, trace)
+            print(f'{trace.name} {label}: on-time mAP@.5 {runs[label]["on_time_map50"]:.3f}, hit rate '
+                  f'{runs[label]["hit_rate"]:.3f}', flush=True)  # fmt: skip
+        best_static = max(picked, key=lambda label: runs[label]['on_time_map50'])
+        adaptive = runs['adaptive']
+        report['traces'][trace.name] = {
+            'schedule': schedule, 'runs': runs,
+            'simulated': {'adaptive': {'hit_rate': predicted.hit_rate, 'on_time_map50': predicted.mean_accuracy,
+                                       'changes': predicted.changes, 'shares': dict(predicted.shares)},
+                          'statics': {s.label: {'hit_rate': s.hit_rate, 'on_time_map50': s.mean_accuracy}
+                                      for s in statics[: args.statics]}},
+            'best_static': best_static,
+            'adaptive_minus_best_static_points': 100 * (adaptive['on_time_map50'] - runs[best_static]['on_time_map50']),
+            'simulator_minus_measured_points': {
+                'hit_rate': 100 * (predicted.hit_rate - adaptive['hit_rate']),
+                'on_time_map50': 100 * (predicted.mean_accuracy - adaptive['on_time_map50']),
+            },
+        }  # fmt: skip
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / 'two_host.json').write_text(json.dumps(report, indent=1) + '\n')
+    report['probe_share_idle'] = probe_share([20.0, 2.0, 0.6], 30.0, args.work, env)
+    (args.out / 'two_host.json').write_text(json.dumps(report, indent=1) + '\n')
+    (args.out / 'two_host.md').write_text(markdown(report))
+    print(markdown(report))
+
+
+def markdown(report: dict) -> str:
+    """The summary table of a report."""
+    lines = [
+        f'# Two hosts on rate traces ({report["fps"]:g} FPS, {report["deadline_ms"]:g} ms deadline, target '
+        f'{report["target"]:g})', '',
+        f'`sudo python bench/two_host_bench.py`; package `{report["package"]}` ({report["model_id"]}), profile '
+        f'`{report["profile"]}` on both hosts, the head launched at `{report["launched"]}`. On-time mAP@.5: what '
+        f'the head published for each frame within its deadline (+{report["late_budget_ms"]:g} ms), scored '
+        'against the held-out ground truth; later answers count as nothing.', '',
+        '| trace | run | on-time mAP@.5 | per phase | hit rate | drops | fallback lateness p50 / p99 ms | changes |',
+        '|---|---|---|---|---|---|---|---|',
+    ]  # fmt: skip
+    for name, entry in report['traces'].items():
+        for label, run in entry['runs'].items():
+            phases = ', '.join(f'{p} {v["on_time_map50"]:.3f}' for p, v in run['phases'].items())
+            late = run['fallback_lateness_ms']
+            late_text = f'{late["p50"]:.1f} / {late["p99"]:.1f}' if late else '-'
+            lines.append(f'| {name} | {label} | {run["on_time_map50"]:.3f} | {phases} | {run["hit_rate"]:.3f} | '
+                         f'{run["dropped"]} | {late_text} | {run["changes"]} |')  # fmt: skip
+        simulated = entry['simulated']['adaptive']
+        lines.append(f'| {name} | simulator (adaptive) | {simulated["on_time_map50"]:.3f} | | '
+                     f'{simulated["hit_rate"]:.3f} | | | {simulated["changes"]} |')  # fmt: skip
+    lines += ['', '| trace | adaptive - best static (points) | simulator - measured: hit rate, on-time mAP@.5 |',
+              '|---|---|---|']  # fmt: skip
+    for name, entry in report['traces'].items():
+        gap = entry['simulator_minus_measured_points']
+        lines.append(f'| {name} | {entry["adaptive_minus_best_static_points"]:+.1f} | {gap["hit_rate"]:+.1f}, '
+                     f'{gap["on_time_map50"]:+.1f} |')  # fmt: skip
+    if 'probe_share_idle' in report:
+        shares = ', '.join(f'{rate} Mbit/s {share:.1%}' for rate, share in report['probe_share_idle'].items())
+        lines += ['', f'Probe traffic on the idle uplink (monitor and tail alone, every byte on the veth): {shares}.']
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    main()
