@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -404,3 +405,23 @@ def test_simulated_exits_cost_the_head_alone_and_late_answers_count_as_nothing()
     assert late_exits.hit_rate == 0.0 and late_exits.mean_accuracy == 0.0
     local = Simulator(latency, trace, deadline_ms=100.0).run(Choice('local'))
     assert local.hit_rate == 0.0 and local.mean_accuracy == 0.0  # late answers are no answers in time
+
+
+def test_the_edge_checks_of_exits_correct_what_an_exit_is_worth():
+    latency = model()
+    curve = tuple(ExitPoint(p.threshold, p.exit_rate, p.map50, agreement=0.8)
+                  for p in latency.accuracy.exit_curves['b'])  # fmt: skip
+    accuracy = replace(latency.accuracy, exit_curves={**latency.accuracy.exit_curves, 'b': curve})
+    latency = LatencyModel(replace(latency.profile, accuracy=accuracy), latency.vehicle, latency.edge)
+    monitor = monitor_for(latency)
+    check = {'mode': 'split', 'split': 'b', 'exit_threshold': '0.5', 'bytes': '10000', 'edge_rtt_ms': '30'}
+    for n in range(9):
+        monitor.on_head(float(n), f'k{n}', 'exit_check', {**check, 'agreement': '0.4'})
+    assert monitor.exit_scale() == {}  # too few checks to trust
+    monitor.on_head(9.0, 'k9', 'exit_check', {**check, 'agreement': '0.4'})
+    assert monitor.exit_scale() == {'b': pytest.approx(0.5)}  # half the agreement the evaluation promised
+    link = LinkState(2.0, 10.0)
+    mixed = Choice('split', 'b', 'int8+zstd3', 0.5)
+    (trusted,) = latency.predict_all([mixed], link, 100.0)
+    (corrected,) = latency.predict_all([mixed], link, 100.0, exit_scale=monitor.exit_scale())
+    assert corrected.accuracy < trusted.accuracy

@@ -144,17 +144,22 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
         assert_same(received, edge(images[key], head[key][1]['split']))
     assert sum(len(collector.results[k][1].detections) for k in keys) > 0
 
-    # 2. Exit path: every exit taken at threshold 0, its detections those of the best exit offline.
-    assert all(
-        r.successful for r in collector.set_parameters('head_node', {'exits_enabled': True, 'exit_threshold': 0.0})
-    )
+    # 2. Exit path: every exit taken at threshold 0, its detections those of the best exit offline; with every
+    #    exit checked by the edge, each frame still has one answer (the exit's) and a check of it.
+    settings = {'exits_enabled': True, 'exit_threshold': 0.0, 'exit_check_share': 1.0}
+    assert all(r.successful for r in collector.set_parameters('head_node', settings))
     collector.clear()
     replay(collector, bag, keys)
     head = collector.head_frames()
     assert {outcome for outcome, _ in head.values()} == {'exit'}, collector.outcomes()
+    assert all(count == 1 for count in collector.result_counts.values())
     for key in keys:
         received = msg_to_detections(collector.results[key][1], package.config.class_names)
         assert_same(received, best_exit(images[key], 'stage1'))
+    assert collector.wait_for_outcomes('exit_check', FRAMES, 60), collector.outcomes()
+    agreements = [float(values['agreement']) for values in collector.values_of('exit_check')]
+    assert len(agreements) == FRAMES and all(0.0 <= a <= 1.0 for a in agreements)
+    assert all(r.successful for r in collector.set_parameters('head_node', {'exit_check_share': 0.0}))
 
     # The two baselines: the whole model on the vehicle, and JPEG frames to the edge's whole model.
     for mode, outcome, quality in (('local', 'local', None), ('offload-image', 'edge', 80)):

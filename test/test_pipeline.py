@@ -46,6 +46,11 @@ def test_each_frame_gets_exactly_one_outcome():
     assert dict(frames.counts) == {
         'edge': 1, 'fallback': 2, 'late': 1, 'unknown_edge_results': 1, 'duplicate_edge_results': 2, 'exit': 1,
     }  # fmt: skip
+    checks = PendingFrames()
+    checks.add(Pending((5, 0, 'cam'), 0.0, 1.0, lambda: 'never', check=True))
+    checks.add(Pending((5, 1, 'cam'), 0.0, 1.0, lambda: 'never', check=True))
+    assert checks.resolve((5, 0, 'cam'))[0] is Outcome.EDGE and len(checks.expire(2.0)) == 1
+    assert dict(checks.counts) == {'exit_checks': 1, 'exit_checks_unanswered': 1}  # neither an answer nor a fallback
     for n in range(5):  # the edge never answers: the oldest are pushed out as fallbacks, none kept forever
         overflow = frames.add(pending((1, n, 'cam'), 0.0, 99.0))
         assert len(frames) <= 3 and len(overflow) == (1 if n >= 3 else 0)
@@ -101,6 +106,12 @@ def test_head_decisions_and_edge_results(demo):
     assert len(offload.fallback()) == len(exit_step.detections)  # the fallback is the best exit's result
     answer = edge.step(offload.payload_format, offload.payload)
     assert answer.info['split'] == 'stage2' and answer.info['sequence'] == 2
+    checked = pipeline.step(image, HeadSettings(split='stage2', exit_threshold=0.0), 5, check_exit=True)
+    assert (
+        checked.outcome is Outcome.EXIT
+        and checked.payload == pipeline.step(image, HeadSettings(split='stage2', exit_threshold=1.0), 5).payload
+    )  # an exit checked by the edge: answered at once, and its code goes to the edge as well
+    assert pipeline.step(image, HeadSettings(split='stage2', exit_threshold=1.0), 6, check_exit=True).outcome is None
     local = pipeline.step(image, HeadSettings(split='stage2', mode='local'), 3)
     assert local.outcome is Outcome.LOCAL
     jpeg = pipeline.step(image, HeadSettings(split='stage2', mode='offload-image'), 4)

@@ -18,8 +18,8 @@ deadline counts as nothing.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -202,8 +202,12 @@ class LatencyModel:
         deadline_ms: float,
         vehicle_scale: float = 1.0,
         edge_scale: float = 1.0,
+        exit_scale: Mapping[str, float] | None = None,
     ) -> list[Prediction]:
-        """Predictions for `choices`; without a link state (no probe replies) nothing that uses the link hits."""
+        """Predictions for `choices`; without a link state (no probe replies) nothing that uses the link hits.
+
+        `exit_scale` corrects what an exit's answers are worth, per split, from the edge's checks of them.
+        """
         cache: dict[tuple, tuple[float, float, float]] = {}
 
         def timing(key: tuple, total: Callable[[], np.ndarray]) -> tuple[float, float, float]:
@@ -227,6 +231,8 @@ class LatencyModel:
         predictions = []
         for choice in choices:
             worth = self.accounting(choice)
+            if exit_scale and choice.split in exit_scale:
+                worth = replace(worth, exit_worth=worth.exit_worth * exit_scale[choice.split])
             if choice.mode == 'local':
                 hit, p50, p95 = timing(('local',), lambda: self.local_ms * vehicle_scale)
                 predictions.append(Prediction(choice, hit, worth.on_time(hit, 0.0, 0.0), p50, p95, 0.0, hit))

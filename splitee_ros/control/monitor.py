@@ -10,6 +10,10 @@
   a cautious goodput estimate. They are the largest of `probe_sizes`, long enough on any link to stand out of
   the executors' jitter; one that disagrees with the estimate is confirmed by another soon after, so that a
   recovery shows within a few seconds. No probe goes out before the edge can answer it.
+- **Exit checks.** A share of the frames that exit also go to the edge (head_node's `exit_check_share`);
+  their agreement with the edge's answer, against what the profile's evaluation expects at that threshold,
+  scales what the policy counts an exit's answer worth (`exit_scale`), so that it does not trust a synthetic
+  evaluation blindly (the teacher is weakest at night).
 - **Decisions** are due every `decision_period_s`, and at once when the estimator detects a change; none is
   made before the link is measured (`FIRST_DECISION_SAMPLES` goodput samples; the node also waits for the
   head to be ready).
@@ -18,6 +22,7 @@
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +32,9 @@ from splitee_ros.control.link import LinkEstimate, LinkEstimator, StageStats
 from splitee_ros.control.policy import Decision, Policy
 from splitee_ros.control.profile import LEVELS
 
-SENT_OUTCOMES = ('edge', 'late', 'fallback')  # head outcomes of frames that were sent to the edge
+SENT_OUTCOMES = ('edge', 'late', 'fallback', 'exit_check')  # head outcomes of frames sent to the edge
+EXIT_CHECKS = 50  # the edge's checks of exits kept per split
+LEAST_CHECKS = 10  # checks before they correct the profile
 MIN_GOODPUT_PROBE_S = 0.25  # the goodput probes' shortest interval
 FIRST_DECISION_SAMPLES = 3  # goodput samples before the first decision
 
@@ -71,6 +78,7 @@ class LinkMonitor:
         self._edge_work: dict[str, float] = {}  # frame key -> the edge's decode and tail time (ms), recent frames
         self._next_decision = 0.0
         self._changes_seen = 0
+        self.exit_checks: dict[str, deque[tuple[float, float]]] = {}  # split -> (measured, expected agreement)
         self.probe_bytes = 0  # everything the probes sent, for the probe share the bench reports
         self.decisions = 0
 
@@ -145,6 +153,8 @@ class LinkMonitor:
             self.vehicle_scale.add(float(values['head_ms']), vehicle.head_ms[values['split']])
         elif values.get('mode') == 'local' and 'head_ms' in values:
             self.vehicle_scale.add(float(values['head_ms']), vehicle.full_ms)
+        if outcome == 'exit_check' and 'agreement' in values:
+            self._check_exit(values)
         if outcome not in SENT_OUTCOMES or 'bytes' not in values:
             return
         size = int(float(values['bytes']))
@@ -165,6 +175,27 @@ class LinkMonitor:
     def _typical_edge_ms(self) -> float:
         tail = self.tail_stats.summary()
         return tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0)
+
+    def _check_exit(self, values: dict[str, str]) -> None:
+        """An exit's answer against the edge's: measured agreement beside what the profile expects of it."""
+        split = values.get('split', '')
+        points = self.model.accuracy.exit_curves.get(split, ())
+        threshold = float(values.get('exit_threshold', 1.0))
+        point = min(points, key=lambda p: abs(p.threshold - threshold), default=None)
+        if point is None or point.agreement is None:
+            return
+        self.exit_checks.setdefault(split, deque(maxlen=EXIT_CHECKS)).append(
+            (float(values['agreement']), point.agreement)
+        )
+
+    def exit_scale(self) -> dict[str, float]:
+        """Per split, how far the exits agree with the edge against the profile's expectation (0.5 to 1.2)."""
+        scale = {}
+        for split, checks in self.exit_checks.items():
+            if len(checks) >= LEAST_CHECKS:
+                measured, expected = (sum(values) for values in zip(*checks, strict=True))
+                scale[split] = float(np.clip(measured / max(expected, 1e-6), 0.5, 1.2))
+        return scale
 
     def on_tail(self, now: float, key: str, outcome: str, values: dict[str, str]) -> None:
         """One frame record of the tail's telemetry (`key` is the frame's)."""
@@ -199,4 +230,4 @@ class LinkMonitor:
             return None
         self._next_decision, self._changes_seen = now + self.settings.decision_period_s, estimate.changes
         self.decisions += 1
-        return self.policy.decide(now, link, self.vehicle_scale.value, self.edge_scale.value)
+        return self.policy.decide(now, link, self.vehicle_scale.value, self.edge_scale.value, self.exit_scale())

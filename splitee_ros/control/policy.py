@@ -20,7 +20,7 @@ most one change is made, unless the current choice is far off.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from splitee_ros.control.latency import MODES, Choice, LatencyModel, LinkState, Prediction
@@ -115,13 +115,22 @@ class Policy:
         self.current, self.changed_at = choice, now
         self.manual_until = now + self.settings.manual_hold_s
 
-    def decide(self, now: float, link: LinkState | None, vehicle_scale: float = 1.0, edge_scale: float = 1.0):
+    def decide(
+        self,
+        now: float,
+        link: LinkState | None,
+        vehicle_scale: float = 1.0,
+        edge_scale: float = 1.0,
+        exit_scale: Mapping[str, float] | None = None,
+    ) -> Decision:
         """The choice to run from `now` on, as a Decision (its `changed` says whether to apply it)."""
         settings = self.settings
         candidates = self.model.choices(settings.modes)
         if self.current is not None and self.current not in candidates:
             candidates.append(self.current)
-        predictions = self.model.predict_all(candidates, link, settings.deadline_ms, vehicle_scale, edge_scale)
+        predictions = self.model.predict_all(
+            candidates, link, settings.deadline_ms, vehicle_scale, edge_scale, exit_scale
+        )
         by_choice = {p.choice: p for p in predictions}
         feasible = [p for p in predictions if p.hit_probability >= settings.target]
         best, reason = self._best(feasible, predictions)

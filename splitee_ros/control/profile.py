@@ -157,6 +157,15 @@ class ExitPoint:
     threshold: float
     exit_rate: float
     map50: float  # exited frames answered by the exit, the others by the edge (the split's code; see mixed_with)
+    agreement: float | None = None  # mean F1 of the exited frames' answers against the edge's
+
+
+def _exit_point(values: Sequence[float | None]) -> ExitPoint:
+    """An ExitPoint from its [threshold, exit rate, mAP@.5, agreement] list (the agreement may be missing)."""
+    agreement = values[3] if len(values) > 3 else None
+    return ExitPoint(
+        float(values[0]), float(values[1]), float(values[2]), None if agreement is None else float(agreement)
+    )
 
 
 @dataclass(frozen=True)
@@ -183,7 +192,8 @@ class AccuracyProfile:
             },
             exit_curves={
                 split: tuple(
-                    ExitPoint(float(p['threshold']), float(p['exit_rate']), float(p['map50'])) for p in data['curve']
+                    ExitPoint(float(p['threshold']), float(p['exit_rate']), float(p['map50']), p.get('agreement'))
+                    for p in data['curve']
                 )
                 for split, data in report['exits'].items()
             },
@@ -211,7 +221,7 @@ class AccuracyProfile:
             'teacher': self.teacher,
             'codec_accuracy': {split: dict(values) for split, values in self.codec_accuracy.items()},
             'exit_curves': {
-                split: [[p.threshold, p.exit_rate, p.map50] for p in points]
+                split: [[p.threshold, p.exit_rate, p.map50, p.agreement] for p in points]
                 for split, points in self.exit_curves.items()
             },
             'exit_alone': dict(self.exit_alone),
@@ -228,8 +238,7 @@ class AccuracyProfile:
                 split: {k: float(v) for k, v in values.items()} for split, values in data['codec_accuracy'].items()
             },
             exit_curves={
-                split: tuple(ExitPoint(*map(float, point)) for point in points)
-                for split, points in data['exit_curves'].items()
+                split: tuple(_exit_point(point) for point in points) for split, points in data['exit_curves'].items()
             },
             exit_alone={split: float(v) for split, v in data['exit_alone'].items()},
             jpeg={int(q): float(v) for q, v in data['jpeg'].items()},

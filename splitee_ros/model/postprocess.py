@@ -37,6 +37,36 @@ class Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of `a` (N, 4) with every box of `b` (M, 4): (N, M)."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    intersection = np.clip(bottom_right - top_left, 0, None).prod(-1)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return intersection / np.maximum(area_a[:, None] + area_b[None, :] - intersection, 1e-9)
+
+
+def agreement(result: Detections, reference: Detections, iou_threshold: float = 0.5) -> float:
+    """How far an exit's answer agrees with the full model's: F1 of `result`'s detections against `reference`'s.
+
+    A match has the same label and an IoU of at least the threshold, taken greedily by score.
+    """
+    if len(result) == 0 and len(reference) == 0:
+        return 1.0
+    if len(result) == 0 or len(reference) == 0:
+        return 0.0
+    iou = box_iou(result.boxes, reference.boxes)
+    iou[result.labels[:, None] != reference.labels[None, :]] = 0
+    matched, used = 0, set()
+    for row in np.argsort(-result.scores):
+        candidates = [c for c in np.argsort(-iou[row]) if iou[row, c] >= iou_threshold and c not in used]
+        if candidates:
+            used.add(candidates[0])
+            matched += 1
+    return 2 * matched / (len(result) + len(reference))
+
+
 @dataclass(frozen=True)
 class PostprocessConfig:
     """Thresholds of the post-processing (torchvision's names and defaults for RetinaNet)."""

@@ -26,10 +26,17 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
+from splitee_ros.model.postprocess import Detections, agreement
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
 from splitee_ros.pipeline.head import MODES, HeadPipeline, HeadSettings
 from splitee_ros.ros import qos
-from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
+from splitee_ros.ros.convert import (
+    compressed_to_bgr,
+    detections_to_msg,
+    image_to_bgr,
+    load_cv_bridge,
+    msg_to_detections,
+)
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare, load_model
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
@@ -87,6 +94,14 @@ class HeadNode(Node):
         self.deadline_s = (
             declare(self, 'deadline_ms', 100.0, 'answer every frame within this time', value_range=(1.0, 10000.0)) / 1e3
         )
+        self.exit_check_share = declare(
+            self,
+            'exit_check_share',
+            0.05,
+            'share of the exits whose code also goes to the edge, to check them',
+            value_range=(0.0, 1.0),
+        )
+        self._exit_check_credit = 0.0
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.pending: PendingFrames[Detection2DArray] = PendingFrames()
@@ -159,6 +174,8 @@ class HeadNode(Node):
         self.settings = candidate  # the next frame runs with it
         if 'deadline_ms' in values:
             self.deadline_s = float(values['deadline_ms']) / 1e3
+        if 'exit_check_share' in values:
+            self.exit_check_share = float(values['exit_check_share'])
         return SetParametersResult(successful=True)
 
     def _on_image(self, msg) -> None:
@@ -188,20 +205,19 @@ class HeadNode(Node):
 
     def _process(self, msg, received: float) -> None:
         image = compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg, self.bridge)
-        settings, key = self.settings, frame_key(msg.header)
+        settings, key, header = self.settings, frame_key(msg.header), msg.header
         self.sequence += 1
-        step = self.pipeline.step(image, settings, self.sequence)
-        if step.outcome is not None and self._running:
-            self._publish(
-                detections_to_msg(step.detections, msg.header, self.class_names),
-                key,
-                step.outcome,
-                received,
-                step.info,
-                image,
-            )
+        step = self.pipeline.step(image, settings, self.sequence, check_exit=self._exit_check_due())
+        if step.outcome is not None:
+            if not self._running:
+                return
+            answer = detections_to_msg(step.detections, header, self.class_names)
+            self._publish(answer, key, step.outcome, received, step.info, image)
+            if step.payload:  # an exit checked by the edge: no fallback, the edge's answer is compared
+                check = Pending(key, time.monotonic(), received + self.deadline_s, Detections.empty, step.info,
+                                {'exit': step.detections}, check=True)  # fmt: skip
+                self._send(check, header, step)
             return
-        header = msg.header
         fallback = step.fallback
         pending = Pending(
             key,
@@ -211,17 +227,29 @@ class HeadNode(Node):
             step.info,
             {'received': received, 'image': image if self.debug_pub else None, 'header': header},
         )
-        for overflow in self.pending.add(pending):  # registered before sending: the edge may answer at once
+        self._send(pending, header, step)
+        # the code is on its way: make the fallback now, so that at the deadline it only has to be published
+        # (should it fail, the deadline tries again and publishes an empty result with the reason)
+        with contextlib.suppress(Exception):
+            pending.fallback()
+
+    def _exit_check_due(self) -> bool:
+        """Whether the next frame that exits is also checked by the edge (`exit_check_share` of them)."""
+        self._exit_check_credit += self.exit_check_share
+        if self._exit_check_credit < 1.0:
+            return False
+        self._exit_check_credit -= 1.0
+        return True
+
+    def _send(self, pending: Pending, header, step) -> None:
+        """Register `pending` (before sending: the edge may answer at once) and hand its payload to the sender."""
+        for overflow in self.pending.add(pending):
             self._fall_back(overflow)
         with self._outbox_ready:
             if self._outbox is not None:
                 self.superseded += 1
             self._outbox = CompressedImage(header=header, format=step.payload_format, data=step.payload)
             self._outbox_ready.notify()
-        # the code is on its way: make the fallback now, so that at the deadline it only has to be published
-        # (should it fail, the deadline tries again and publishes an empty result with the reason)
-        with contextlib.suppress(Exception):
-            pending.fallback()
 
     def _send_loop(self) -> None:
         while self._running:
@@ -237,7 +265,12 @@ class HeadNode(Node):
         if frame is None:
             return
         info = {**frame.info, 'edge_rtt_ms': (time.monotonic() - frame.sent_at) * 1e3}
-        if outcome is Outcome.EDGE:
+        if outcome is Outcome.EDGE and frame.check:  # the frame's exit answered it: how far do they agree?
+            edge = msg_to_detections(msg, self.class_names)
+            self._telemetry(
+                frame.key, Outcome.EXIT_CHECK, {**info, 'agreement': agreement(frame.context['exit'], edge)}
+            )
+        elif outcome is Outcome.EDGE:
             self._publish(msg, frame.key, Outcome.EDGE, frame.context['received'], info, frame.context['image'])
         else:  # late: published nothing, but its round trip and bytes still measure the link
             self._telemetry(frame.key, Outcome.LATE, info)
@@ -248,6 +281,8 @@ class HeadNode(Node):
 
     def _fall_back(self, pending: Pending) -> None:
         """Publish a frame's local result at its deadline; an empty result if even that fails (never none)."""
+        if pending.check:
+            return  # its exit answered it already
         info = dict(pending.info)
         received, image, header = (pending.context[name] for name in ('received', 'image', 'header'))
         try:

@@ -33,6 +33,7 @@ class Outcome(enum.Enum):
     EDGE = 'edge'  # the edge's result, before the deadline
     FALLBACK = 'fallback'  # the deadline passed first: the best local exit (or nothing)
     LATE = 'late'  # an edge result after the frame's fallback (counted, not published)
+    EXIT_CHECK = 'exit_check'  # the edge's answer to a frame an exit answered: how far they agree
     DROPPED = 'dropped'  # replaced by a newer image before the head got to it
     REJECTED = 'rejected'  # an input that could not be used (bad image, bad frame)
 
@@ -51,6 +52,7 @@ class Pending(Generic[Result]):
     fallback: Callable[[], Result]
     info: dict = field(default_factory=dict)
     context: dict = field(default_factory=dict)
+    check: bool = False  # answered already by an exit: the edge's answer only checks it (no fallback)
 
 
 def _spent() -> None:
@@ -120,5 +122,8 @@ class PendingFrames(Generic[Result]):
         self._resolved[key] = (outcome, replace(pending, fallback=_spent, context={}))
         while len(self._resolved) > 4 * self.limit:
             del self._resolved[next(iter(self._resolved))]
-        self.counts[outcome.value] += 1
+        if pending.check:
+            self.counts['exit_checks' if outcome is Outcome.EDGE else 'exit_checks_unanswered'] += 1
+        else:
+            self.counts[outcome.value] += 1
         return pending

@@ -82,8 +82,11 @@ class HeadPipeline:
         if settings.codec not in self.codecs:
             raise ValueError(f'codec must be one of {sorted(self.codecs)}, not {settings.codec!r}')
 
-    def step(self, image_bgr: np.ndarray, settings: HeadSettings, sequence: int) -> HeadStep:
-        """Process one camera frame (BGR) under `settings`."""
+    def step(self, image_bgr: np.ndarray, settings: HeadSettings, sequence: int, check_exit: bool = False) -> HeadStep:
+        """Process one camera frame (BGR) under `settings`.
+
+        With `check_exit`, a frame that exits also gets its code (`payload`): the edge's answer checks the exit.
+        """
         start = time.perf_counter()
         if settings.mode == 'local':
             detections = self.runtime.run_full(image_bgr)
@@ -110,14 +113,17 @@ class HeadPipeline:
             'head_ms': head_ms,
         }
         best = result.best_exit() if settings.exits_enabled else None
+        exits = best is not None and result.confidences[best] >= settings.exit_threshold
         if best is not None:
             info |= {'exit': best, 'confidence': result.confidences[best]}
-            if result.confidences[best] >= settings.exit_threshold:
+            if exits and not check_exit:
                 return HeadStep(Outcome.EXIT, result.exit_detections(best), info=info)
         start = time.perf_counter()
         codec = self.codecs[settings.codec]
         payload = encode_frame(result.code, codec, self.model_id, self.split_index[settings.split], sequence)
         info |= {'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
+        payload_format = bottleneck_format(image_bgr.shape[:2])
+        if exits:  # answered by the exit, and the code goes to the edge to check it
+            return HeadStep(Outcome.EXIT, result.exit_detections(best), payload, payload_format, info=info)
         fallback = (lambda: result.exit_detections(best)) if best is not None else Detections.empty
-        return HeadStep(None, payload=payload, payload_format=bottleneck_format(image_bgr.shape[:2]),
-                        fallback=fallback, info=info)  # fmt: skip
+        return HeadStep(None, payload=payload, payload_format=payload_format, fallback=fallback, info=info)

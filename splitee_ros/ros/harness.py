@@ -163,6 +163,21 @@ class Collector:
             counts[status.message] = counts.get(status.message, 0) + 1
         return counts
 
+    def values_of(self, outcome: str, node: str = 'head_node') -> list[dict[str, str]]:
+        """The values of every telemetry record of `outcome` that `node` sent."""
+        with self.lock:
+            samples = list(self.telemetry[node])
+        return [status_values(status) for _, status in samples if status.message == outcome]
+
+    def wait_for_outcomes(self, outcome: str, count: int, timeout_s: float, node: str = 'head_node') -> bool:
+        """Wait until `node` has sent at least `count` telemetry records of `outcome`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if len(self.values_of(outcome, node)) >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
     def wait_for_results(self, keys: Iterable[FrameKey], timeout_s: float) -> bool:
         """Wait until there is a result (and head telemetry) for every key in `keys`."""
         wanted = set(keys)

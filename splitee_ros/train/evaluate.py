@@ -38,7 +38,7 @@ from splitee_ros.codec.frame import FrameDecoder, encode_frame
 from splitee_ros.data.coco import CocoDataset
 from splitee_ros.model.detector import SplittableDetector
 from splitee_ros.model.package import ModelPackage
-from splitee_ros.model.postprocess import Detections
+from splitee_ros.model.postprocess import Detections, agreement
 from splitee_ros.train.baselines import encode_decode_h264, image_bytes
 from splitee_ros.train.data import open_dataset, to_input
 
@@ -189,13 +189,15 @@ class Evaluation:
                     outputs = _numpy(head(to_input(bgr, self.detector.input_size)[0][None]))
                     exit_results[image_id] = self.detector.detections(outputs, bgr.shape[:2], exit_name=split)[0]
                     confidences[image_id] = float(outputs[f'exit.{split}.confidence'][0])
+            agreements = {i: agreement(exit_results[i], edge[i]) for i in self.image_ids}
             curve = []
             for threshold in thresholds:
                 taken = {i for i in self.image_ids if confidences[i] >= threshold}
                 mixed = {i: exit_results[i] if i in taken else edge[i] for i in self.image_ids}
                 score = self.scorer.score(mixed)
+                agreed = float(np.mean([agreements[i] for i in taken])) if taken else None
                 curve.append({'threshold': threshold, 'exit_rate': len(taken) / len(self.image_ids),
-                              'map50': score.map50, 'map': score.map})  # fmt: skip
+                              'map50': score.map50, 'map': score.map, 'agreement': agreed})  # fmt: skip
             report[split] = {'alone': self.scorer.score(exit_results).__dict__, 'mixed_with': mixed_with[split],
                              'curve': curve}  # fmt: skip
         return report

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from splitee_ros.model.detector import SplittableDetector
-from splitee_ros.model.postprocess import Detections
+from splitee_ros.model.postprocess import agreement
 from splitee_ros.train.losses import DetectionLoss, feature_distillation
 from splitee_ros.train.registry import Registry
 
@@ -476,25 +476,6 @@ class ExitStage(Stage):
 
 def _numpy(tensors: dict[str, Tensor]) -> dict[str, np.ndarray]:
     return {key: value.detach().cpu().numpy() for key, value in tensors.items()}
-
-
-def agreement(exit_result: Detections, full_result: Detections, iou_threshold: float) -> float:
-    """F1 of the exit's detections against the full model's (same label, IoU at least the threshold)."""
-    if len(exit_result) == 0 and len(full_result) == 0:
-        return 1.0
-    if len(exit_result) == 0 or len(full_result) == 0:
-        return 0.0
-    from torchvision.ops import box_iou
-
-    iou = box_iou(torch.from_numpy(exit_result.boxes), torch.from_numpy(full_result.boxes)).numpy()
-    iou[exit_result.labels[:, None] != full_result.labels[None, :]] = 0
-    matched, used = 0, set()
-    for row in np.argsort(-exit_result.scores):
-        candidates = [c for c in np.argsort(-iou[row]) if iou[row, c] >= iou_threshold and c not in used]
-        if candidates:
-            used.add(candidates[0])
-            matched += 1
-    return 2 * matched / (len(exit_result) + len(full_result))
 
 
 def _fit_confidence(layer: nn.Linear, features: Tensor, target: Tensor) -> dict[str, float]:
