@@ -170,7 +170,8 @@ def _demo(args: argparse.Namespace) -> int:
     summary = run_demo(options, args.out)
     print(format_summary(summary))
     print(f'report: {Path(args.out) / "report.html"}')
-    return 0 if summary['results_out'] == summary['frames_in'] else 1
+    answered_once = summary['results_out'] + summary['frames_dropped'] == summary['frames_in']
+    return 0 if answered_once and summary['duplicate_results'] == 0 else 1
 
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -266,11 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument('--model', default='splitee_demo')
     demo.add_argument('--backend', choices=['torch', 'onnxruntime', 'tensorrt'], default='onnxruntime')
-    demo.add_argument('--split-point', default='stage2')
-    demo.add_argument('--codec', default='int8+zstd3')
-    demo.add_argument('--exit-threshold', type=float, default=0.8)
+    demo.add_argument('--split-point', help="default: the package's (its manifest's defaults)")
+    demo.add_argument('--codec', help="default: the package's")
+    demo.add_argument('--exit-threshold', type=float, help="default: the package's")
     demo.add_argument('--deadline-ms', type=float, default=200.0)
-    demo.add_argument('--drives', type=int, default=2)
+    demo.add_argument('--drives', type=int, default=10)
     demo.add_argument('--frames', type=int, default=20, help='frames per drive (5 FPS)')
     demo.add_argument('--out', default='artifacts/demo', help='folder for summary.json, report.html, logs')
     demo.set_defaults(handler=_demo)

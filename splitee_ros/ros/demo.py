@@ -38,11 +38,11 @@ class DemoOptions:
     mode: str = 'split'
     model: str = 'splitee_demo'
     backend: str = 'onnxruntime'
-    split_point: str = 'stage2'
-    codec: str = 'int8+zstd3'
-    exit_threshold: float = 0.8
+    split_point: str | None = None  # None: the package's defaults (its operating point)
+    codec: str | None = None
+    exit_threshold: float | None = None
     deadline_ms: float = 200.0
-    drives: int = 2
+    drives: int = 10
     frames: int = 20
     fps: float = 5.0
     seed: int = 2029  # a drive no training or evaluation set uses
@@ -62,12 +62,11 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
     domain = options.domain_id or 1 + os.getpid() % 200
     env = node_env(domain)
     common = {'model': str(package.folder), 'backend': options.backend}
+    chosen = {'split_point': options.split_point, 'codec': options.codec, 'exit_threshold': options.exit_threshold}
     head_parameters = {
         **common,
         'mode': 'split' if options.mode == 'adaptive' else options.mode,
-        'split_point': options.split_point,
-        'codec': options.codec,
-        'exit_threshold': options.exit_threshold,
+        **{name: value for name, value in chosen.items() if value is not None},  # else the package's defaults
         'deadline_ms': options.deadline_ms,
         # a bag replay delivers every frame, as `ros2 bag play` does with reliable QoS
         'qos_overrides./camera/image_raw.subscription.reliability': 'reliable',
@@ -115,38 +114,55 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
     return summary
 
 
+LATE_BUDGET_MS = 10.0  # a fallback published this soon after its deadline counts as on time
+
+
 def summarize(collector: Collector, dataset: CocoDataset, keys: dict, published: int, package, options) -> dict:
-    """Counts, bytes, latency percentiles and mAP of one run."""
+    """Counts, bytes, latency percentiles, fallback lateness, and mAP (all answers, and on time) of one run."""
     from splitee_ros.train.evaluate import CocoScorer
 
     head = collector.head_frames()
     outcomes = collector.outcomes('head_node')
     latencies = [float(values['latency_ms']) for _, values in head.values() if 'latency_ms' in values]
     sent = [int(values['bytes']) for outcome, values in head.values() if 'bytes' in values]
-    detections = {  # a frame without a result scores as one without detections
-        image_id: msg_to_detections(collector.results[key][1], package.config.class_names)
-        if key in collector.results
-        else Detections.empty()
-        for key, image_id in keys.items()
-    }
-    score = CocoScorer(dataset).score(detections, list(keys.values()))
+    lateness = [float(values['latency_ms']) - options.deadline_ms for outcome, values in head.values()
+                if outcome == 'fallback' and 'latency_ms' in values]  # fmt: skip
+
+    def answer(key) -> Detections:  # a frame without a result scores as one without detections
+        if key not in collector.results:
+            return Detections.empty()
+        return msg_to_detections(collector.results[key][1], package.config.class_names)
+
+    def on_time(key) -> bool:
+        latency = float(head.get(key, ('', {}))[1].get('latency_ms', 'inf'))
+        return latency <= options.deadline_ms + LATE_BUDGET_MS
+
+    scorer, ids = CocoScorer(dataset), list(keys.values())
+    score = scorer.score({image_id: answer(key) for key, image_id in keys.items()}, ids)
+    timely = scorer.score({i: answer(k) if on_time(k) else Detections.empty() for k, i in keys.items()}, ids)
+    defaults = package.defaults
     return {
         'mode': options.mode,
         'backend': options.backend,
-        'split_point': options.split_point,
-        'codec': options.codec,
-        'exit_threshold': options.exit_threshold,
+        'split_point': options.split_point or defaults.get('split'),
+        'codec': options.codec or defaults.get('codec'),
+        'exit_threshold': options.exit_threshold
+        if options.exit_threshold is not None
+        else defaults.get('exit_threshold'),
         'deadline_ms': options.deadline_ms,
         'frames_in': published,
         'results_out': len(set(collector.results) & set(keys)),
         'duplicate_results': sum(count - 1 for count in collector.result_counts.values()),
         **{f'frames_{outcome}': outcomes.get(outcome, 0) for outcome in (*OUTCOMES, 'late', 'dropped', 'rejected')},
+        'drop_rate': outcomes.get('dropped', 0) / max(published, 1),
         'rejected_at_edge': collector.outcomes('tail_node').get('rejected', 0),
         'bytes_per_offloaded_frame': float(np.mean(sent)) if sent else 0.0,
         'bytes_per_frame': float(np.sum(sent)) / max(published, 1),
         **{f'latency_p{p}_ms': float(np.percentile(latencies, p)) if latencies else None for p in (50, 95, 99)},
+        **{f'fallback_lateness_p{p}_ms': float(np.percentile(lateness, p)) if lateness else None for p in (50, 99)},
         'map50': score.map50,
         'map': score.map,
+        'on_time_map50': timely.map50,
     }
 
 
@@ -169,5 +185,9 @@ def format_summary(summary: dict) -> str:
             f'latency p50 {summary["latency_p50_ms"]:.1f} ms, p95 {summary["latency_p95_ms"]:.1f} ms, '
             f'p99 {summary["latency_p99_ms"]:.1f} ms'
         )
-    lines.append(f'mAP@.5 {summary["map50"]:.3f}, mAP@[.5:.95] {summary["map"]:.3f} against the ground truth')
+    if summary['fallback_lateness_p50_ms'] is not None:
+        lines.append(f'fallbacks published {summary["fallback_lateness_p50_ms"]:.1f} ms (p50) and '
+                     f'{summary["fallback_lateness_p99_ms"]:.1f} ms (p99) after their deadline')  # fmt: skip
+    lines.append(f'mAP@.5 {summary["map50"]:.3f} (on time: {summary["on_time_map50"]:.3f}), mAP@[.5:.95] '
+                 f'{summary["map"]:.3f} against the ground truth')  # fmt: skip
     return '\n'.join(lines)
