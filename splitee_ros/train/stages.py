@@ -188,6 +188,22 @@ class CutCache:
         return scores, torch.stack([self.teacher_boxes[i] for i in indexes]).float().to(device)
 
 
+class CachedStage(Stage):
+    """A stage that may learn from a `CutCache` (set by its `prepare`) instead of the images themselves."""
+
+    cache: CutCache | None = None
+
+    def size(self, dataset):
+        """Cached images, or the whole data set."""
+        return len(self.cache) if self.cache is not None else len(dataset)
+
+    def batches(self, dataset, batch_size, order, device):
+        """Index batches into the cache (('cached', indexes, device)); whole-image batches without one."""
+        if self.cache is None:
+            return super().batches(dataset, batch_size, order, device)
+        return (('cached', order[i : i + batch_size], device) for i in range(0, len(order), batch_size))
+
+
 @dataclass(frozen=True)
 class BottleneckOptions:
     """Options of the `bottleneck` stage (see the module docstring)."""
@@ -204,7 +220,7 @@ class BottleneckOptions:
 
 
 @STAGES.register('bottleneck')
-class BottleneckStage(Stage):
+class BottleneckStage(CachedStage):
     """Head network distillation of bottlenecks against the frozen detector (as in sc2bench / GHND).
 
     The decoded tensor is compared with the teacher's at the cut, and both are run through the frozen later
@@ -235,7 +251,6 @@ class BottleneckStage(Stage):
             self.extra_modules = {
                 split: RateLevels(detector.bottlenecks[split].encoder[-1].out_channels, gains) for split in self.splits
             }
-        self.cache: CutCache | None = None
         self._level = 0
 
     def trained_modules(self) -> dict[str, nn.Module]:
@@ -247,16 +262,6 @@ class BottleneckStage(Stage):
         """Cache the cut tensors of the first `cache_images` images."""
         if self.options.cache_images:
             self.cache = CutCache(self.detector, dataset, self.splits, self.options.cache_images, device)
-
-    def size(self, dataset):
-        """Cached images, or the whole data set."""
-        return len(self.cache) if self.cache is not None else len(dataset)
-
-    def batches(self, dataset, batch_size, order, device):
-        """Index batches into the cache; whole-image batches without one."""
-        if self.cache is None:
-            return super().batches(dataset, batch_size, order, device)
-        return (('cached', order[i : i + batch_size], device) for i in range(0, len(order), batch_size))
 
     def losses(self, batch):
         """Distillation (and rate) losses summed over the splits."""
@@ -353,7 +358,7 @@ class ExitOptions:
 
 
 @STAGES.register('exits')
-class ExitStage(Stage):
+class ExitStage(CachedStage):
     """Exit heads from the ground truth and the teacher's dense outputs, then confidence calibration.
 
     With `distill_weight`, every anchor of the exit learns the teacher's class probabilities (a soft binary
@@ -378,7 +383,6 @@ class ExitStage(Stage):
             if self.options.init_from_teacher and hasattr(head, 'init_from_teacher'):
                 head.init_from_teacher(detector.neck_head.head)
         self.loss = DetectionLoss()
-        self.cache: CutCache | None = None
 
     def trained_modules(self) -> dict[str, nn.Module]:
         """The exit heads (confidence layers included)."""
@@ -395,16 +399,6 @@ class ExitStage(Stage):
             self.cache = CutCache(
                 self.detector, dataset, self.splits, self.options.cache_images, device, with_teacher=self.dense
             )
-
-    def size(self, dataset):
-        """Cached images, or the whole data set."""
-        return len(self.cache) if self.cache is not None else len(dataset)
-
-    def batches(self, dataset, batch_size, order, device):
-        """Index batches into the cache; whole-image batches without one."""
-        if self.cache is None:
-            return super().batches(dataset, batch_size, order, device)
-        return (('cached', order[i : i + batch_size], device) for i in range(0, len(order), batch_size))
 
     def losses(self, batch):
         """Detection (and dense distillation) losses summed over the exits."""
