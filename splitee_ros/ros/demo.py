@@ -140,15 +140,13 @@ def summarize(collector: Collector, dataset: CocoDataset, keys: dict, published:
     scorer, ids = CocoScorer(dataset), list(keys.values())
     score = scorer.score({image_id: answer(key) for key, image_id in keys.items()}, ids)
     timely = scorer.score({i: answer(k) if on_time(k) else Detections.empty() for k, i in keys.items()}, ids)
-    defaults = package.defaults
+    ran = next((values for outcome, values in head.values() if values.get('mode') == 'split'), {})  # as it ran
     return {
         'mode': options.mode,
         'backend': options.backend,
-        'split_point': options.split_point or defaults.get('split'),
-        'codec': options.codec or defaults.get('codec'),
-        'exit_threshold': options.exit_threshold
-        if options.exit_threshold is not None
-        else defaults.get('exit_threshold'),
+        'split_point': ran.get('split', options.split_point),
+        'codec': ran.get('codec', options.codec),
+        'exit_threshold': float(ran['exit_threshold']) if 'exit_threshold' in ran else options.exit_threshold,
         'deadline_ms': options.deadline_ms,
         'frames_in': published,
         'results_out': len(set(collector.results) & set(keys)),
