@@ -73,10 +73,10 @@ def main() -> None:
     if args.package and (Path(args.package) / 'manifest.yaml').is_file():
         package = ModelPackage.load(args.package)
         detector, tables, source = package.detector().eval(), package.codecs(), f'trained package {args.package}'
-        learned_tables = next((c for c in tables.values() if c.name == 'learned'), None)
+        learned = {c.name: c for c in tables.values() if c.name.startswith('learned')}
     else:
         config = ModelConfig(family='splitee_demo', bottlenecks={'*': BottleneckConfig(16, 2)})
-        detector, learned_tables, source = build_detector(config), None, 'demo detector with random weights'
+        detector, learned, source = build_detector(config), {}, 'demo detector with random weights'
     frames = drive_frames(args.frames, detector.input_size)
     results: dict = {'source': source, 'frames': args.frames, 'repeats': args.repeats, 'tensors': {}}
     for split_index, split in enumerate(detector.split_points):
@@ -86,8 +86,8 @@ def main() -> None:
                 tensors = [head(frame[None])['code'].numpy() for frame in frames]
             shape = tensors[0].shape
             codecs = dict(CODECS)
-            if use_bottleneck and learned_tables is not None:  # the learned codec has tables for codes only
-                codecs['learned'] = learned_tables
+            if use_bottleneck:  # the learned codecs have tables for codes only (a rate level each)
+                codecs |= {name: codec for name, codec in learned.items() if (split_index, codec.level) in codec.tables}
             spec = WireSpec(MODEL_ID, tuple(shape if i == split_index else (1,) for i in range(split_index + 1)),
                             max_bytes=1 << 28, codecs={c.codec_id: c for c in codecs.values()})  # fmt: skip
             decoder = FrameDecoder(spec)
