@@ -80,7 +80,7 @@ def _train(method: str, teacher: str, seconds: float, out: str, cache_images: in
                 loss = sum(stage.losses(batch).values())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(stage.parameters(), 10.0)
+                torch.nn.utils.clip_grad_norm_(stage.clipped_parameters(), 10.0)
                 optimizer.step()
                 iterations += 1
                 items += batch_size

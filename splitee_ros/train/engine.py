@@ -125,7 +125,7 @@ def train_stage(
 ) -> dict[str, Any]:
     """Train one stage, resuming from `checkpoint` if it holds an unfinished run of it; return its log."""
     modules = stage.trained_modules()
-    parameters = stage.parameters()
+    parameters, clipped = stage.parameters(), stage.clipped_parameters()
     options = dict(stage_config.optimizer)
     optimizer = OPTIMIZERS[options.pop('name')](parameters, **options)
     iteration, log = 0, {'losses': []}
@@ -180,7 +180,7 @@ def train_stage(
                 raise FloatingPointError(f'{stage_config.name}: loss is {float(loss)} at iteration {iteration}')
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 10.0)
+            torch.nn.utils.clip_grad_norm_(clipped, 10.0)
             optimizer.step()
             scheduler.step()
             iteration += 1

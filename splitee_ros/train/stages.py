@@ -90,6 +90,10 @@ class Stage(abc.ABC):
         """Parameters this stage trains."""
         return [p for module in self.trained_modules().values() for p in module.parameters()]
 
+    def clipped_parameters(self) -> list[nn.Parameter]:
+        """The parameters whose gradient norm is clipped: all but those of auxiliary losses on their own scale."""
+        return self.parameters()
+
     def train_mode(self) -> None:
         """Everything frozen (batch norm statistics included) except the trained modules."""
         self.detector.eval()
@@ -252,6 +256,15 @@ class BottleneckStage(CachedStage):
                 split: RateLevels(detector.bottlenecks[split].encoder[-1].out_channels, gains) for split in self.splits
             }
         self._level = 0
+
+    def clipped_parameters(self) -> list[nn.Parameter]:
+        """All but the priors' quantiles.
+
+        Their auxiliary loss is on a scale of its own (thousands): clipping its gradient together with the
+        codec's would all but stop the codec learning.
+        """
+        quantiles = {id(prior.quantiles) for levels in self.extra_modules.values() for prior in levels.priors}
+        return [p for p in self.parameters() if id(p) not in quantiles]
 
     def trained_modules(self) -> dict[str, nn.Module]:
         """The bottlenecks of its splits and their rate levels."""
