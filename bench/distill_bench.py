@@ -67,7 +67,7 @@ def _train(method: str, teacher: str, seconds: float, out: str, cache_images: in
     report = {'method': method, 'splits': {}, 'prepare_seconds': 0.0}
     for plan_splits, options, batch_size, budget in plans:
         stage = STAGES['bottleneck'](detector, {**options, 'splits': plan_splits})
-        optimizer = torch.optim.AdamW(stage.parameters(), lr=1e-3, weight_decay=0.0)
+        optimizer = torch.optim.AdamW(stage.param_groups(1e-3), lr=1e-3, weight_decay=0.0)
         started = time.process_time()
         stage.prepare(dataset, torch.device('cpu'))
         prepare = time.process_time() - started

@@ -125,9 +125,9 @@ def train_stage(
 ) -> dict[str, Any]:
     """Train one stage, resuming from `checkpoint` if it holds an unfinished run of it; return its log."""
     modules = stage.trained_modules()
-    parameters, clipped = stage.parameters(), stage.clipped_parameters()
+    clipped = stage.clipped_parameters()
     options = dict(stage_config.optimizer)
-    optimizer = OPTIMIZERS[options.pop('name')](parameters, **options)
+    optimizer = OPTIMIZERS[options.pop('name')](stage.param_groups(float(options.get('lr', 1e-3))), **options)
     iteration, log = 0, {'losses': []}
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=False)

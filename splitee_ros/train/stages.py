@@ -94,6 +94,10 @@ class Stage(abc.ABC):
         """The parameters whose gradient norm is clipped: all but those of auxiliary losses on their own scale."""
         return self.parameters()
 
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """The optimiser's parameter groups (one: the stage's learning rate `lr` for every parameter)."""
+        return [{'params': self.parameters()}]
+
     def train_mode(self) -> None:
         """Everything frozen (batch norm statistics included) except the trained modules."""
         self.detector.eval()
@@ -221,6 +225,7 @@ class BottleneckOptions:
     output_weight: float = 0.0  # at the head's raw outputs (whole frames only: no cache)
     rate_levels: tuple[float, ...] = ()  # β of each rate level, finest first; empty: no rate term
     gains: tuple[float, ...] = ()  # the levels' initial gains (default: halving from 1)
+    entropy_lr_factor: float = 10.0  # the priors and gains learn this much faster than the codec
 
 
 @STAGES.register('bottleneck')
@@ -265,6 +270,19 @@ class BottleneckStage(CachedStage):
         """
         quantiles = {id(prior.quantiles) for levels in self.extra_modules.values() for prior in levels.priors}
         return [p for p in self.parameters() if id(p) not in quantiles]
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """The codec at the stage's learning rate `lr`, the priors and gains `entropy_lr_factor` faster.
+
+        A prior learns slowly, and the gains set the rate: at the codec's rate the levels would take tens of
+        thousands of iterations to spread.
+        """
+        rates = [p for levels in self.extra_modules.values() for p in levels.parameters()]
+        ids = {id(p) for p in rates}
+        groups: list[dict[str, Any]] = [{'params': [p for p in self.parameters() if id(p) not in ids]}]
+        if rates:
+            groups.append({'params': rates, 'lr': lr * self.options.entropy_lr_factor})
+        return groups
 
     def trained_modules(self) -> dict[str, nn.Module]:
         """The bottlenecks of its splits and their rate levels."""
