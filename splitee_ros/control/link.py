@@ -75,7 +75,7 @@ class LinkEstimator:
         self.bounds: deque[tuple[float, float]] = deque()  # goodput lower bounds: transfers too fast to tell
         self.last_frame_sample: float | None = None  # when a frame last told something of the goodput
         self.overheads: deque[tuple[float, float]] = deque()  # (time, ms)
-        self.swings: dict[str, deque[tuple[float, float]]] = {'rtt': deque(), 'goodput': deque()}  # (time, log ratio)
+        self.swings: deque[tuple[float, float]] = deque()  # goodput's (time, log ratio to the median of its time)
         self.changes = 0
         self.last_change: float | None = None
 
@@ -160,11 +160,11 @@ class LinkEstimator:
 
     def _add(self, kind: str, now: float, value: float) -> None:
         earlier = [v for _, v in self.samples[kind]]
-        swings = self.swings[kind]
-        if len(earlier) >= 3:
-            swings.append((now, float(np.log(max(value, 1e-9) / max(float(np.median(earlier)), 1e-9)))))
-        while swings and swings[0][0] < now - self.volatility_window_s:
-            swings.popleft()
+        if kind == 'goodput':
+            if len(earlier) >= 3:
+                self.swings.append((now, float(np.log(max(value, 1e-9) / max(float(np.median(earlier)), 1e-9)))))
+            while self.swings and self.swings[0][0] < now - self.volatility_window_s:
+                self.swings.popleft()
         self.samples[kind].append((now, value))
         self._detect_change(now)
 
@@ -217,15 +217,15 @@ class LinkEstimator:
         while len(self.overheads) > self.kept_transfers and self.overheads[0][0] < now - self.window_s:
             self.overheads.popleft()
 
-    def _spread(self, kind: str, typical: float) -> tuple[float, ...] | None:
-        """The typical value times the volatility's ratios, or the window's own spread while that is short.
+    def _spread(self, typical: float) -> tuple[float, ...] | None:
+        """The typical goodput times the volatility's ratios, or the window's own spread while that is short.
 
         None (a constant) when there is nothing to spread (a goodput known only as a bound).
         """
-        swings = [ratio for _, ratio in self.swings[kind]]
+        swings = [ratio for _, ratio in self.swings]
         if len(swings) >= 10:
             return _quantiles(typical * np.exp(np.asarray(swings)))
-        values = [v for _, v in self.samples[kind]]
+        values = [v for _, v in self.samples['goodput']]
         return _quantiles(np.asarray(values)) if values else None
 
     def estimate(self, now: float) -> LinkEstimate:
@@ -238,7 +238,7 @@ class LinkEstimator:
         overheads = [v for _, v in self.overheads]
         return LinkEstimate(
             rtt, goodput, loss, sent, self.changes, self.last_change, None,
-            self._spread('goodput', goodput) if goodput is not None else None,
+            self._spread(goodput) if goodput is not None else None,
             _quantiles(np.asarray(overheads)) if len(overheads) >= 3 else None,
         )  # fmt: skip
 
