@@ -5,11 +5,12 @@
 - **Frames first.** Every frame the edge answers (in time or late) is a link sample; a frame that fell back
   and is still unanswered `lost_after_s` later is lost. This costs the link nothing.
 - **Probes fill in.** Small probes (the smallest of `probe_sizes`) measure the RTT at `probe_hz`. A larger
-  probe goes out only while the goodput is stale (no frame or probe sample for the estimator's `stale_s`: the
-  uplink is idle, or everything on it is lost), and no more often than keeps them within `probe_share` of
-  a cautious goodput estimate. They are the largest of `probe_sizes`, long enough on any link to stand out of
-  the executors' jitter; one that disagrees with the estimate is confirmed by another soon after, so that a
-  recovery shows within a few seconds. No probe goes out before the edge can answer it.
+  probe goes out only while no frame measures the goodput (for the estimator's `stale_s`: the uplink is
+  idle, or everything on it is lost), and no more often than keeps every probe's bytes on the wire (payload
+  and `PROBE_OVERHEAD`, the RTT probes' included) within `probe_share` of a cautious goodput. They are the
+  largest of `probe_sizes`, long enough on any link to stand out of the executors' jitter; one that disagrees
+  with the estimate is confirmed by another soon after, so that a recovery shows within a few seconds. No
+  probe goes out before the edge can answer it.
 - **Exit checks.** A share of the frames that exit also go to the edge (head_node's `exit_check_share`);
   their agreement with the edge's answer, against what the profile's evaluation expects at that threshold,
   scales what the policy counts an exit's answer worth (`exit_scale`), so that it does not trust a synthetic
@@ -36,6 +37,7 @@ SENT_OUTCOMES = ('edge', 'late', 'fallback', 'exit_check')  # head outcomes of f
 EXIT_CHECKS = 50  # the edge's checks of exits kept per split
 LEAST_CHECKS = 10  # checks before they correct the profile
 MIN_GOODPUT_PROBE_S = 0.25  # the goodput probes' shortest interval
+PROBE_OVERHEAD = 160  # bytes a probe message takes on the wire beyond its payload (CDR, RTPS, UDP, IP)
 FIRST_DECISION_SAMPLES = 3  # goodput samples before the first decision
 
 
@@ -45,7 +47,7 @@ class MonitorSettings:
 
     probe_hz: float = 2.0  # RTT probes per second, on average
     probe_sizes: tuple[int, ...] = (256, 8192)  # the smallest measures RTT, the largest goodput
-    probe_share: float = 0.05  # the largest probes' bytes stay within this share of the estimated goodput
+    probe_share: float = 0.04  # all probes' bytes on the wire within this share of the goodput (DDS takes ~1%)
     probe_timeout_s: float = 1.0  # a probe without a reply this long is lost
     lost_after_s: float = 2.0  # a frame that fell back and is unanswered this long after is lost
     decision_period_s: float = 0.5
@@ -109,17 +111,20 @@ class LinkMonitor:
         return self._sequence, size
 
     def _goodput_probe_interval(self, estimate: LinkEstimate, size: int) -> float:
-        """Time until the next goodput probe: its bytes within `probe_share` of a cautious goodput.
+        """Time until the next goodput probe: every probe's bytes on the wire within `probe_share` of the link.
 
-        Cautious: the lower quartile of the estimate's spread, so that an overestimate cannot let the probes
-        crowd a slow link.
+        The RTT probes take their part first. The goodput is a cautious one, the lower quartile of the
+        estimate's spread, so that an overestimate cannot let the probes crowd a slow link.
         """
         if estimate.goodput_mbps is None:
             return 1.0
         cautious = estimate.goodput_mbps
         if estimate.goodput_quantiles_mbps:
             cautious = min(cautious, float(np.interp(0.25, LEVELS, estimate.goodput_quantiles_mbps)))
-        return max(size * 8 / (self.settings.probe_share * cautious * 1e6), MIN_GOODPUT_PROBE_S)
+        small = min(self.settings.probe_sizes)
+        rtt_probes = (small + PROBE_OVERHEAD) * 8 * self.settings.probe_hz  # bits per second
+        budget = max(self.settings.probe_share * cautious * 1e6 - rtt_probes, 1e-3)
+        return max((size + PROBE_OVERHEAD) * 8 / budget, MIN_GOODPUT_PROBE_S)
 
     def probe_reply(self, now: float, sequence: int) -> None:
         """The edge echoed probe `sequence`; earlier probes it overtook (beyond one reorder) are lost.

@@ -51,7 +51,12 @@ class MonitorNode(Node):
             probe_hz=declare(self, 'probe_hz', 2.0, 'RTT probes per second', True, (0.1, 100.0)),
             probe_sizes=tuple(declare(self, 'probe_sizes', [256, 8192], 'smallest (RTT) and largest probe', True)),
             probe_share=declare(
-                self, 'probe_share', 0.05, 'goodput probes: at most this share of the link', True, (0.001, 1.0)
+                self,
+                'probe_share',
+                MonitorSettings.probe_share,
+                'all probes on the wire: at most this share of the link',
+                True,
+                (0.001, 1.0),
             ),
             decision_period_s=declare(self, 'decision_period_s', 0.5, 'time between decisions', True, (0.05, 60.0)),
             window_s=declare(self, 'window_s', 5.0, 'statistics window', True, (0.5, 120.0)),

@@ -41,7 +41,8 @@ def _frames(images: Path | None, count: int) -> tuple[list[np.ndarray], list[int
     from splitee_ros.model.config import DRIVING_CLASSES
 
     dataset = CocoDataset(images, DRIVING_CLASSES)
-    return [dataset.image(i) for i in range(len(dataset))], [image['id'] for image in dataset.images]
+    count = min(count or len(dataset), len(dataset))
+    return [dataset.image(i) for i in range(count)], [image['id'] for image in dataset.images[:count]]
 
 
 def main() -> None:
@@ -49,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--domain', type=int, required=True)
     parser.add_argument('--fps', type=float, default=10.0)
-    parser.add_argument('--duration', type=float, help='seconds of sample frames (without --images)')
+    parser.add_argument('--duration', type=float, help='seconds of frames (with --images: at most; default all)')
     parser.add_argument('--images', type=Path, help='a COCO annotation file: publish its images in order')
     parser.add_argument('--raw', action='store_true', help='sensor_msgs/Image bgr8 on `image` instead of JPEG')
     parser.add_argument('--ready', type=Path, required=True)
