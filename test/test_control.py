@@ -348,13 +348,16 @@ def run_probes(monitor, start: float, seconds: float, rtt_s: float, goodput_mbps
 
 
 def test_probes_stay_small_while_frames_measure_the_link_and_within_their_share_when_idle():
-    monitor = monitor_for(model(), probe_hz=2.0, probe_sizes=(256, 8192), probe_share=0.05)
-    idle = run_probes(monitor, 0.0, 20.0, 0.005, 0.5)  # an idle 0.5 Mbit/s uplink: goodput probes fill in
-    assert max(idle) > 256 and sum(idle) * 8 / 20.0 <= 0.05 * 0.5e6 + 8 * 256 * 2  # the share, plus RTT probes
-    assert monitor.link.estimate(20.0).goodput_mbps == pytest.approx(0.5, rel=0.2)
-    now = 20.0
+    from splitee_ros.control.monitor import PROBE_OVERHEAD
+
+    monitor = monitor_for(model(), probe_hz=2.0, probe_sizes=(256, 8192), probe_share=0.04)
+    idle = run_probes(monitor, 0.0, 40.0, 0.005, 0.5)  # an idle 0.5 Mbit/s uplink: goodput probes fill in
+    on_the_wire = (sum(idle) + len(idle) * PROBE_OVERHEAD) * 8 / 40.0
+    assert max(idle) > 256 and on_the_wire <= 0.045 * 0.5e6  # the share (and the start, before an estimate)
+    assert monitor.link.estimate(40.0).goodput_mbps == pytest.approx(0.5, rel=0.2)
+    now = 40.0
     for frame in range(50):  # frames now carry 10 KB each way every 0.1 s, answered in RTT + transfer
-        now = 20.0 + frame * 0.1
+        now = 40.0 + frame * 0.1
         values = {'mode': 'split', 'split': 'b', 'bytes': '10000', 'edge_rtt_ms': str(5 + 160 + 21)}
         monitor.on_tail(now, str(frame), 'edge', {'mode': 'split', 'split': 'b', 'tail_ms': '20', 'decode_ms': '1'})
         monitor.on_head(now, str(frame), 'edge', values)
