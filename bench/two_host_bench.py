@@ -49,6 +49,7 @@ def traces(names: list[str], seconds: float) -> list[Trace]:
     made = {
         'step': step_trace(high=20.0, low=0.6, phase_s=seconds / 3, rtt_ms=1.0),
         'ramp': ramp_trace(high=30.0, low=0.6, ramp_s=seconds / 2, rtt_ms=1.0),
+        'constant': Trace('constant', np.array([0.0]), np.array([20.0]), np.array([1.0])),
     }
     urban = Trace.load_csv(HERE / 'traces' / 'urban.csv')
     made['urban'] = urban
@@ -67,7 +68,12 @@ def schedule_of(trace: Trace, seconds: float) -> list[tuple[float, float]]:
 
 
 def phase_of(trace: Trace, offset: float) -> str:
-    """The phase a frame falls in: the step's thirds, or the rate band of the others."""
+    """The phase a frame falls in.
+
+    The step's thirds; the constant link's first 10 s and the rest; the rate band of the others.
+    """
+    if trace.name == 'constant':
+        return 'first 10 s' if offset < 10.0 else 'after'
     if trace.name == 'step':
         third = trace.duration_s / 3
         return ('before', 'drop', 'after')[min(2, int(offset // third))]
@@ -99,13 +105,19 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
         if outcome is not None:
             choices.append(_choice(values).label)
     changes = sum(a != b for a, b in itertools.pairwise(choices))
+    times = [when - start for key, when, _ in record['published'] if key in telemetry]
+    settled = [c for c, t in zip(choices, times, strict=False) if t >= 5.0]
+    changes_after_5s = sum(a != b for a, b in itertools.pairwise(settled))
+    first_10s = [c for c, t in zip(choices, times, strict=False) if t < 10.0]
     frames = len(record['published'])
     return {
         'frames': frames, 'on_time_map50': scorer.score(on_time).map50,
         'phases': {name: {'frames': len(ids), 'on_time_map50': scorer.score(on_time, ids).map50}
                    for name, ids in phases.items()},
         'hit_rate': hits / frames, 'dropped': len(dropped), 'drop_rate': len(dropped) / frames,
-        'fallback_lateness_ms': _quantiles(lateness), 'changes': changes,
+        'fallback_lateness_ms': _quantiles(lateness), 'changes': changes, 'changes_after_5s': changes_after_5s,
+        'changes_in_first_10s': sum(a != b for a, b in itertools.pairwise(first_10s)),
+        'duration_s': max(times, default=0.0),
         'shares': {label: choices.count(label) / len(choices) for label in sorted(set(choices))} if choices else {},
     }  # fmt: skip
 
@@ -165,7 +177,7 @@ def main() -> None:
     """Simulate, run on two hosts, score, write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--package', type=Path, default=ROOT / 'models' / 'splitee_demo')
-    parser.add_argument('--traces', nargs='+', default=['step', 'ramp', 'urban'])
+    parser.add_argument('--traces', nargs='+', default=['step', 'ramp', 'urban', 'constant'])
     parser.add_argument('--seconds', type=float, default=60.0, help='length of the step and ramp traces')
     parser.add_argument('--fps', type=float, default=5.0)
     parser.add_argument('--deadline-ms', type=float, default=250.0)
@@ -252,8 +264,8 @@ def markdown(report: dict) -> str:
         f'`{report["profile"]}` on both hosts, the head launched at `{report["launched"]}`. On-time mAP@.5: what '
         f'the head published for each frame within its deadline (+{report["late_budget_ms"]:g} ms), scored '
         'against the held-out ground truth; later answers count as nothing.', '',
-        '| trace | run | on-time mAP@.5 | per phase | hit rate | drops | fallback lateness p50 / p99 ms | changes |',
-        '|---|---|---|---|---|---|---|---|',
+        '| trace | run | on-time mAP@.5 | per phase | hit rate | drops | fallback lateness p50 / p99 ms | changes '
+        '(first 10 s; after 5 s) |', '|---|---|---|---|---|---|---|---|',
     ]  # fmt: skip
     for name, entry in report['traces'].items():
         for label, run in entry['runs'].items():
@@ -261,7 +273,8 @@ def markdown(report: dict) -> str:
             late = run['fallback_lateness_ms']
             late_text = f'{late["p50"]:.1f} / {late["p99"]:.1f}' if late else '-'
             lines.append(f'| {name} | {label} | {run["on_time_map50"]:.3f} | {phases} | {run["hit_rate"]:.3f} | '
-                         f'{run["dropped"]} | {late_text} | {run["changes"]} |')  # fmt: skip
+                         f'{run["dropped"]} | {late_text} | {run["changes"]} ({run["changes_in_first_10s"]}; '
+                         f'{run["changes_after_5s"]}) |')  # fmt: skip
         simulated = entry['simulated']['adaptive']
         lines.append(f'| {name} | simulator (adaptive) | {simulated["on_time_map50"]:.3f} | | '
                      f'{simulated["hit_rate"]:.3f} | | | {simulated["changes"]} |')  # fmt: skip
