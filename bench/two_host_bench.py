@@ -49,7 +49,7 @@ def traces(names: list[str], seconds: float) -> list[Trace]:
     made = {
         'step': step_trace(high=20.0, low=0.6, phase_s=seconds / 3, rtt_ms=1.0),
         'ramp': ramp_trace(high=30.0, low=0.6, ramp_s=seconds / 2, rtt_ms=1.0),
-        'constant': Trace('constant', np.array([0.0]), np.array([20.0]), np.array([1.0])),
+        'constant': Trace('constant', np.arange(0.0, seconds), np.full(int(seconds), 20.0), np.ones(int(seconds))),
     }
     urban = Trace.load_csv(HERE / 'traces' / 'urban.csv')
     made['urban'] = urban
