@@ -156,9 +156,11 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     for key in keys:
         received = msg_to_detections(collector.results[key][1], package.config.class_names)
         assert_same(received, best_exit(images[key], 'stage1'))
-    assert collector.wait_for_outcomes('exit_check', FRAMES, 60), collector.outcomes()
+    # every exit is checked, unless the uplink is still busy with the previous check (skipped and counted)
+    assert collector.wait_for_outcomes('exit_check', 1, 60), collector.outcomes()
+    time.sleep(1.0)
     agreements = [float(values['agreement']) for values in collector.values_of('exit_check')]
-    assert len(agreements) == FRAMES and all(0.0 <= a <= 1.0 for a in agreements)
+    assert 1 <= len(agreements) <= FRAMES and all(0.0 <= a <= 1.0 for a in agreements)
     assert all(r.successful for r in collector.set_parameters('head_node', {'exit_check_share': 0.0}))
 
     # The two baselines: the whole model on the vehicle, and JPEG frames to the edge's whole model.

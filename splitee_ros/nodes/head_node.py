@@ -112,6 +112,7 @@ class HeadNode(Node):
         self._outbox: CompressedImage | None = None
         self._outbox_ready = threading.Condition()
         self.superseded = 0
+        self.checks_skipped = 0  # exit checks not sent: the uplink was busy with a frame
         self._running = True
         self.bridge = load_cv_bridge()
 
@@ -242,10 +243,16 @@ class HeadNode(Node):
         return True
 
     def _send(self, pending: Pending, header, step) -> None:
-        """Register `pending` (before sending: the edge may answer at once) and hand its payload to the sender."""
-        for overflow in self.pending.add(pending):
-            self._fall_back(overflow)
+        """Register `pending` (before sending: the edge may answer at once) and hand its payload to the sender.
+
+        A payload still unsent is superseded by a frame's, never by an exit check's (the check is skipped).
+        """
         with self._outbox_ready:
+            if pending.check and self._outbox is not None:
+                self.checks_skipped += 1
+                return
+            for overflow in self.pending.add(pending):
+                self._fall_back(overflow)
             if self._outbox is not None:
                 self.superseded += 1
             self._outbox = CompressedImage(header=header, format=step.payload_format, data=step.payload)
@@ -317,6 +324,7 @@ class HeadNode(Node):
             'exit_threshold': settings.exit_threshold,
             'waiting_for_edge': len(self.pending),
             'superseded_unsent': self.superseded,
+            'exit_checks_skipped': self.checks_skipped,
             **counts,
         }
         level, message = self.problems.check(counts)
