@@ -6,14 +6,17 @@ Threads: the image callback only queues the image (at most `image_queue_depth` w
 waiting image is dropped and counted, so by default the newest image is always the next one); an inference
 thread runs the head; a sender thread publishes what goes to the edge (a publish can block while a slow
 uplink drains; a payload still unsent when the next is ready is superseded, and its frame falls back at its
-deadline); the edge-result callback and the deadline timer run in their own callback groups on a
-multi-threaded executor, so neither ever waits behind an inference.
+deadline); a deadline thread sleeps until the earliest deadline and publishes the fallbacks that are due
+(the Python switch interval is 1 ms, so it gets the interpreter within a millisecond of waking); the
+edge-result callback runs in its own callback group on a multi-threaded executor, so nothing waits behind an
+inference.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import threading
 import time
 from collections import deque
@@ -21,7 +24,6 @@ from collections import deque
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
@@ -40,6 +42,8 @@ from splitee_ros.ros.convert import (
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare, load_model
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
+
+SWITCH_INTERVAL_S = 0.001  # a thread that waits for the interpreter waits at most this long (Python's: 5 ms)
 
 
 class HeadNode(Node):
@@ -143,8 +147,9 @@ class HeadNode(Node):
             qos_overriding_options=overrides,
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
-        steady = Clock(clock_type=ClockType.STEADY_TIME)  # deadlines are wall-clock time, also under use_sim_time
-        self.create_timer(0.002, self._on_deadline_tick, callback_group=MutuallyExclusiveCallbackGroup(), clock=steady)
+        self._deadline_wake = threading.Condition()
+        self.deadlines = threading.Thread(target=self._deadline_loop, name='head-deadlines', daemon=True)
+        self.deadlines.start()
         self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
         self.worker = threading.Thread(target=self._inference_loop, name='head-inference', daemon=True)
         self.worker.start()
@@ -257,6 +262,8 @@ class HeadNode(Node):
                 self.superseded += 1
             self._outbox = CompressedImage(header=header, format=step.payload_format, data=step.payload)
             self._outbox_ready.notify()
+        with self._deadline_wake:  # the deadline thread may sleep past this frame's deadline (none was waiting)
+            self._deadline_wake.notify()
 
     def _send_loop(self) -> None:
         while self._running:
@@ -282,9 +289,14 @@ class HeadNode(Node):
         else:  # late: published nothing, but its round trip and bytes still measure the link
             self._telemetry(frame.key, Outcome.LATE, info)
 
-    def _on_deadline_tick(self) -> None:
-        for pending in self.pending.expire(time.monotonic()):
-            self._fall_back(pending)
+    def _deadline_loop(self) -> None:
+        """Sleep until the earliest deadline (deadlines are steady-clock time, also under use_sim_time)."""
+        while self._running:
+            due = self.pending.next_deadline()
+            with self._deadline_wake:
+                self._deadline_wake.wait(0.1 if due is None else max(0.0, due - time.monotonic()))
+            for pending in self.pending.expire(time.monotonic()):
+                self._fall_back(pending)
 
     def _fall_back(self, pending: Pending) -> None:
         """Publish a frame's local result at its deadline; an empty result if even that fails (never none)."""
@@ -331,18 +343,19 @@ class HeadNode(Node):
         self.diagnostics_pub.publish(health(self, 'splitee: head_node', level, message, values))
 
     def destroy_node(self) -> None:
-        """Stop the inference thread first."""
+        """Stop the inference, sender and deadline threads first."""
         self._running = False
-        for ready in (self._slot_ready, self._outbox_ready):
+        for ready in (self._slot_ready, self._outbox_ready, self._deadline_wake):
             with ready:
                 ready.notify()
-        self.worker.join(timeout=5.0)
-        self.sender.join(timeout=5.0)
+        for thread in (self.worker, self.sender, self.deadlines):
+            thread.join(timeout=5.0)
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
     """Run head_node until shut down."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     spin(HeadNode, args)
 
 

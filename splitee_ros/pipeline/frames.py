@@ -107,6 +107,11 @@ class PendingFrames(Generic[Result]):
             due = [key for key, pending in self._pending.items() if pending.deadline <= now]
             return [self._finish(key, Outcome.FALLBACK) for key in due]
 
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of the frames still waiting, or None."""
+        with self._lock:
+            return min((pending.deadline for pending in self._pending.values()), default=None)
+
     def count(self, outcome: Outcome) -> None:
         """Count a frame that never waited (exit, local, dropped, rejected)."""
         with self._lock:
