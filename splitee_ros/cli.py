@@ -8,6 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from splitee_ros.errors import SpliteeError
+
 
 def _smoke(args: argparse.Namespace) -> int:
     from splitee_ros.ros import smoke
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (RuntimeError, ValueError, FileNotFoundError) as error:
+    except (SpliteeError, RuntimeError, ValueError, FileNotFoundError) as error:
         print(f'splitee {args.command}: error: {error}', file=sys.stderr)
         return 2
 

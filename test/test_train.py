@@ -229,3 +229,16 @@ def test_shipped_training_configs_parse(name):
     assert set(detector.bottlenecks) == set(detector.split_points) == set(detector.exits)
     for stage in config.stages:  # every stage's options are known to it
         STAGES[stage.kind](detector, stage.options)
+
+
+def test_a_misspelt_name_is_a_one_line_error_of_the_command(tmp_path, capsys):
+    config = yaml.safe_load(Path(QUICK).read_text())
+    config['stages'][0]['kind'] = 'teachr'
+    path = tmp_path / 'bad.yaml'
+    path.write_text(yaml.safe_dump(config))
+    assert main(['train', str(path)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "unknown stage kind 'teachr'" in message and len(message.splitlines()) == 1
+    assert main(['model', 'info', 'splitee_dmeo']) == 2
+    message = capsys.readouterr().err.strip()
+    assert 'splitee_dmeo' in message and 'splitee_demo' in message and len(message.splitlines()) == 1

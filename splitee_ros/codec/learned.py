@@ -23,6 +23,7 @@ import torch
 from splitee_ros.codec.entropy import EntropyError
 from splitee_ros.codec.quantize import output_rounding
 from splitee_ros.codec.registry import LEARNED_QUANTIZER_ID
+from splitee_ros.errors import UnknownNameError
 
 CODEC_ID = LEARNED_QUANTIZER_ID << 4
 _SIZED_BUFFERS = ('_quantized_cdf', '_offset', '_cdf_length')
@@ -136,7 +137,7 @@ class LearnedCodec:
     def for_split(self, split_index: int) -> LearnedCodec:
         """Return the codec bound to the tables of one split point."""
         if (split_index, self.level) not in self.tables:
-            raise KeyError(f'the learned codec {self.name} has no tables for split {split_index}')
+            raise UnknownNameError(f'the learned codec {self.name} has no tables for split {split_index}')
         return LearnedCodec(self.tables, self.level, split_index)
 
     @property

@@ -17,6 +17,7 @@ import numpy as np
 
 from splitee_ros.codec.entropy import Lz4, Plain, Zstd
 from splitee_ros.codec.quantize import Affine, Float16, Raw, channel_count
+from splitee_ros.errors import UnknownNameError
 
 
 class Quantizer(Protocol):
@@ -116,5 +117,5 @@ CODECS_BY_ID: dict[int, Codec] = {codec.codec_id: codec for codec in CODECS.valu
 def codec_by_name(name: str, codecs: Mapping[str, Codec] = CODECS) -> Codec:
     """Look a codec up by name, with an error that lists the known ones."""
     if name not in codecs:
-        raise KeyError(f'unknown codec {name!r}; known: {", ".join(codecs)}')
+        raise UnknownNameError(f'unknown codec {name!r}; known: {", ".join(codecs)}')
     return codecs[name]

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from splitee_ros.errors import UnknownNameError
+
 PROFILE_FILE = 'profile.yaml'
 LEVELS = np.linspace(0.0, 1.0, 21)  # the quantile levels a Distribution keeps
 
@@ -258,7 +260,9 @@ class Profile:
     def device(self, name: str) -> DeviceProfile:
         """The profile of device `name`; KeyError lists the profiled ones."""
         if name not in self.devices:
-            raise KeyError(f'no device profile {name!r}; profiled: {sorted(self.devices)} (run `splitee profile`)')
+            raise UnknownNameError(
+                f'no device profile {name!r}; profiled: {sorted(self.devices)} (run `splitee profile`)'
+            )
         return self.devices[name]
 
     @classmethod

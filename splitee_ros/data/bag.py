@@ -12,6 +12,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from splitee_ros.errors import UnknownNameError
+
 IMAGE_TOPIC = '/camera/image_raw'
 CAMERA_INFO_TOPIC = '/camera/camera_info'
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
@@ -75,7 +77,9 @@ def read_camera_frames(path: str | Path, topic: str = IMAGE_TOPIC) -> Iterator[C
     with Reader(Path(path)) as reader:
         connections = [c for c in reader.connections if c.topic == topic]
         if not connections:
-            raise KeyError(f'{path} has no topic {topic}; it has {sorted({c.topic for c in reader.connections})}')
+            raise UnknownNameError(
+                f'{path} has no topic {topic}; it has {sorted({c.topic for c in reader.connections})}'
+            )
         for connection, _, raw in reader.messages(connections=connections):
             message = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
             channels = {'bgr8': 3, 'rgb8': 3, 'mono8': 1}[message.encoding]

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from splitee_ros.errors import ConfigError
+
 DRIVING_CLASSES = ('__background__', 'car', 'truck', 'bus', 'pedestrian', 'cyclist', 'traffic_sign', 'traffic_light')
 
 
@@ -42,7 +44,7 @@ class ExitConfig:
     def __post_init__(self) -> None:
         """Name what is wrong."""
         if self.kind not in EXIT_KINDS:
-            raise ValueError(f'exit kind must be one of {list(EXIT_KINDS)}, not {self.kind!r}')
+            raise ConfigError(f'exit kind must be one of {list(EXIT_KINDS)}, not {self.kind!r}')
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f'unknown model config keys {unknown}; known: {sorted(known)}')
+            raise ConfigError(f'unknown model config keys {unknown}; known: {sorted(known)}')
         if 'family' not in data:
             raise ValueError('model config needs a family')
         values = dict(data)
@@ -97,7 +99,7 @@ def _sub_config(kind: type, options: Mapping[str, Any] | None):
     known = {f.name for f in dataclasses.fields(kind)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f'unknown {kind.__name__} keys {unknown}; known: {sorted(known)}')
+        raise ConfigError(f'unknown {kind.__name__} keys {unknown}; known: {sorted(known)}')
     for key in ('anchor_sizes', 'blocks'):
         if key in options and isinstance(options[key], list):
             options[key] = tuple(options[key])

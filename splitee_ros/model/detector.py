@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from splitee_ros.errors import UnknownNameError
 from splitee_ros.model.config import ExitConfig
 from splitee_ros.model.parts import Bottleneck, ExitHead, PyramidExit, StagedBackbone
 from splitee_ros.model.postprocess import Detections, PostprocessConfig, postprocess
@@ -107,7 +108,7 @@ class SplittableDetector(nn.Module):
     def split(self, name: str) -> SplitPoint:
         """Return the split point called `name`, with a clear error listing the known ones."""
         if name not in self.split_points:
-            raise KeyError(f'{self.family} has no split point {name!r}; known: {", ".join(self.split_points)}')
+            raise UnknownNameError(f'{self.family} has no split point {name!r}; known: {", ".join(self.split_points)}')
         return self.split_points[name]
 
     def add_bottleneck(self, split: str, code_channels: int, stride: int, hidden: int = 0, blocks: int = 0):

@@ -29,6 +29,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork
 
+from splitee_ros.errors import UnknownNameError
 from splitee_ros.model.config import ModelConfig
 from splitee_ros.model.detector import Normalize, SplittableDetector
 from splitee_ros.model.parts import StagedBackbone, fixed_anchors
@@ -53,12 +54,14 @@ def register(name: str) -> Callable[[Builder], Builder]:
 def build_detector(config: ModelConfig) -> SplittableDetector:
     """Build a detector from its config: family, split points, bottlenecks, exits, then local weights."""
     if config.family not in FAMILIES:
-        raise KeyError(f'unknown detector family {config.family!r}; known: {", ".join(sorted(FAMILIES))}')
+        raise UnknownNameError(f'unknown detector family {config.family!r}; known: {", ".join(sorted(FAMILIES))}')
     detector = FAMILIES[config.family](config)
     for table, what in ((config.bottlenecks, 'bottlenecks'), (config.exits, 'exits')):
         unknown = sorted(set(table) - set(detector.split_points) - {'*'})
         if unknown:
-            raise KeyError(f'{what} name unknown split points {unknown}; known: {", ".join(detector.split_points)}')
+            raise UnknownNameError(
+                f'{what} name unknown split points {unknown}; known: {", ".join(detector.split_points)}'
+            )
     for split in list(detector.split_points):
         bottleneck = config.for_split(config.bottlenecks, split)
         if bottleneck is not None:
@@ -144,7 +147,7 @@ def _split_indices(stages: list[tuple[str, nn.Module]], names: Sequence[str]) ->
     last = _last_stage(stages)
     unknown = [name for name in names if name not in last]
     if unknown:
-        raise KeyError(
+        raise UnknownNameError(
             f'no split point {unknown[0]!r}; the backbone stages are {", ".join(name for name, _ in stages)}'
         )
     return {name: last[name] + 1 for name in names}

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from rosbags.rosbag2 import Reader
 
+from splitee_ros.errors import UnknownNameError
+
 
 @dataclass(frozen=True)
 class PlayOptions:
@@ -58,7 +60,7 @@ def play(bag: str | Path, options: PlayOptions = PlayOptions(), node=None) -> in
             connections = [c for c in reader.connections if not options.topics or c.topic in options.topics]
             missing = set(options.topics) - {c.topic for c in connections}
             if missing:
-                raise KeyError(
+                raise UnknownNameError(
                     f'{bag} has no topics {sorted(missing)}; it has {sorted({c.topic for c in reader.connections})}'
                 )
             publishers = {

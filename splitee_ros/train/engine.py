@@ -20,6 +20,7 @@ import yaml
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from splitee_ros.errors import ConfigError, UnknownNameError
 from splitee_ros.model.config import ModelConfig
 from splitee_ros.model.families import build_detector
 from splitee_ros.model.package import write_package
@@ -69,11 +70,13 @@ class TrainConfig:
         known = {'model', 'data', 'stages', 'output', 'work_dir', 'seed', 'threads', 'device', 'calibration_images'}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f'{path}: unknown keys {unknown}; known: {sorted(known)}')
+            raise ConfigError(f'{path}: unknown keys {unknown}; known: {sorted(known)}')
         stages = []
         for stage in data['stages']:
             if stage['kind'] not in STAGES:
-                raise KeyError(f'{path}: unknown stage kind {stage["kind"]!r}; known: {", ".join(STAGES.names())}')
+                raise UnknownNameError(
+                    f'{path}: unknown stage kind {stage["kind"]!r}; known: {", ".join(STAGES.names())}'
+                )
             stages.append(StageConfig(**stage))
         return cls(
             model=ModelConfig.from_dict(data['model']),

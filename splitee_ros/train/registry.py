@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from splitee_ros.errors import UnknownNameError
+
 T = TypeVar('T')
 
 
@@ -23,7 +25,7 @@ class Registry(Generic[T]):
 
         def add(component: T) -> T:
             if name in self._entries:
-                raise KeyError(f'{self.kind} {name!r} is registered twice')
+                raise UnknownNameError(f'{self.kind} {name!r} is registered twice')
             self._entries[name] = component
             return component
 
@@ -32,7 +34,7 @@ class Registry(Generic[T]):
     def __getitem__(self, name: str) -> T:
         """Look a component up by name."""
         if name not in self._entries:
-            raise KeyError(f'unknown {self.kind} {name!r}; known: {", ".join(sorted(self._entries))}')
+            raise UnknownNameError(f'unknown {self.kind} {name!r}; known: {", ".join(sorted(self._entries))}')
         return self._entries[name]
 
     def __contains__(self, name: str) -> bool:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from splitee_ros.errors import ConfigError
 from splitee_ros.model.detector import SplittableDetector
 from splitee_ros.model.postprocess import agreement
 from splitee_ros.train.losses import DetectionLoss, feature_distillation
@@ -45,7 +46,7 @@ def options_of(kind: type, options: Mapping[str, Any], stage: str):
     known = {f.name for f in dataclasses.fields(kind)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f'{stage} stage: unknown options {unknown}; known: {sorted(known)}')
+        raise ConfigError(f'{stage} stage: unknown options {unknown}; known: {sorted(known)}')
     return kind(**options)
 
 
