@@ -110,7 +110,10 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
     changes_after_5s = sum(a != b for a, b in itertools.pairwise(settled))
     first_10s = [c for c, t in zip(choices, times, strict=False) if t < 10.0]
     frames = len(record['published'])
+    checks = [float(values['agreement']) for _, outcome, _, values in record['telemetry']
+              if outcome == 'exit_check' and 'agreement' in values]  # fmt: skip
     return {
+        'exit_checks': {'count': len(checks), 'mean_agreement': float(np.mean(checks)) if checks else None},
         'frames': frames, 'on_time_map50': scorer.score(on_time).map50,
         'phases': {name: {'frames': len(ids), 'on_time_map50': scorer.score(on_time, ids).map50}
                    for name, ids in phases.items()},
@@ -233,6 +236,7 @@ def main() -> None:
             print(f'{trace.name} {label}: on-time mAP@.5 {runs[label]["on_time_map50"]:.3f}, hit rate '
                   f'{runs[label]["hit_rate"]:.3f}', flush=True)  # fmt: skip
         best_static = max(picked, key=lambda label: runs[label]['on_time_map50'])
+        expected = {p.threshold: p.agreement for p in profile.accuracy.exit_curves.get(launched.split, ())}
         adaptive = runs['adaptive']
         report['traces'][trace.name] = {
             'schedule': schedule, 'runs': runs,
@@ -241,6 +245,7 @@ def main() -> None:
                           'statics': {s.label: {'hit_rate': s.hit_rate, 'on_time_map50': s.mean_accuracy}
                                       for s in statics[: args.statics]}},
             'best_static': best_static,
+            'exit_agreement_expected_by_threshold': expected,
             'adaptive_minus_best_static_points': 100 * (adaptive['on_time_map50'] - runs[best_static]['on_time_map50']),
             'simulator_minus_measured_points': {
                 'hit_rate': 100 * (predicted.hit_rate - adaptive['hit_rate']),
@@ -284,6 +289,14 @@ def markdown(report: dict) -> str:
         gap = entry['simulator_minus_measured_points']
         lines.append(f'| {name} | {entry["adaptive_minus_best_static_points"]:+.1f} | {gap["hit_rate"]:+.1f}, '
                      f'{gap["on_time_map50"]:+.1f} |')  # fmt: skip
+    checks = [(name, label, run['exit_checks']) for name, entry in report['traces'].items()
+              for label, run in entry['runs'].items() if run['exit_checks']['count']]  # fmt: skip
+    if checks:
+        lines += ['', "The edge's checks of exits (a share of the exited frames also sent to the edge): measured "
+                  'agreement (F1 of the exit against the edge), against what the evaluation expects at that '
+                  'threshold:', '']  # fmt: skip
+        lines += [f'- {name} {label}: {c["count"]} checks, mean agreement {c["mean_agreement"]:.3f}' for name, label, c
+                  in checks]  # fmt: skip
     if 'probe_share_idle' in report:
         shares = ', '.join(f'{rate} Mbit/s {share:.1%}' for rate, share in report['probe_share_idle'].items())
         lines += ['', f'Probe traffic on the idle uplink (monitor and tail alone, every byte on the veth): {shares}.']

@@ -156,6 +156,7 @@ def train_stage(
 
     def save(done: bool) -> None:
         log['seconds'] = round(spent_before + time.monotonic() - started, 1)
+        log['threads'] = torch.get_num_threads()
         state = {
             'stage': stage_config.name, 'iteration': iteration, 'done': done, 'log': log, 'rng': _rng_state(),
             'modules': {name: module.state_dict() for name, module in modules.items()},

@@ -482,18 +482,22 @@ def write_model_card(report: Mapping[str, Any], path: Path, reproduce: str, sche
 
 
 def schedule_text(package_folder: str | Path) -> str:
-    """What training took, stage by stage, from the package's training log (wall time on its threads)."""
+    """What training took, stage by stage, from the package's training log: wall hours and CPU-hours."""
     path = Path(package_folder) / 'training_log.json'
     if not path.is_file():
         return ''
     log = json.loads(path.read_text())
-    rows = [[name, str(entry.get('losses', [{}])[-1].get('iteration', '')),
-             f'{entry["seconds"] / 3600:.2f}' if 'seconds' in entry else 'not recorded']
-            for name, entry in log.items()]  # fmt: skip
-    total = sum(entry.get('seconds', 0.0) for entry in log.values()) / 3600
+    rows, wall, cpu = [], 0.0, 0.0
+    for name, entry in log.items():
+        hours = entry.get('seconds', 0.0) / 3600
+        threads = entry.get('threads', 2)  # the CPU config's
+        wall, cpu = wall + hours, cpu + hours * threads
+        iterations = entry.get('losses', [{}])[-1].get('iteration', '')
+        rows.append([name, str(iterations), f'{hours:.2f}', f'{hours * threads:.2f}'] if 'seconds' in entry
+                    else [name, str(iterations), 'not recorded', ''])  # fmt: skip
     return '\n'.join([
-        f'Training schedule (wall hours on this machine\'s 2 cores, {total:.1f} h in all; resumed stages count '
-        'every run):', '', *_table(['stage', 'iterations', 'hours'], rows),
+        f'Training schedule on this machine ({wall:.1f} wall hours, {cpu:.1f} CPU-hours in all; a resumed stage '
+        'counts every run):', '', *_table(['stage', 'iterations', 'wall hours', 'CPU-hours'], rows),
     ])  # fmt: skip
 
 
