@@ -27,6 +27,7 @@ from splitee_ros.runtime.base import make_runtime
 
 FRAMES = 8
 CODEC = 'int8+zstd3'
+EXIT_SPLIT = 'stage2'  # where the shipped package has an exit (the deepest split has one)
 pytestmark = pytest.mark.timeout(900)  # node start-ups and six replays on a machine that may be busy
 
 
@@ -146,7 +147,7 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
 
     # 2. Exit path: every exit taken at threshold 0, its detections those of the best exit offline; with every
     #    exit checked by the edge, each frame still has one answer (the exit's) and a check of it.
-    settings = {'exits_enabled': True, 'exit_threshold': 0.0, 'exit_check_share': 1.0}
+    settings = {'split_point': EXIT_SPLIT, 'exits_enabled': True, 'exit_threshold': 0.0, 'exit_check_share': 1.0}
     assert all(r.successful for r in collector.set_parameters('head_node', settings))
     collector.clear()
     replay(collector, bag, keys)
@@ -155,7 +156,7 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     assert all(count == 1 for count in collector.result_counts.values())
     for key in keys:
         received = msg_to_detections(collector.results[key][1], package.config.class_names)
-        assert_same(received, best_exit(images[key], 'stage1'))
+        assert_same(received, best_exit(images[key], EXIT_SPLIT))
     # every exit is checked, unless the uplink is still busy with the previous check (skipped and counted)
     assert collector.wait_for_outcomes('exit_check', 1, 60), collector.outcomes()
     time.sleep(1.0)
@@ -215,7 +216,7 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     assert min(latencies) >= 400.0 and max(latencies) < 400.0 + 1000.0, latencies
     for key in keys:  # the fallback is the best local exit
         assert_same(
-            msg_to_detections(collector.results[key][1], package.config.class_names), best_exit(images[key], 'stage1')
+            msg_to_detections(collector.results[key][1], package.config.class_names), best_exit(images[key], EXIT_SPLIT)
         )
     assert all(r.successful for r in collector.set_parameters('head_node', {'deadline_ms': 3000.0}))
     nodes['tail_node'] = NodeProcess('tail_node', tail_parameters, env, log_folder)
