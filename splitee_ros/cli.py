@@ -145,7 +145,7 @@ def _build_engines(args: argparse.Namespace) -> int:
             images = sample_frames(args.calibration_frames, seed=7000)
     backend = TensorRTBackend(
         folder, args.device, args.precision, workspace_mb=args.workspace_mb, calibration_images=images,
-        on_build=lambda graph, reason: print(f'{graph}: building ({reason})', flush=True),
+        max_batch=args.max_batch, on_build=lambda graph, reason: print(f'{graph}: building ({reason})', flush=True),
     )  # fmt: skip
     for graph in graphs_of(backend.spec, args.role, full=args.full):
         backend.engine_bytes(graph)
@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     engines.add_argument('--full', action='store_true', help='also the unsplit model (local and image offload)')
     engines.add_argument('--device', default='cuda')
     engines.add_argument('--workspace-mb', type=int, default=1024)
+    engines.add_argument(
+        '--max-batch', type=int, default=1, help="largest batch (the edge's max_batch; a one-camera vehicle: 1)"
+    )
     engines.add_argument('--cache', help='export and engine cache (default $SPLITEE_CACHE or ~/.cache/splitee_ros)')
     engines.add_argument('--calibration-dir', help='INT8: folder of sample camera images (default: synthetic drives)')
     engines.add_argument('--calibration-frames', type=int, default=200, help='INT8: number of calibration frames')

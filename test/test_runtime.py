@@ -82,6 +82,28 @@ def test_onnxruntime_and_torch_give_the_same_detections_on_every_split(package, 
     assert compared > 0, 'no detections were compared'
 
 
+@pytest.mark.parametrize('backend', ['torch', 'onnxruntime'])
+def test_a_batch_gives_what_its_frames_give_one_at_a_time(backend, runtime_cache):
+    """Heads (a vehicle's cameras), tails and the whole model (the edge's batches) take any batch size."""
+    runtime = make_runtime(DEMO, backend, 'both', full=True, threads=2, cache=runtime_cache)
+    frames = [*sample_frames(2, seed=4300), np.ascontiguousarray(sample_frames(1, seed=4301)[0][::2, ::2])]
+    sizes = [frame.shape[:2] for frame in frames]
+    for single, batched in zip([runtime.run_full(f) for f in frames], runtime.run_full_batch(frames), strict=True):
+        assert_same_detections(batched, single, box_px=1e-2, score=1e-4)
+    split = runtime.split_names[-1]
+    heads = runtime.run_heads(split, frames)
+    for frame, head in zip(frames, heads, strict=True):
+        alone = runtime.run_head(split, frame)
+        np.testing.assert_allclose(head.code, alone.code, atol=1e-4 * np.abs(alone.code).max() + 1e-5)
+        assert head.frame_size == frame.shape[:2] and head.confidences.keys() == alone.confidences.keys()
+        for name, confidence in alone.confidences.items():
+            assert head.confidences[name] == pytest.approx(confidence, abs=1e-5)
+            assert_same_detections(head.exit_detections(name), alone.exit_detections(name), box_px=1e-2, score=1e-4)
+    tails = runtime.run_tails(split, [head.code for head in heads], sizes)
+    for head, size, batched in zip(heads, sizes, tails, strict=True):
+        assert_same_detections(batched, runtime.run_tail(split, head.code, size), box_px=1e-2, score=1e-4)
+
+
 def test_detections_are_in_camera_frame_pixels_for_any_frame_size(runtime_cache):
     runtime = make_runtime(DEMO, 'onnxruntime', 'head', full=True, cache=runtime_cache)
     frame = sample_frames(1, seed=4100)[0]

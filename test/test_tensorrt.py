@@ -41,12 +41,15 @@ def test_engine_key_covers_onnx_tensorrt_gpu_and_precision():
         dataclasses.replace(KEY, tensorrt_version='10.4.0'),
         dataclasses.replace(KEY, gpu_name='NVIDIA H100 80GB HBM3'),
         dataclasses.replace(KEY, precision='int8'),
+        dataclasses.replace(KEY, max_batch=8),
     ]
     digests = {KEY.digest} | {variant.digest for variant in variants}
-    assert len(digests) == 5 and all(len(digest) == 16 for digest in digests)
+    assert len(digests) == 6 and all(len(digest) == 16 for digest in digests)
     assert dataclasses.replace(KEY).digest == KEY.digest
     with pytest.raises(ValueError, match='precision must be one of'):
         EngineKey('ab' * 32, '10.3.0', 'Orin', 'int4')
+    with pytest.raises(ValueError, match='max_batch must be within'):
+        EngineKey('ab' * 32, '10.3.0', 'Orin', 'fp16', max_batch=0)
 
 
 def test_engine_cache_uses_only_engines_built_under_the_same_key(tmp_path):
@@ -96,13 +99,13 @@ def test_onnx_io_maps_the_exported_graphs(demo_exports):
     for split in spec.splits:
         head = onnx_io(demo_exports / f'{split.name}.head.onnx')
         assert [t.name for t in head if t.is_input] == ['image']
-        assert head[0] == TensorSpec('image', (1, 3, *spec.input_size), 'float32', True)
+        assert head[0] == TensorSpec('image', (-1, 3, *spec.input_size), 'float32', True)  # a dynamic batch
         outputs = {t.name: t for t in head if not t.is_input}
-        assert outputs['code'].shape == split.code_shape
+        assert outputs['code'].shape == (-1, *split.code_shape[1:])
         exits = {f'exit.{e}.{k}' for e in split.exits for k in ('cls_logits', 'bbox_regression', 'confidence')}
         assert set(outputs) == {'code'} | exits
         tail = onnx_io(demo_exports / f'{split.name}.tail.onnx')
-        assert tail[0] == TensorSpec('code', split.code_shape, 'float32', True)
+        assert tail[0] == TensorSpec('code', (-1, *split.code_shape[1:]), 'float32', True)
         assert {t.name for t in tail if not t.is_input} == {'cls_logits', 'bbox_regression'}
 
 
@@ -145,7 +148,7 @@ def test_tensorrt_engines_match_onnxruntime(demo_exports, runtime_cache, tmp_pat
     pytest.importorskip('tensorrt', reason='TensorRT is not installed (it needs a CUDA GPU: Jetson or GPU host)')
     from splitee_ros.runtime.tensorrt_backend import TensorRTBackend
 
-    backend = TensorRTBackend(demo_exports, 'cuda', 'fp16', cache_folder=tmp_path)
+    backend = TensorRTBackend(demo_exports, 'cuda', 'fp16', cache_folder=tmp_path, max_batch=4)
     gpu = SplitRuntime(backend, 'both', full=True)
     cpu = make_runtime(DEMO_PACKAGE, 'onnxruntime', 'both', full=True, cache=runtime_cache)
     frame = sample_frames(1, seed=4100)[0]
@@ -155,7 +158,9 @@ def test_tensorrt_engines_match_onnxruntime(demo_exports, runtime_cache, tmp_pat
         reference = cpu.run_tail(split, expected.code, frame.shape[:2])
         result = gpu.run_tail(split, expected.code, frame.shape[:2])
         assert abs(len(result) - len(reference)) <= max(1, len(reference) // 10)
-    rebuilt = TensorRTBackend(demo_exports, 'cuda', 'fp16', cache_folder=tmp_path, on_build=pytest.fail)
+        batched = gpu.run_tails(split, [expected.code] * 3, [frame.shape[:2]] * 3)  # the batch profile
+        assert all(len(each) == len(result) for each in batched)
+    rebuilt = TensorRTBackend(demo_exports, 'cuda', 'fp16', cache_folder=tmp_path, max_batch=4, on_build=pytest.fail)
     SplitRuntime(rebuilt, 'both', full=True)  # every engine from the cache: no build
 
 

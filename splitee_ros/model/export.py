@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """ONNX export: one head graph and one tail graph per split point, with named inputs and outputs.
 
-Shapes are fixed (batch 1, the model's input size). Graphs end at raw outputs; post-processing is the
-shared numpy code in `postprocess`, the same for every runtime, and the anchors it needs are written
-beside the graphs in `constants.npz`.
+Every graph takes a batch (a dynamic first axis: the edge batches frames of several vehicles and cameras);
+the other dimensions are fixed (the model's input size, the split's code). Graphs end at raw outputs;
+post-processing is the shared numpy code in `postprocess`, the same for every runtime, and the anchors it
+needs are written beside the graphs in `constants.npz`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from torch import Tensor, nn
 from splitee_ros.model.detector import SplittableDetector
 
 OPSET = 17
+LAYOUT = 2  # of the exported graphs; 2: a dynamic batch axis
+BATCH_AXIS = {0: 'batch'}
 FULL_GRAPH = 'full'
 # The TorchScript-based exporter handles these plain conv graphs on every torch from JetPack 6's on; torch
 # 2.5+ must be told to use it (`dynamo=False`), older ones do not know the argument.
@@ -54,7 +57,7 @@ class _NamedOutputs(nn.Module):
 
 def _export(module: nn.Module, example: Tensor, path: Path, input_name: str, output_names: list[str]) -> None:
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter('ignore', torch.jit.TracerWarning)  # shape arithmetic traced as constants: fixed shapes
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)  # shape arithmetic traced as constants (not batch)
         warnings.filterwarnings('ignore', 'You are using the legacy TorchScript-based ONNX export', DeprecationWarning)
         torch.onnx.export(
             _NamedOutputs(module, output_names).eval(),
@@ -62,6 +65,7 @@ def _export(module: nn.Module, example: Tensor, path: Path, input_name: str, out
             str(path),
             input_names=[input_name],
             output_names=output_names,
+            dynamic_axes={name: BATCH_AXIS for name in (input_name, *output_names)},
             opset_version=OPSET,
             **_EXPORTER_OPTIONS,
         )

@@ -10,7 +10,7 @@ warmed when the runtime starts, so that changing the split point later loads and
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -29,10 +29,10 @@ BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 
 
 class GraphSession(Protocol):
-    """One loaded graph with a single input."""
+    """One loaded graph with a single input, batched along its first axis."""
 
     def run(self, value: np.ndarray) -> dict[str, np.ndarray]:
-        """Run the graph on `value`; return its outputs by name."""
+        """Run the graph on `value` (a batch); return its outputs by name, batched the same way."""
 
 
 class Backend(Protocol):
@@ -132,25 +132,54 @@ class SplitRuntime:
 
     def run_head(self, split: str, image_bgr: np.ndarray) -> HeadResult:
         """Run `split`'s head on a BGR image: the code to send and the exits at or before the split."""
+        return self.run_heads(split, [image_bgr])[0]
+
+    def run_heads(self, split: str, images_bgr: Sequence[np.ndarray]) -> list[HeadResult]:
+        """Run `split`'s head on several BGR images (a vehicle's cameras) as one batch."""
         session = self._session(graph_name(split, 'head'))
-        outputs = session.run(self.preprocess(image_bgr))
+        outputs = session.run(np.concatenate([self.preprocess(image) for image in images_bgr]))
         exits = self.spec.split(split).exits
-        confidences = {name: float(outputs[f'exit.{name}.confidence'].reshape(-1)[0]) for name in exits}
-        exit_outputs = {key: value for key, value in outputs.items() if key != 'code'}
-        return HeadResult(split, outputs['code'], image_bgr.shape[:2], confidences, exit_outputs, self.spec)
+        results = []
+        for index, image in enumerate(images_bgr):
+            mine = {key: value[index : index + 1] for key, value in outputs.items()}
+            confidences = {name: float(mine[f'exit.{name}.confidence'].reshape(-1)[0]) for name in exits}
+            exit_outputs = {key: value for key, value in mine.items() if key != 'code'}
+            results.append(HeadResult(split, mine['code'], image.shape[:2], confidences, exit_outputs, self.spec))
+        return results
 
     def run_tail(self, split: str, code: np.ndarray, frame_size: tuple[int, int] | None = None) -> Detections:
         """Run `split`'s tail on a decoded code; boxes in the frame's pixels (the model input's without a size)."""
+        return self.run_tails(split, [code], [frame_size])[0]
+
+    def run_tails(
+        self, split: str, codes: Sequence[np.ndarray], frame_sizes: Sequence[tuple[int, int] | None]
+    ) -> list[Detections]:
+        """Run `split`'s tail on several codes as one batch (frames of several cameras or vehicles)."""
         session = self._session(graph_name(split, 'tail'))
         expected = self.spec.split(split).code_shape
-        if tuple(code.shape) != expected:
-            raise ValueError(f'split {split!r} expects a code of shape {expected}, got {tuple(code.shape)}')
-        return self._detections(session.run(np.ascontiguousarray(code, dtype=np.float32)), frame_size)
+        for code in codes:
+            if tuple(code.shape) != expected:
+                raise ValueError(f'split {split!r} expects a code of shape {expected}, got {tuple(code.shape)}')
+        outputs = session.run(np.ascontiguousarray(np.concatenate(codes), dtype=np.float32))
+        return self._batch_detections(outputs, frame_sizes)
 
     def run_full(self, image_bgr: np.ndarray) -> Detections:
         """Run the whole, unsplit model on a BGR image (local mode, or the edge in image offload)."""
-        outputs = self._session(FULL_GRAPH).run(self.preprocess(image_bgr))
-        return self._detections(outputs, image_bgr.shape[:2])
+        return self.run_full_batch([image_bgr])[0]
+
+    def run_full_batch(self, images_bgr: Sequence[np.ndarray]) -> list[Detections]:
+        """Run the whole model on several BGR images (of any sizes) as one batch."""
+        outputs = self._session(FULL_GRAPH).run(np.concatenate([self.preprocess(image) for image in images_bgr]))
+        return self._batch_detections(outputs, [image.shape[:2] for image in images_bgr])
+
+    def _batch_detections(
+        self, outputs: Mapping[str, np.ndarray], frame_sizes: Sequence[tuple[int, int] | None]
+    ) -> list[Detections]:
+        """Post-process a batch's outputs, each image to its own frame size."""
+        return [
+            self._detections({name: value[index : index + 1] for name, value in outputs.items()}, frame_size)
+            for index, frame_size in enumerate(frame_sizes)
+        ]
 
     def _detections(self, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int] | None) -> Detections:
         spec = self.spec

@@ -33,10 +33,10 @@ def cache_root() -> Path:
 
 
 def export_folder(package: ModelPackage, root: str | Path | None = None) -> Path:
-    """The folder of `package`'s ONNX exports under `root` (by model id and opset)."""
-    from splitee_ros.model.export import OPSET
+    """The folder of `package`'s ONNX exports under `root` (by model id, opset and layout of the graphs)."""
+    from splitee_ros.model.export import LAYOUT, OPSET
 
-    return Path(root or cache_root()) / package.model_id.hex() / f'onnx-opset{OPSET}'
+    return Path(root or cache_root()) / package.model_id.hex() / f'onnx-opset{OPSET}-v{LAYOUT}'
 
 
 def is_exported(folder: Path, model_id: bytes) -> bool:

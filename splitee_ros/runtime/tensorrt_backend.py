@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """TensorRT backend (TensorRT 10 Python API): engines built from the ONNX exports, cached, run on a CUDA stream.
 
-Engines are cached under a key made of the ONNX file's SHA-256, the TensorRT version, the GPU's name and
-the precision; beside each engine a JSON file records the key and the engine's own SHA-256. An engine whose
-record does not match (stale: the ONNX changed; foreign: another GPU, TensorRT or precision; damaged) is
-rebuilt, never used. INT8 engines are calibrated on sample inputs, and the calibration cache is reused only
-under the same key. Device buffers and the stream are PyTorch's (JetPack ships PyTorch for CUDA).
+Engines are cached under a key made of the ONNX file's SHA-256, the TensorRT version, the GPU's name, the
+precision and the largest batch; beside each engine a JSON file records the key and the engine's own SHA-256.
+An engine whose record does not match (stale: the ONNX changed; foreign: another GPU, TensorRT, precision or
+batch; damaged) is rebuilt, never used. The graphs have a dynamic batch axis: each engine has one optimisation
+profile from a batch of one to `max_batch` (optimal at `max_batch`: the edge batches to keep up; a vehicle
+with one camera builds with 1). INT8 engines are calibrated on sample inputs, and the calibration cache is
+reused only under the same key. Device buffers and the stream are PyTorch's (JetPack ships PyTorch for CUDA).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from splitee_ros.runtime.spec import RuntimeSpec
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
+MAX_BATCH = 64
 _log = logging.getLogger(__name__)
 
 
@@ -44,11 +47,14 @@ class EngineKey:
     tensorrt_version: str
     gpu_name: str
     precision: str
+    max_batch: int = 1
 
     def __post_init__(self) -> None:
-        """Refuse unknown precisions."""
+        """Refuse unknown precisions and batch sizes."""
         if self.precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {PRECISIONS}, not {self.precision!r}')
+        if not 1 <= self.max_batch <= MAX_BATCH:
+            raise ValueError(f'max_batch must be within 1..{MAX_BATCH}, not {self.max_batch}')
 
     @property
     def digest(self) -> str:
@@ -68,7 +74,7 @@ class TensorSpec:
 
 
 def onnx_io(path: str | Path) -> list[TensorSpec]:
-    """Inputs then outputs of an ONNX graph, with fixed shapes (the exports have no dynamic axes)."""
+    """Inputs then outputs of an ONNX graph; a dynamic dimension (the batch) is -1."""
     import onnx
     from onnx import helper
 
@@ -222,7 +228,7 @@ def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache)
     import torch
 
     class Calibrator(trt.IInt8EntropyCalibrator2):
-        """Feeds the sample inputs (batch 1, as exported) one at a time from a device buffer."""
+        """Feeds the sample inputs one at a time (batches of one: the profile's least) from a device buffer."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -251,32 +257,41 @@ def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache)
 
 
 class TensorRTSession:
-    """One deserialised engine with device buffers for its tensors, run with `execute_async_v3`."""
+    """One deserialised engine with device buffers for its largest batch, run with `execute_async_v3`."""
 
-    def __init__(self, trt, engine, stream) -> None:
-        """Allocate a device buffer per I/O tensor and bind its address once."""
+    def __init__(self, trt, engine, stream, max_batch: int = 1) -> None:
+        """Allocate a device buffer per I/O tensor (the batch axis at `max_batch`) and bind its address once."""
         import torch
 
         self.engine = engine
         self.context = engine.create_execution_context()
         self.stream = stream
+        self.max_batch = max_batch
         self.tensors = engine_io(trt, engine)
         self.buffers = {}
         for tensor in self.tensors:
-            dtype = getattr(torch, tensor.dtype)
-            self.buffers[tensor.name] = torch.empty(tensor.shape, dtype=dtype, device=stream.device)
+            shape = (max_batch, *tensor.shape[1:]) if tensor.shape[:1] == (-1,) else tensor.shape
+            self.buffers[tensor.name] = torch.empty(shape, dtype=getattr(torch, tensor.dtype), device=stream.device)
             self.context.set_tensor_address(tensor.name, int(self.buffers[tensor.name].data_ptr()))
         self.input_name = next(t.name for t in self.tensors if t.is_input)
 
     def run(self, value: np.ndarray) -> dict[str, np.ndarray]:
-        """Copy in, execute on the stream, copy out."""
+        """Copy a batch in, execute on the stream, copy the batch's outputs out."""
         import torch
 
+        batch = value.shape[0]
+        if not 1 <= batch <= self.max_batch:
+            raise ValueError(f'a batch of {batch}: this engine was built for 1 to {self.max_batch}')
         with torch.cuda.device(self.stream.device), torch.cuda.stream(self.stream):  # any thread, the engine's GPU
-            self.buffers[self.input_name].copy_(torch.from_numpy(value), non_blocking=True)
+            self.context.set_input_shape(self.input_name, tuple(value.shape))
+            self.buffers[self.input_name][:batch].copy_(torch.from_numpy(value), non_blocking=True)
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError('TensorRT execute_async_v3 failed')
-            outputs = {t.name: self.buffers[t.name].cpu() for t in self.tensors if not t.is_input}
+            outputs = {
+                t.name: self.buffers[t.name][: self.context.get_tensor_shape(t.name)[0]].cpu()
+                for t in self.tensors
+                if not t.is_input
+            }
         self.stream.synchronize()
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
@@ -306,8 +321,12 @@ class TensorRTBackend:
         workspace_mb: int = 1024,
         calibration_images: Sequence[np.ndarray] = (),
         on_build: Callable[[str, str], None] | None = None,
+        max_batch: int = 1,
     ) -> None:
-        """Prepare the builder; `calibration_images` (BGR frames) are needed for INT8 unless caches exist."""
+        """Prepare the builder; `calibration_images` (BGR frames) are needed for INT8 unless caches exist.
+
+        `max_batch` is the largest batch the engines take (the edge's dynamic batcher's `max_batch`).
+        """
         if device.split(':')[0] != 'cuda':
             raise ValueError(f'the tensorrt backend runs on cuda, not {device!r}')
         self.trt = require_tensorrt()
@@ -316,6 +335,7 @@ class TensorRTBackend:
         self.folder = Path(folder)
         self.device = device
         self.precision = precision
+        self.max_batch = max_batch
         self.spec = RuntimeSpec.load(self.folder)
         self.cache = EngineCache(cache_folder or self.folder / 'engines')
         self.workspace_bytes = workspace_mb << 20
@@ -330,7 +350,7 @@ class TensorRTBackend:
     def key(self, graph: str) -> EngineKey:
         """The cache key of `graph`'s engine on this GPU, TensorRT and precision."""
         onnx_path = self.folder / f'{graph}.onnx'
-        return EngineKey(sha256_file(onnx_path), self.trt.__version__, self.gpu_name, self.precision)
+        return EngineKey(sha256_file(onnx_path), self.trt.__version__, self.gpu_name, self.precision, self.max_batch)
 
     def build(self, graph: str) -> bytes:
         """Parse `<graph>.onnx` and build a serialised engine at this backend's precision."""
@@ -344,6 +364,13 @@ class TensorRTBackend:
             raise RuntimeError(f'{onnx_path}: TensorRT cannot parse it: {errors}')
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.workspace_bytes)
+        profile = builder.create_optimization_profile()
+        for index in range(network.num_inputs):
+            tensor = network.get_input(index)
+            single = (1, *tuple(tensor.shape)[1:])
+            largest = (self.max_batch, *single[1:])
+            profile.set_shape(tensor.name, single, largest, largest)  # min, opt, max
+        config.add_optimization_profile(profile)
         if self.precision in ('fp16', 'int8'):
             config.set_flag(trt.BuilderFlag.FP16)
         if self.precision == 'int8':
@@ -354,6 +381,7 @@ class TensorRTBackend:
             inputs = calibration_inputs(self.folder, graph, self.calibration_images) if self.calibration_images else []
             config.set_flag(trt.BuilderFlag.INT8)
             config.int8_calibrator = _make_calibrator(trt, inputs, cache)
+            config.set_calibration_profile(profile)  # the calibrator feeds batches of one
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise RuntimeError(f'TensorRT failed to build the {graph} engine')
@@ -378,4 +406,4 @@ class TensorRTBackend:
             self.cache.store(graph, self.key(graph), data)
             engine = self.runtime.deserialize_cuda_engine(data)
         check_engine_io(onnx_io(self.folder / f'{graph}.onnx'), engine_io(self.trt, engine))
-        return TensorRTSession(self.trt, engine, self.stream)
+        return TensorRTSession(self.trt, engine, self.stream, self.max_batch)

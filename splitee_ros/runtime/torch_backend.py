@@ -29,7 +29,10 @@ class TorchSession:
 
 
 class CudaGraphSession:
-    """A module captured once as a CUDA graph for its fixed input shape, then replayed (no launch overhead)."""
+    """A module captured once as a CUDA graph for a batch of one, then replayed (no launch overhead).
+
+    Other batch sizes run eagerly: a graph per batch size would hold its own memory for every size.
+    """
 
     def __init__(self, module: nn.Module, device: torch.device, input_shape: tuple[int, ...]) -> None:
         """Warm up on a side stream, as CUDA graph capture requires, then capture."""
@@ -47,6 +50,10 @@ class CudaGraphSession:
 
     def run(self, value: np.ndarray) -> dict[str, np.ndarray]:
         """Copy the input in, replay, copy the outputs out."""
+        if value.shape != self.static_input.shape:
+            with torch.inference_mode():
+                outputs = self.module(torch.from_numpy(value).to(self.static_input.device))
+            return {key: tensor.cpu().numpy() for key, tensor in outputs.items()}
         self.static_input.copy_(torch.from_numpy(value))
         self.graph.replay()
         return {key: tensor.cpu().numpy() for key, tensor in self.static_outputs.items()}
