@@ -361,8 +361,8 @@ def test_probes_stay_small_while_frames_measure_the_link_and_within_their_share_
     now = 40.0
     for frame in range(50):  # frames now carry 10 KB each way every 0.1 s, answered in RTT + transfer
         now = 40.0 + frame * 0.1
-        values = {'mode': 'split', 'split': 'b', 'bytes': '10000', 'edge_rtt_ms': str(5 + 160 + 21)}
-        monitor.on_tail(now, str(frame), 'edge', {'mode': 'split', 'split': 'b', 'tail_ms': '20', 'decode_ms': '1'})
+        values = {'mode': 'split', 'split': 'b', 'bytes': '10000', 'edge_rtt_ms': str(5 + 160 + 21),
+                  'edge_queue_ms': '4', 'edge_compute_ms': '17'}  # fmt: skip
         monitor.on_head(now, str(frame), 'edge', values)
         for probe_time in np.arange(now, now + 0.1, 0.02):
             probe = monitor.next_probe(float(probe_time))
@@ -383,6 +383,23 @@ def test_a_frame_that_fell_back_is_lost_unless_its_late_answer_comes():
     monitor.next_probe(5.5)  # the timer sees the other one still unanswered 2.5 s after its fallback
     estimate = monitor.link.estimate(5.5)
     assert 0.0 < estimate.loss < 0.5
+
+
+def test_the_edges_own_time_comes_off_the_round_trip_and_a_refusal_loads_the_edge():
+    monitor = monitor_for(model())
+    run_probes(monitor, 0.0, 3.0, 0.005, 1.0)  # a 1 Mbit/s link with a 5 ms RTT
+    edge = {'mode': 'split', 'split': 'b', 'bytes': '10000', 'edge_queue_ms': '30', 'edge_compute_ms': '20'}
+    for frame in range(30, 50):  # 10 KB in 80 ms + 5 ms RTT, and 50 ms at the edge
+        monitor.on_head(frame * 0.1, f'f{frame}', 'edge', {**edge, 'edge_rtt_ms': '135'})
+    assert monitor.link.estimate(5.0).goodput_mbps == pytest.approx(1.0, rel=0.2)
+    loaded = monitor.edge_scale.value
+    assert loaded == pytest.approx(50 / model().edge.tail_ms['b'].median, rel=0.01)
+    refused = {**edge, 'edge_status': 'busy', 'edge_queue_ms': '0', 'edge_compute_ms': '0', 'edge_rtt_ms': '85'}
+    for frame in range(50, 90):  # the edge refuses every frame at once: a fallback, yet the link is measured
+        monitor.on_head(frame * 0.1, f'f{frame}', 'fallback', refused)
+    estimate = monitor.link.estimate(9.0)
+    assert estimate.loss == 0.0 and estimate.goodput_mbps == pytest.approx(1.0, rel=0.2)
+    assert monitor.edge_scale.value > loaded  # as if the edge took the whole deadline
 
 
 def test_no_decision_before_the_link_is_measured_and_one_change_while_settling():

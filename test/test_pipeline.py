@@ -14,12 +14,8 @@ from splitee_ros.codec.registry import CODECS
 from splitee_ros.data.synth import sample_frames
 from splitee_ros.model.package import ModelPackage
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
-from splitee_ros.pipeline.head import (
-    HeadPipeline,
-    HeadSettings,
-    bottleneck_format,
-    parse_bottleneck_format,
-)
+from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
+from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.pipeline.tail import RejectedError, TailPipeline
 from splitee_ros.runtime.base import make_runtime
 
@@ -46,6 +42,12 @@ def test_each_frame_gets_exactly_one_outcome():
     assert dict(frames.counts) == {
         'edge': 1, 'fallback': 2, 'late': 1, 'unknown_edge_results': 1, 'duplicate_edge_results': 2, 'exit': 1,
     }  # fmt: skip
+    refused = PendingFrames()
+    refused.add(pending((7, 0, 'cam'), 0.0, 1.0))
+    outcome, frame = refused.resolve((7, 0, 'cam'), refused=True)  # the edge was busy: fall back now
+    assert outcome is Outcome.FALLBACK and frame.fallback() == 'fallback' and len(refused) == 0
+    assert refused.expire(2.0) == [] and refused.resolve((7, 0, 'cam'))[0] is Outcome.LATE
+    assert dict(refused.counts) == {'refused_by_edge': 1, 'fallback': 1, 'late': 1}
     checks = PendingFrames()
     checks.add(Pending((5, 0, 'cam'), 0.0, 1.0, lambda: 'never', check=True))
     checks.add(Pending((5, 1, 'cam'), 0.0, 1.0, lambda: 'never', check=True))
@@ -57,19 +59,45 @@ def test_each_frame_gets_exactly_one_outcome():
     assert frames.add(pending(d, 0.0, 99.0))[0].key == (1, 2, 'cam')
 
 
-@given(st.text(max_size=60))
-def test_bottleneck_format_parser_accepts_only_its_own_format(text):
+@given(st.text(max_size=80))
+def test_the_request_format_parser_accepts_only_its_two_kinds(text):
     try:
-        height, width = parse_bottleneck_format(text)
+        request = RequestFormat.parse(text)
     except ValueError:
         return
-    assert text.startswith('splitee/1;') and 0 < height <= 16384 and 0 < width <= 16384
-    assert sorted(part.split('=')[0] for part in text.split(';')[1:] if '=' in part) == ['h', 'w']
+    assert request.kind in ('splitee/1', 'jpeg') and request.text() == text  # one spelling per request
+    assert request.frame_size is None or all(0 < side <= 16384 for side in request.frame_size)
 
 
-@given(st.integers(1, 16384), st.integers(1, 16384))
-def test_bottleneck_format_round_trips(height, width):
-    assert parse_bottleneck_format(bottleneck_format((height, width))) == (height, width)
+@given(
+    st.one_of(st.none(), st.tuples(st.integers(1, 16384), st.integers(1, 16384))),
+    st.floats(-1.0, 1000.0), st.floats(0.0, 1000.0),
+)  # fmt: skip
+def test_a_request_format_round_trips_with_its_budget(frame_size, budget_s, link_s):
+    kind = 'jpeg' if frame_size is None else 'splitee/1'
+    plain = RequestFormat(kind, frame_size)
+    assert RequestFormat.parse(plain.text()) == plain and plain.edge_deadline(5.0) == float('inf')
+    timed = plain.with_budget(budget_s, link_s)
+    assert RequestFormat.parse(timed.text()) == timed
+    assert 0 <= timed.budget_ms <= 600_000 and 0 <= timed.link_ms <= 600_000
+    assert 5.0 <= timed.edge_deadline(5.0) <= 5.0 + timed.budget_ms / 1e3  # the link's time comes off the budget
+
+
+def test_the_edge_deadline_is_arrival_plus_budget_less_the_link():
+    request = RequestFormat.parse('splitee/1;h=480;w=640;budget_ms=180;link_ms=30')
+    assert request.frame_size == (480, 640) and request.edge_deadline(10.0) == pytest.approx(10.15)
+    bad = (
+        'splitee/1;h=480;w=640;budget_ms=180',
+        'jpeg;h=4;w=4',
+        'jpeg;budget_ms=-1;link_ms=0',
+        'splitee/2;h=1;w=1',
+        'jpeg;budget_ms=1;budget_ms=1;link_ms=0',
+        'jpeg;budget_ms=٣;link_ms=0',
+        'jpeg;budget_ms=9999999;link_ms=0',
+    )
+    for text in bad:
+        with pytest.raises(ValueError, match=r'not a request format|out of range'):
+            RequestFormat.parse(text)
 
 
 @pytest.fixture(scope='module')
@@ -102,9 +130,9 @@ def test_head_decisions_and_edge_results(demo):
     exit_step = pipeline.step(image, HeadSettings(split='stage2', exit_threshold=0.0), 1)
     assert exit_step.outcome is Outcome.EXIT and exit_step.info['exit'] in ('stem', 'stage1', 'stage2')
     offload = pipeline.step(image, HeadSettings(split='stage2', exit_threshold=1.0), 2)
-    assert offload.outcome is None and offload.payload_format == 'splitee/1;h=480;w=640'
+    assert offload.outcome is None and offload.request == RequestFormat('splitee/1', (480, 640))
     assert len(offload.fallback()) == len(exit_step.detections)  # the fallback is the best exit's result
-    answer = edge.step(offload.payload_format, offload.payload)
+    answer = edge.step(offload.request.with_budget(0.1, 0.01).text(), offload.payload)
     assert answer.info['split'] == 'stage2' and answer.info['sequence'] == 2
     checked = pipeline.step(image, HeadSettings(split='stage2', exit_threshold=0.0), 5, check_exit=True)
     assert (
@@ -115,7 +143,7 @@ def test_head_decisions_and_edge_results(demo):
     local = pipeline.step(image, HeadSettings(split='stage2', mode='local'), 3)
     assert local.outcome is Outcome.LOCAL
     jpeg = pipeline.step(image, HeadSettings(split='stage2', mode='offload-image'), 4)
-    whole = edge.step(jpeg.payload_format, jpeg.payload)
+    whole = edge.step(jpeg.request.text(), jpeg.payload)
     decoded = cv2.imdecode(np.frombuffer(jpeg.payload, np.uint8), cv2.IMREAD_COLOR)
     expected = head.run_full(decoded)  # the edge runs the whole model on exactly the frame the JPEG holds
     np.testing.assert_array_equal(whole.detections.labels, expected.labels)
@@ -139,3 +167,21 @@ def test_edge_rejects_malformed_messages_with_a_reason(demo):
             edge.step(payload_format, data)
         assert error.value.reason == reason
     assert edge.step('splitee/1;h=480;w=640', good).info['split'] == 'stage1'
+
+
+def test_the_edge_runs_a_batch_of_requests_as_it_runs_them_one_at_a_time(demo):
+    package, head, tail = demo
+    pipeline = HeadPipeline(head, {c.name: c for c in package.codecs().values()}, package.model_id)
+    edge = TailPipeline(tail, package.wire_spec(), max_payload_bytes=1 << 20)
+    frames = sample_frames(3, seed=4400)
+    steps = [pipeline.step(f, HeadSettings(split='stage2', exit_threshold=1.0), n) for n, f in enumerate(frames)]
+    works = [edge.decode(step.request.text(), step.payload) for step in steps]
+    assert {work.batch_key for work in works} == {'stage2'} and [w.info['sequence'] for w in works] == [0, 1, 2]
+    for work, batched in zip(works, edge.run(works), strict=True):
+        alone = edge.step(work.request.text(), steps[work.info['sequence']].payload).detections
+        np.testing.assert_array_equal(batched.labels, alone.labels)
+        np.testing.assert_allclose(batched.boxes, alone.boxes, atol=1e-2)
+    image = edge.decode('jpeg', cv2.imencode('.jpg', frames[0])[1].tobytes())
+    assert image.batch_key == 'full' and image.frame_size == frames[0].shape[:2]
+    with pytest.raises(ValueError, match='a batch runs one graph'):
+        edge.run([works[0], image])

@@ -68,7 +68,7 @@ class LinkMonitor:
         """Measure for `policy`, which decides with `model`; `seed` jitters the probes."""
         self.settings, self.model, self.policy = settings, model, policy
         self.link = LinkEstimator(settings.window_s)
-        self.head_stats, self.tail_stats = StageStats(settings.window_s), StageStats(settings.window_s)
+        self.head_stats = StageStats(settings.window_s)
         self.vehicle_scale, self.edge_scale = ComputeScale(), ComputeScale()
         self._jitter = random.Random(seed)  # never phase-locked to the camera's frames
         self._sent: dict[int, tuple[float, int]] = {}  # probe sequence -> (time sent, bytes)
@@ -77,7 +77,6 @@ class LinkMonitor:
         self._started: float | None = None  # the first call of `next_probe`: the edge was there
         self._next_goodput_probe = 0.0
         self._unanswered: dict[str, tuple[float, int]] = {}  # frame key -> (fell back at, bytes)
-        self._edge_work: dict[str, float] = {}  # frame key -> the edge's decode and tail time (ms), recent frames
         self._next_decision = 0.0
         self._changes_seen = 0
         self.exit_checks: dict[str, deque[tuple[float, float]]] = {}  # split -> (measured, expected agreement)
@@ -149,37 +148,57 @@ class LinkMonitor:
                 del self._unanswered[key]
                 self.link.add_frame(now, size, None)
 
-    # ---- telemetry ---------------------------------------------------------------------------------------
+    # ---- telemetry -----------------------------------------------------------------------------------------
     def on_head(self, now: float, key: str, outcome: str, values: dict[str, str]) -> None:
-        """One frame record of the head's telemetry (`key` is the frame's)."""
+        """One frame record of the head's telemetry (`key` is the frame's).
+
+        The edge's replies tell their own time (`edge_queue_ms`, `edge_compute_ms`), so a frame's round trip
+        less that time is the network's; the edge's time against the profile is how loaded it is now. A reply
+        that refused the frame (the edge busy, or the frame expired in its queue) counts as an edge that takes
+        the whole deadline.
+        """
         self.head_stats.add(now, outcome, values)
         vehicle = self.model.vehicle
         if values.get('mode') == 'split' and values.get('split') in vehicle.head_ms and 'head_ms' in values:
             self.vehicle_scale.add(float(values['head_ms']), vehicle.head_ms[values['split']])
         elif values.get('mode') == 'local' and 'head_ms' in values:
             self.vehicle_scale.add(float(values['head_ms']), vehicle.full_ms)
+        if 'edge_compute_ms' in values:
+            self._edge_load(values)
         if outcome == 'exit_check' and 'agreement' in values:
             self._check_exit(values)
         if outcome not in SENT_OUTCOMES or 'bytes' not in values:
             return
         size = int(float(values['bytes']))
-        if outcome == 'fallback':
+        if 'edge_rtt_ms' in values:  # the edge replied: in time, late, to a check, or refusing the frame
+            self._unanswered.pop(key, None)
+            edge_ms = float(values.get('edge_queue_ms', 0.0))
+            edge_ms += float(values['edge_compute_ms']) if 'edge_compute_ms' in values else self._typical_edge_ms()
+            self.link.add_frame(now, size, max(0.0, float(values['edge_rtt_ms']) - edge_ms) / 1e3)
+        elif outcome == 'fallback':
             self._unanswered[key] = (now, size)
             if 'latency_ms' in values:  # on the link since it was sent, and still no answer
                 vehicle_ms = sum(float(values.get(k, 0.0)) for k in ('head_ms', 'encode_ms'))
                 waited_ms = float(values['latency_ms']) - vehicle_ms - self._typical_edge_ms()
                 self.link.add_unanswered(now, size, waited_ms / 1e3)
-            return
-        self._unanswered.pop(key, None)
-        if 'edge_rtt_ms' in values:
-            edge_ms = self._edge_work.pop(key, None)
-            if edge_ms is None:  # the tail's record went missing
-                edge_ms = self._typical_edge_ms()
-            self.link.add_frame(now, size, max(0.0, float(values['edge_rtt_ms']) - edge_ms) / 1e3)
 
     def _typical_edge_ms(self) -> float:
-        tail = self.tail_stats.summary()
-        return tail.get('tail_ms_p50', 0.0) + tail.get('decode_ms_p50', 0.0)
+        head = self.head_stats.summary()
+        return head.get('edge_queue_ms_p50', 0.0) + head.get('edge_compute_ms_p50', 0.0)
+
+    def _edge_load(self, values: dict[str, str]) -> None:
+        """How much longer the edge takes now than profiled: its queue and compute against the profile."""
+        edge = self.model.edge
+        if values.get('mode') == 'split' and values.get('split') in edge.tail_ms:
+            profiled = edge.tail_ms[values['split']]
+        elif values.get('mode') == 'offload-image':
+            profiled = edge.full_ms
+        else:
+            return
+        if values.get('edge_status', 'ok') in ('busy', 'expired'):
+            self.edge_scale.add(self.policy.settings.deadline_ms, profiled)
+        else:
+            self.edge_scale.add(float(values.get('edge_queue_ms', 0.0)) + float(values['edge_compute_ms']), profiled)
 
     def _check_exit(self, values: dict[str, str]) -> None:
         """An exit's answer against the edge's: measured agreement beside what the profile expects of it."""
@@ -201,20 +220,6 @@ class LinkMonitor:
                 measured, expected = (sum(values) for values in zip(*checks, strict=True))
                 scale[split] = float(np.clip(measured / max(expected, 1e-6), 0.5, 1.2))
         return scale
-
-    def on_tail(self, now: float, key: str, outcome: str, values: dict[str, str]) -> None:
-        """One frame record of the tail's telemetry (`key` is the frame's)."""
-        self.tail_stats.add(now, outcome, values)
-        edge = self.model.edge
-        if 'tail_ms' not in values:
-            return
-        self._edge_work[key] = float(values['tail_ms']) + float(values.get('decode_ms', 0.0))
-        while len(self._edge_work) > 256:  # answers that never came: forget the oldest
-            del self._edge_work[next(iter(self._edge_work))]
-        if values.get('mode') == 'split' and values.get('split') in edge.tail_ms:
-            self.edge_scale.add(float(values['tail_ms']), edge.tail_ms[values['split']])
-        elif values.get('mode') == 'offload-image':
-            self.edge_scale.add(float(values['tail_ms']), edge.full_ms)
 
     # ---- decisions ---------------------------------------------------------------------------------------
     def due(self, now: float) -> bool:

@@ -195,7 +195,7 @@ class Simulator:
         zeros = np.zeros(self.frames)
         if choice.mode == 'local':
             full = self._draw(('full', 'v'), vehicle.full_ms, 'vehicle') / 1e3
-            return {'head': full, 'encode': zeros, 'bytes': zeros, 'edge': zeros, 'decode': zeros, 'tail': zeros}
+            return {'head': full, 'encode': zeros, 'bytes': zeros, 'edge': zeros}
         if choice.mode == 'offload-image':
             q = choice.jpeg_quality
             decode = self._draw(('jpeg_dec', q), edge.jpeg_decode_ms[q], 'edge') / 1e3
@@ -203,7 +203,6 @@ class Simulator:
             return {
                 'head': zeros, 'encode': self._draw(('jpeg_enc', q), vehicle.jpeg_encode_ms[q], 'encode') / 1e3,
                 'bytes': self._draw(('jpeg_bytes', q), vehicle.jpeg_bytes[q], 'code'), 'edge': decode + tail,
-                'decode': decode, 'tail': tail,
             }  # fmt: skip
         split, codec = choice.split, choice.codec
         decode = self._draw(('decode', split, codec), edge.decode_ms[split][codec], 'edge') / 1e3
@@ -212,7 +211,7 @@ class Simulator:
             'head': self._draw(('head', split), vehicle.head_ms[split], 'vehicle') / 1e3,
             'encode': self._draw(('encode', split, codec), vehicle.encode_ms[split][codec], 'encode') / 1e3,
             'bytes': self._draw(('bytes', split, codec), vehicle.code_bytes[split][codec], 'code'),
-            'edge': decode + tail, 'decode': decode, 'tail': tail,
+            'edge': decode + tail,
         }  # fmt: skip
 
     def run(
@@ -303,8 +302,6 @@ class _Run:
                 self.events.push(when + 0.02, 'tick', None)
         elif kind == 'reply':
             monitor.probe_reply(when, payload)
-        elif kind == 'tail':
-            monitor.on_tail(when, *payload)
         elif kind == 'head':
             monitor.on_head(when, *payload)
 
@@ -343,17 +340,17 @@ class _Run:
         answered_at = None
         if sent is not None:
             rtt = sim.trace.at(sent[0])[1] / 1e3
-            self.edge_free = max(sent[0] + rtt / 2, self.edge_free) + stage['edge'][frame]
+            arrived = sent[0] + rtt / 2
+            queue = max(arrived, self.edge_free) - arrived
+            self.edge_free = arrived + queue + stage['edge'][frame]
             answered_at = self.edge_free + rtt / 2
-            tail_values = {'mode': choice.mode, 'split': choice.split, 'tail_ms': str(stage['tail'][frame] * 1e3),
-                           'decode_ms': str(stage['decode'][frame] * 1e3)}  # fmt: skip
-            self.events.push(self.edge_free, 'tail', (key, 'edge', tail_values))
-            values = {**values, 'edge_rtt_ms': str((answered_at - when) * 1e3)}
+            values = {**values, 'edge_rtt_ms': str((answered_at - when) * 1e3), 'edge_queue_ms': str(queue * 1e3),
+                      'edge_compute_ms': str(stage['edge'][frame] * 1e3)}  # fmt: skip
         hit = answered_at is not None and answered_at <= deadline
         if hit:
             self.events.push(answered_at, 'head', (key, 'edge', values))
         else:
-            fallback = {k: v for k, v in values.items() if k != 'edge_rtt_ms'}
+            fallback = {k: v for k, v in values.items() if not k.startswith('edge_')}
             fallback |= {
                 'latency_ms': str((max(deadline, when) - now) * 1e3),
                 'encode_ms': str(stage['encode'][frame] * 1e3),

@@ -10,16 +10,23 @@ deadline); a deadline thread sleeps until the earliest deadline and publishes th
 (the Python switch interval is 1 ms, so it gets the interpreter within a millisecond of waking); the
 edge-result callback runs in its own callback group on a multi-threaded executor, so nothing waits behind an
 inference.
+
+A request tells the edge the time the frame has left and the network round trip this head measured of late
+(`pipeline.request`), so that the edge never computes a frame whose answer would come too late. The edge
+answers with a result envelope (`codec.envelope`): the detections, or busy / expired / rejected, on which
+the frame falls back at once rather than at its deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import statistics
 import sys
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
@@ -28,22 +35,20 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
+from splitee_ros.codec.envelope import EnvelopeError, Status, decode_envelope
 from splitee_ros.model.postprocess import Detections, agreement
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
 from splitee_ros.pipeline.head import MODES, HeadPipeline, HeadSettings
+from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.ros import qos
-from splitee_ros.ros.convert import (
-    compressed_to_bgr,
-    detections_to_msg,
-    image_to_bgr,
-    load_cv_bridge,
-    msg_to_detections,
-)
+from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare, load_model
+from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
 SWITCH_INTERVAL_S = 0.001  # a thread that waits for the interpreter waits at most this long (Python's: 5 ms)
+LINK_SAMPLES = 16  # recent network round trips whose median a request reports as its link_ms
 
 
 class HeadNode(Node):
@@ -113,7 +118,8 @@ class HeadNode(Node):
         self.sequence = 0
         self._waiting: deque[tuple] = deque()  # (image message, time received)
         self._slot_ready = threading.Condition()
-        self._outbox: CompressedImage | None = None
+        self._outbox: tuple[CompressedImage, RequestFormat, float] | None = None  # message, format, deadline
+        self._round_trips: deque[float] = deque(maxlen=LINK_SAMPLES)  # seconds on the network, recent replies
         self._outbox_ready = threading.Condition()
         self.superseded = 0
         self.checks_skipped = 0  # exit checks not sent: the uplink was busy with a frame
@@ -125,7 +131,7 @@ class HeadNode(Node):
             Detection2DArray, 'perception/detections', qos.DETECTIONS, qos_overriding_options=overrides
         )
         self.bottleneck_pub = self.create_publisher(
-            CompressedImage, 'splitee/bottleneck', qos.BOTTLENECK, qos_overriding_options=overrides
+            CompressedImage, BOTTLENECK_TOPIC, qos.BOTTLENECK, qos_overriding_options=overrides
         )
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -140,8 +146,8 @@ class HeadNode(Node):
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self.create_subscription(
-            Detection2DArray,
-            'splitee/edge/detections',
+            CompressedImage,
+            RESULT_TOPIC,
             self._on_edge_result,
             qos.DETECTIONS,
             qos_overriding_options=overrides,
@@ -260,7 +266,7 @@ class HeadNode(Node):
                 self._fall_back(overflow)
             if self._outbox is not None:
                 self.superseded += 1
-            self._outbox = CompressedImage(header=header, format=step.payload_format, data=step.payload)
+            self._outbox = (CompressedImage(header=header, data=step.payload), step.request, pending.deadline)
             self._outbox_ready.notify()
         with self._deadline_wake:  # the deadline thread may sleep past this frame's deadline (none was waiting)
             self._deadline_wake.notify()
@@ -270,22 +276,41 @@ class HeadNode(Node):
             with self._outbox_ready:
                 while self._outbox is None and self._running:
                     self._outbox_ready.wait(0.1)
-                msg, self._outbox = self._outbox, None
-            if msg is not None and self._running:
+                outbox, self._outbox = self._outbox, None
+            if outbox is not None and self._running:
+                msg, request, deadline = outbox
+                link_s = statistics.median(self._round_trips) if self._round_trips else 0.0
+                msg.format = request.with_budget(deadline - time.monotonic(), link_s).text()
                 self.bottleneck_pub.publish(msg)
 
-    def _on_edge_result(self, msg: Detection2DArray) -> None:
-        outcome, frame = self.pending.resolve(frame_key(msg.header))
+    def _on_edge_result(self, msg: CompressedImage) -> None:
+        try:
+            answer = decode_envelope(bytes(msg.data), len(self.class_names))
+        except EnvelopeError as error:  # not the edge's envelope, or damaged: counted, the frame waits on
+            self.pending.count(Outcome.REJECTED)
+            self.get_logger().warning(f'edge result rejected: {error}', throttle_duration_sec=5.0)
+            return
+        refused = answer.status is not Status.OK
+        outcome, frame = self.pending.resolve(frame_key(msg.header), refused=refused)
         if frame is None:
             return
-        info = {**frame.info, 'edge_rtt_ms': (time.monotonic() - frame.sent_at) * 1e3}
-        if outcome is Outcome.EDGE and frame.check:  # the frame's exit answered it: how far do they agree?
-            edge = msg_to_detections(msg, self.class_names)
+        rtt_s = time.monotonic() - frame.sent_at
+        self._round_trips.append(max(0.0, rtt_s - answer.edge_ms / 1e3))
+        info = {**frame.info, 'edge_rtt_ms': rtt_s * 1e3, 'edge_queue_ms': answer.queue_ms,
+                'edge_compute_ms': answer.compute_ms}  # fmt: skip
+        if refused:
+            info |= {'edge_status': answer.status.name.lower(), **({'reason': answer.detail} if answer.detail else {})}
+        if outcome is Outcome.FALLBACK:  # the edge will not answer it: the fallback now, not at the deadline
+            self._fall_back(replace(frame, info=info))
+        elif outcome is Outcome.EDGE and frame.check:  # the frame's exit answered it: how far do they agree?
             self._telemetry(
-                frame.key, Outcome.EXIT_CHECK, {**info, 'agreement': agreement(frame.context['exit'], edge)}
+                frame.key,
+                Outcome.EXIT_CHECK,
+                {**info, 'agreement': agreement(frame.context['exit'], answer.detections)},
             )
         elif outcome is Outcome.EDGE:
-            self._publish(msg, frame.key, Outcome.EDGE, frame.context['received'], info, frame.context['image'])
+            result = detections_to_msg(answer.detections, frame.context['header'], self.class_names)
+            self._publish(result, frame.key, Outcome.EDGE, frame.context['received'], info, frame.context['image'])
         else:  # late: published nothing, but its round trip and bytes still measure the link
             self._telemetry(frame.key, Outcome.LATE, info)
 

@@ -62,7 +62,6 @@ class MonitorNode(Node):
             window_s=declare(self, 'window_s', 5.0, 'statistics window', True, (0.5, 120.0)),
         )
         head = declare(self, 'head_node', 'head_node', 'the head node (its ~/telemetry and parameters)', True)
-        tail = declare(self, 'tail_node', 'tail_node', 'the tail node (its ~/telemetry)', True)
         self._declare_adaptation()
         self.monitor = LinkMonitor(settings, self.model, self.policy, seed=os.getpid())
         self.lock = threading.Lock()  # the measurements, shared by the measuring and the deciding callbacks
@@ -82,9 +81,6 @@ class MonitorNode(Node):
         self.create_subscription(CompressedImage, PROBE_REPLY_TOPIC, self._on_reply, qos.PROBE, callback_group=group)
         self.create_subscription(
             DiagnosticStatus, f'{head}/telemetry', self._on_head, qos.TELEMETRY, callback_group=group
-        )
-        self.create_subscription(
-            DiagnosticStatus, f'{tail}/telemetry', self._on_tail, qos.TELEMETRY, callback_group=group
         )
         self.create_subscription(
             ParameterEvent, '/parameter_events', self._on_parameter_event, 100, callback_group=deciding
@@ -190,10 +186,6 @@ class MonitorNode(Node):
         with self.lock:
             self.monitor.on_head(time.monotonic(), msg.hardware_id, msg.message, status_values(msg))
 
-    def _on_tail(self, msg: DiagnosticStatus) -> None:
-        with self.lock:
-            self.monitor.on_tail(time.monotonic(), msg.hardware_id, msg.message, status_values(msg))
-
     def _head_ready(self) -> bool:
         """Read the head's settings once its parameter services answer; True when the policy knows them."""
         if self.head_state == 'ready':
@@ -288,7 +280,7 @@ class MonitorNode(Node):
         monitor = self.monitor
         with self.lock:
             estimate = monitor.link.estimate(time.monotonic())
-            head_summary, tail_summary = monitor.head_stats.summary(), monitor.tail_stats.summary()
+            head_summary = monitor.head_stats.summary()
             scales = monitor.vehicle_scale.value, monitor.edge_scale.value
         link = {
             'rtt_ms': estimate.rtt_ms,
@@ -301,10 +293,7 @@ class MonitorNode(Node):
         level = DiagnosticStatus.OK if estimate.rtt_ms is not None and estimate.loss < 0.2 else DiagnosticStatus.WARN
         message = 'no probe replies' if estimate.rtt_ms is None else f'rtt {estimate.rtt_ms:.1f} ms'
         array = health(self, 'splitee: link', level, message, {k: v for k, v in link.items() if v is not None})
-        stages = {
-            **{f'head.{k}': v for k, v in head_summary.items()},
-            **{f'tail.{k}': v for k, v in tail_summary.items()},
-        }
+        stages = {f'head.{k}': v for k, v in head_summary.items()}  # the edge's times come with its answers
         array.status += health(self, 'splitee: stages', DiagnosticStatus.OK, 'per-stage medians', stages).status
         array.status += self._adaptation_status(*scales).status
         self.diagnostics_pub.publish(array)

@@ -1,88 +1,243 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""tail_node (edge): bottleneck frame → strict decode → tail → detections back, with the frame's header.
+"""tail_node (edge): one process for a fleet; requests from every vehicle, batched, answered on each one's topic.
 
-In image offload it takes the JPEG and runs the whole model. Malformed messages are rejected with a counted
-reason and the node keeps serving. It also answers the monitor's link probes.
+Each vehicle runs in its own namespace (`/veh_3/...`); the edge subscribes to `<vehicle>/splitee/bottleneck`
+and answers on `<vehicle>/splitee/edge/result` with a result envelope (`codec.envelope`: ok with the
+detections, busy, expired or rejected) that carries the request's header, so answers never cross vehicles.
+Vehicles are named by the `vehicles` parameter (namespaces; '' is the edge's own, for a single pair), and
+with `discover_vehicles` also taken on as their bottleneck topics appear. A depot's edge knows its fleet, so
+the list is the default: discovery would serve anyone on the DDS domain.
+
+Threads: the DDS callbacks (one callback group per vehicle) decode each request strictly and submit it to
+the scheduler (`pipeline.scheduler`: earliest deadline first, fair share, busy at once when it cannot finish
+in time); `workers` inference threads take batches of up to `max_batch` requests for the same graph and run
+them. Malformed messages are answered as rejected, with the reason, and counted; the node keeps serving. It
+also answers each vehicle's link probes.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
 from collections import Counter
+from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage
-from vision_msgs.msg import Detection2DArray
 
-from splitee_ros.pipeline.tail import RejectedError, TailPipeline
+from splitee_ros.codec import envelope
+from splitee_ros.codec.envelope import Envelope, Status, encode_envelope
+from splitee_ros.model.postprocess import Detections
+from splitee_ros.pipeline.frames import elapsed_ms
+from splitee_ros.pipeline.scheduler import Batch, EdgeScheduler, Request, SchedulerSettings
+from splitee_ros.pipeline.tail import EdgeWork, RejectedError, TailPipeline
 from splitee_ros.ros import qos
-from splitee_ros.ros.convert import detections_to_msg
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.params import declare, load_model
-from splitee_ros.ros.qos import PROBE_REPLY_TOPIC, PROBE_TOPIC
+from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
 
+@dataclass
+class Vehicle:
+    """One vehicle the edge serves: its namespace, where its answers go, and its counts."""
+
+    namespace: str  # absolute, e.g. /veh_3
+    results: object  # publisher of result envelopes
+    probe_replies: object
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def topic(self, relative: str) -> str:
+        """A topic of this vehicle's."""
+        return f'{self.namespace.rstrip("/")}/{relative}'
+
+
+@dataclass
+class Job:
+    """A request in the scheduler: the decoded work and what the answer needs."""
+
+    vehicle: Vehicle
+    header: object
+    work: EdgeWork
+    arrived: float
+
+
 class TailNode(Node):
-    """The edge side of split computing."""
+    """The edge side of split computing, for a fleet."""
 
     def __init__(self, **kwargs) -> None:
-        """Declare parameters, load and warm every split's tail and the whole model, wire topics."""
+        """Declare parameters, load and warm every split's tail and the whole model, serve the named vehicles."""
         super().__init__('tail_node', **kwargs)
-        package, runtime = load_model(self, 'tail')
+        settings = SchedulerSettings(
+            max_batch=declare(self, 'max_batch', 8, 'most requests run as one batch', True, (1, 64)),
+            max_queue_delay_s=declare(
+                self, 'max_queue_delay_ms', 4.0, 'longest wait of a request for its batch to fill', True, (0.0, 1000.0)
+            )
+            / 1e3,
+            queue_capacity=declare(
+                self, 'queue_capacity', 32, 'requests that may wait (all vehicles)', True, (1, 4096)
+            ),
+            workers=declare(self, 'workers', 1, 'batches that run at once', True, (1, 16)),
+        )
+        package, runtime = load_model(self, 'tail', max_batch=settings.max_batch)
         max_payload = declare(self, 'max_payload_bytes', 4 << 20, 'larger messages are rejected', True, (1024, 1 << 30))
+        vehicles = declare(self, 'vehicles', [''], "the vehicles' namespaces ('': this node's own)", True)
+        discover = declare(self, 'discover_vehicles', False, 'also serve vehicles whose bottleneck topic appears', True)
         self.class_names = list(package.config.class_names)
         self.pipeline = TailPipeline(runtime, package.wire_spec(max_bytes=max_payload), max_payload)
+        self.scheduler: EdgeScheduler[Job] = EdgeScheduler(settings)
         self.counts: Counter[str] = Counter()
-        self.problems = RecentProblems(('rejected',))
+        self.problems = RecentProblems(('rejected', 'busy', 'expired'))
+        self.vehicles: dict[str, Vehicle] = {}
+        self._vehicles_lock = threading.Lock()
 
-        overrides = qos.overridable()
-        self.result_pub = self.create_publisher(
-            Detection2DArray, 'splitee/edge/detections', qos.DETECTIONS, qos_overriding_options=overrides
-        )
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.probe_pub = self.create_publisher(CompressedImage, PROBE_REPLY_TOPIC, qos.PROBE)
-        self.create_subscription(
-            CompressedImage,
-            'splitee/bottleneck',
-            self._on_bottleneck,
-            qos.BOTTLENECK,
-            qos_overriding_options=overrides,
-            callback_group=MutuallyExclusiveCallbackGroup(),
-        )
-        self.create_subscription(
-            CompressedImage,
-            PROBE_TOPIC,
-            self.probe_pub.publish,
-            qos.PROBE,
-            callback_group=MutuallyExclusiveCallbackGroup(),
-        )
+        for namespace in vehicles:
+            self._serve(self._absolute(namespace))
+        if discover:
+            self.create_timer(1.0, self._discover, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
+        self._running = True
+        self.workers = [
+            threading.Thread(target=self._work_loop, name=f'tail-worker-{index}', daemon=True)
+            for index in range(settings.workers)
+        ]
+        for worker in self.workers:
+            worker.start()
         backend = f'{runtime.backend.name}/{runtime.backend.device}'
-        self.get_logger().info(f'{package.folder.name} on {backend}: tails {runtime.split_names} warm')
+        self.get_logger().info(
+            f'{package.folder.name} on {backend}: tails {runtime.split_names} warm; serving {sorted(self.vehicles)}, '
+            f'batches of up to {settings.max_batch}'
+        )
 
-    def _on_bottleneck(self, msg: CompressedImage) -> None:
-        key = frame_key(msg.header)
+    def _absolute(self, namespace: str) -> str:
+        namespace = namespace.strip('/')
+        if not namespace:
+            return self.get_namespace()
+        return f'/{namespace}'
+
+    def _serve(self, namespace: str) -> None:
+        """Subscribe to a vehicle's requests and probes, and advertise its answers."""
+        with self._vehicles_lock:
+            if namespace in self.vehicles:
+                return
+            prefix = namespace.rstrip('/')
+            vehicle = Vehicle(
+                namespace,
+                self.create_publisher(CompressedImage, f'{prefix}/{RESULT_TOPIC}', qos.DETECTIONS),
+                self.create_publisher(CompressedImage, f'{prefix}/{PROBE_REPLY_TOPIC}', qos.PROBE),
+            )
+            self.vehicles[namespace] = vehicle
+        group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(
+            CompressedImage,
+            vehicle.topic(BOTTLENECK_TOPIC),
+            functools.partial(self._on_request, vehicle),
+            qos.BOTTLENECK,
+            qos_overriding_options=qos.overridable(),
+            callback_group=group,
+        )
+        self.create_subscription(
+            CompressedImage, vehicle.topic(PROBE_TOPIC), vehicle.probe_replies.publish, qos.PROBE, callback_group=group
+        )
+
+    def _discover(self) -> None:
+        """Serve every namespace that publishes a bottleneck topic."""
+        suffix = f'/{BOTTLENECK_TOPIC}'
+        for name, types in self.get_topic_names_and_types():
+            if name.endswith(suffix) and 'sensor_msgs/msg/CompressedImage' in types:
+                namespace = name[: -len(suffix)] or '/'
+                if namespace not in self.vehicles:
+                    self.get_logger().info(f'serving a new vehicle: {namespace}')
+                    self._serve(namespace)
+
+    def _on_request(self, vehicle: Vehicle, msg: CompressedImage) -> None:
+        arrived = time.monotonic()
         try:
-            step = self.pipeline.step(msg.format, bytes(msg.data))
-        except Exception as error:  # a malformed message (RejectedError) or a failure on it: count, keep serving
+            work = self.pipeline.decode(msg.format, bytes(msg.data))
+        except Exception as error:  # a malformed message (RejectedError) or a failure on it: answer, count, serve on
             if not isinstance(error, RejectedError):
                 error = RejectedError('internal', f'{type(error).__name__}: {error}')
             self.counts[f'rejected_{error.reason}'] += 1
-            self.counts['rejected'] += 1
-            self.telemetry_pub.publish(frame_status(self.get_name(), key, 'rejected', {'reason': error.reason}))
-            self.get_logger().warning(f'rejected a frame: {error}', throttle_duration_sec=5.0)
+            self._answer(vehicle, msg.header, Envelope(Status.REJECTED, 0, Detections.empty(), detail=str(error)), {})
+            self.get_logger().warning(f'rejected a frame from {vehicle.namespace}: {error}', throttle_duration_sec=5.0)
             return
-        self.result_pub.publish(detections_to_msg(step.detections, msg.header, self.class_names))
-        self.counts['answered'] += 1
-        self.telemetry_pub.publish(frame_status(self.get_name(), key, 'edge', step.info))
+        job = Job(vehicle, msg.header, work, arrived)
+        request = Request(vehicle.namespace, work.batch_key, work.request.edge_deadline(arrived), job)
+        for refused in self.scheduler.submit(request):
+            self._refuse(refused.item, Status.BUSY)
+
+    def _work_loop(self) -> None:
+        while self._running:
+            batch = self.scheduler.take(0.1)
+            for expired in batch.expired:
+                self._refuse(expired.item, Status.EXPIRED)
+            if batch.requests:
+                self._run(batch)
+
+    def _run(self, batch: Batch[Job]) -> None:
+        jobs = [request.item for request in batch.requests]
+        start = time.perf_counter()
+        started = time.monotonic()
+        try:
+            results = self.pipeline.run([job.work for job in jobs])
+        except Exception as error:  # the batch failed: every request in it gets a reason, the node serves on
+            self.scheduler.done(batch, time.perf_counter() - start)
+            self.counts['rejected_internal'] += len(jobs)
+            for job in jobs:
+                failed = Envelope(Status.REJECTED, self._sequence(job), Detections.empty(), detail=f'internal: {error}')
+                self._answer(job.vehicle, job.header, failed, {})
+            self.get_logger().error(f'a batch of {len(jobs)} failed: {error}', throttle_duration_sec=5.0)
+            return
+        batch_ms = elapsed_ms(start)
+        self.scheduler.done(batch, batch_ms / 1e3)
+        for job, detections in zip(jobs, results, strict=True):
+            queue_ms = (started - job.arrived) * 1e3
+            compute_ms = job.work.info.get('decode_ms', 0.0) + batch_ms
+            answer = Envelope(Status.OK, self._sequence(job), detections, queue_ms, compute_ms)
+            self._answer(job.vehicle, job.header, answer, {'tail_ms': batch_ms, 'batch': len(jobs)})
+
+    @staticmethod
+    def _sequence(job: Job) -> int:
+        return int(job.work.info.get('sequence', 0))
+
+    def _refuse(self, job: Job, status: Status) -> None:
+        refusal = Envelope(status, self._sequence(job), Detections.empty(), (time.monotonic() - job.arrived) * 1e3)
+        self._answer(job.vehicle, job.header, refusal, {})
+
+    def _answer(self, vehicle: Vehicle, header, answer: Envelope, values: dict) -> None:
+        """Publish `answer` on the vehicle's result topic with the request's header; count it; telemetry."""
+        vehicle.results.publish(CompressedImage(header=header, format=envelope.FORMAT, data=encode_envelope(answer)))
+        outcome = 'edge' if answer.status is Status.OK else answer.status.name.lower()
+        vehicle.counts[outcome] += 1
+        self.counts[outcome] += 1
+        info = {'vehicle': vehicle.namespace, 'queue_ms': answer.queue_ms, 'compute_ms': answer.compute_ms, **values}
+        if answer.detail:
+            info['reason'] = answer.detail[:200]
+        self.telemetry_pub.publish(frame_status(self.get_name(), frame_key(header), outcome, info))
 
     def _publish_health(self) -> None:
-        level, message = self.problems.check(self.counts)
-        self.diagnostics_pub.publish(health(self, 'splitee: tail_node', level, message, dict(self.counts)))
+        counts = {'answered': self.counts['edge'], **{k: v for k, v in self.counts.items() if k != 'edge'}}
+        level, message = self.problems.check(counts)
+        values: dict[str, object] = {**counts, 'queued': len(self.scheduler), 'vehicles': len(self.vehicles),
+                                     **{f'scheduler_{k}': v for k, v in self.scheduler.counts.items()}}  # fmt: skip
+        for vehicle in list(self.vehicles.values()):
+            values |= {f'{vehicle.namespace}/{k}': v for k, v in vehicle.counts.items()}
+        self.diagnostics_pub.publish(health(self, 'splitee: tail_node', level, message, values))
+
+    def destroy_node(self) -> None:
+        """Stop the workers; what was still queued is answered busy."""
+        self._running = False
+        for left in self.scheduler.close():
+            self._refuse(left.item, Status.BUSY)
+        for worker in self.workers:
+            worker.join(timeout=5.0)
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -83,16 +83,20 @@ class PendingFrames(Generic[Result]):
                 overflow.append(self._finish(oldest, Outcome.FALLBACK))
             return overflow
 
-    def resolve(self, key: FrameKey) -> tuple[Outcome, Pending[Result] | None]:
-        """An edge result for `key` arrived: what it means, and the frame it answers.
+    def resolve(self, key: FrameKey, refused: bool = False) -> tuple[Outcome, Pending[Result] | None]:
+        """The edge's reply for `key` arrived: what it means, and the frame it answers.
 
-        (EDGE, frame) if the frame was still waiting; (LATE, frame) if it fell back already (its round trip
-        still measures the link); else (REJECTED, None): a duplicate answer, or one for a frame never sent,
-        each counted.
+        (EDGE, frame) if the frame was still waiting; with `refused` (the edge was busy, or the frame expired
+        there) (FALLBACK, frame): the frame falls back now, not at its deadline. (LATE, frame) if it fell back
+        already (its round trip still measures the link); else (REJECTED, None): a duplicate answer, or one
+        for a frame never sent, each counted.
         """
         with self._lock:
             if key in self._pending:
-                return Outcome.EDGE, self._finish(key, Outcome.EDGE)
+                outcome = Outcome.FALLBACK if refused else Outcome.EDGE
+                if refused:
+                    self.counts['refused_by_edge'] += 1
+                return outcome, self._finish(key, outcome)
             outcome, pending = self._resolved.get(key, (None, None))
             if outcome is Outcome.FALLBACK and pending is not None:
                 self.counts[Outcome.LATE.value] += 1

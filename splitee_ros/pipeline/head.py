@@ -16,27 +16,8 @@ from splitee_ros.codec.registry import Codec
 from splitee_ros.control.latency import MODES
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import Outcome, elapsed_ms
+from splitee_ros.pipeline.request import BOTTLENECK, IMAGE, RequestFormat
 from splitee_ros.runtime.base import SplitRuntime
-
-BOTTLENECK_FORMAT = 'splitee/1'  # CompressedImage.format of a bottleneck frame: 'splitee/1;h=480;w=640'
-IMAGE_FORMAT = 'jpeg'
-
-
-def bottleneck_format(frame_size: tuple[int, int]) -> str:
-    """The format string of a bottleneck message for a camera frame of (height, width)."""
-    return f'{BOTTLENECK_FORMAT};h={frame_size[0]};w={frame_size[1]}'
-
-
-def parse_bottleneck_format(text: str) -> tuple[int, int]:
-    """(height, width) from a bottleneck format string; ValueError if it is not one."""
-    name, _, rest = text.partition(';')
-    fields = dict(part.split('=', 1) for part in rest.split(';') if '=' in part)
-    if name != BOTTLENECK_FORMAT or set(fields) != {'h', 'w'}:
-        raise ValueError(f'not a {BOTTLENECK_FORMAT} format: {text[:64]!r}')
-    height, width = int(fields['h']), int(fields['w'])
-    if not (0 < height <= 16384 and 0 < width <= 16384):
-        raise ValueError(f'frame size {height}x{width} out of range')
-    return height, width
 
 
 @dataclass(frozen=True)
@@ -53,12 +34,15 @@ class HeadSettings:
 
 @dataclass
 class HeadStep:
-    """What to do with one frame: publish `detections` now, or send `payload` and wait with a `fallback`."""
+    """What to do with one frame: publish `detections` now, or send `payload` and wait with a `fallback`.
+
+    `request` is the payload's format; the sender adds the frame's budget to it when it sends.
+    """
 
     outcome: Outcome | None  # EXIT or LOCAL when there is nothing to wait for
     detections: Detections | None = None
     payload: bytes = b''
-    payload_format: str = ''
+    request: RequestFormat | None = None
     fallback: Callable[[], Detections] = Detections.empty
     info: dict = field(default_factory=dict)  # split, codec, exit, confidence, head_ms, encode_ms, bytes
 
@@ -102,7 +86,7 @@ class HeadPipeline:
                 'encode_ms': elapsed_ms(start),
                 'bytes': len(payload),
             }
-            return HeadStep(None, payload=payload, payload_format=IMAGE_FORMAT, info=info)
+            return HeadStep(None, payload=payload, request=RequestFormat(IMAGE), info=info)
         result = self.runtime.run_head(settings.split, image_bgr)
         head_ms = elapsed_ms(start)
         info = {
@@ -122,8 +106,8 @@ class HeadPipeline:
         codec = self.codecs[settings.codec]
         payload = encode_frame(result.code, codec, self.model_id, self.split_index[settings.split], sequence)
         info |= {'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
-        payload_format = bottleneck_format(image_bgr.shape[:2])
+        request = RequestFormat(BOTTLENECK, image_bgr.shape[:2])
         if exits:  # answered by the exit, and the code goes to the edge to check it
-            return HeadStep(Outcome.EXIT, result.exit_detections(best), payload, payload_format, info=info)
+            return HeadStep(Outcome.EXIT, result.exit_detections(best), payload, request, info=info)
         fallback = (lambda: result.exit_detections(best)) if best is not None else Detections.empty
-        return HeadStep(None, payload=payload, payload_format=payload_format, fallback=fallback, info=info)
+        return HeadStep(None, payload=payload, request=request, fallback=fallback, info=info)

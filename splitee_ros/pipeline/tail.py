@@ -1,20 +1,26 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""The edge's work on one message: check and decode it strictly, run the tail (or the whole model on a JPEG)."""
+"""The edge's work: check and decode each request strictly, then run the tails (or the whole model) in batches.
+
+Decoding is per request (and rejects anything malformed with a reason); running is per batch of requests
+for the same graph, from any vehicles and cameras (`pipeline.scheduler` forms the batches).
+"""
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from splitee_ros.codec.frame import FrameDecoder, FrameError, WireSpec
+from splitee_ros.model.export import FULL_GRAPH
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import elapsed_ms
-from splitee_ros.pipeline.head import IMAGE_FORMAT, parse_bottleneck_format
+from splitee_ros.pipeline.request import BOTTLENECK, RequestFormat
 from splitee_ros.runtime.base import SplitRuntime
 
 # A small JPEG can declare a huge image: cap what the edge decodes (OpenCV reads this at its first decode).
@@ -31,6 +37,17 @@ class RejectedError(ValueError):
 
 
 @dataclass
+class EdgeWork:
+    """A request decoded and ready to run: the graph it needs (`batch_key`) and that graph's input."""
+
+    batch_key: str  # a split's name (its tail), or FULL_GRAPH for an image
+    value: np.ndarray  # the decoded code, or the BGR image
+    request: RequestFormat
+    frame_size: tuple[int, int]
+    info: dict = field(default_factory=dict)  # mode, split, codec, decode_ms, bytes, sequence
+
+
+@dataclass
 class TailStep:
     """The edge's result of one message and what it cost."""
 
@@ -39,7 +56,7 @@ class TailStep:
 
 
 class TailPipeline:
-    """Decodes bottleneck frames (or JPEG images) and runs the tail (or the whole model)."""
+    """Decodes bottleneck frames (or JPEG images) and runs the tails (or the whole model) on batches of them."""
 
     def __init__(self, runtime: SplitRuntime, wire_spec: WireSpec, max_payload_bytes: int) -> None:
         """`runtime` has every tail (and the full model) loaded."""
@@ -47,32 +64,44 @@ class TailPipeline:
         self.decoder = FrameDecoder(wire_spec)
         self.max_payload_bytes = max_payload_bytes
 
-    def step(self, payload_format: str, data: bytes) -> TailStep:
-        """Process one message; raise RejectedError for anything malformed."""
+    def decode(self, payload_format: str, data: bytes) -> EdgeWork:
+        """Check and decode one message; RejectedError for anything malformed."""
         if len(data) > self.max_payload_bytes:
             raise RejectedError('too_large', f'{len(data)} B > max_payload_bytes {self.max_payload_bytes}')
+        try:
+            request = RequestFormat.parse(payload_format)
+        except ValueError as error:
+            raise RejectedError('bad_format', str(error)) from None
         start = time.perf_counter()
-        if payload_format == IMAGE_FORMAT:
+        if request.kind != BOTTLENECK:
             image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
             if image is None:
                 raise RejectedError('bad_image', 'the JPEG does not decode')
-            decode_ms = elapsed_ms(start)
-            start = time.perf_counter()
-            detections = self.runtime.run_full(image)
-            return TailStep(detections, {'mode': 'offload-image', 'decode_ms': decode_ms, 'tail_ms': elapsed_ms(start),
-                                         'bytes': len(data)})  # fmt: skip
-        try:
-            frame_size = parse_bottleneck_format(payload_format)
-        except ValueError as error:
-            raise RejectedError('bad_format', str(error)) from None
+            info = {'mode': 'offload-image', 'decode_ms': elapsed_ms(start), 'bytes': len(data)}
+            return EdgeWork(FULL_GRAPH, image, request, image.shape[:2], info)
         try:
             frame = self.decoder.decode(data)
         except FrameError as error:
             raise RejectedError(error.reason.value, str(error)) from None
-        decode_ms = elapsed_ms(start)
         split = self.runtime.split_names[frame.split_index]
+        info = {'mode': 'split', 'split': split, 'codec': frame.codec.name, 'decode_ms': elapsed_ms(start),
+                'bytes': len(data), 'sequence': frame.sequence}  # fmt: skip
+        assert request.frame_size is not None  # a bottleneck's format always has one
+        return EdgeWork(split, frame.tensor.astype(np.float32, copy=False), request, request.frame_size, info)
+
+    def run(self, works: Sequence[EdgeWork]) -> list[Detections]:
+        """Run one batch of decoded requests for the same graph; detections in each camera frame's pixels."""
+        keys = {work.batch_key for work in works}
+        if len(keys) != 1:
+            raise ValueError(f'a batch runs one graph, not {sorted(keys)}')
+        key = keys.pop()
+        if key == FULL_GRAPH:
+            return self.runtime.run_full_batch([work.value for work in works])
+        return self.runtime.run_tails(key, [work.value for work in works], [work.frame_size for work in works])
+
+    def step(self, payload_format: str, data: bytes) -> TailStep:
+        """Decode and run one message on its own (a batch of one)."""
+        work = self.decode(payload_format, data)
         start = time.perf_counter()
-        detections = self.runtime.run_tail(split, frame.tensor.astype(np.float32, copy=False), frame_size)
-        info = {'mode': 'split', 'split': split, 'codec': frame.codec.name, 'decode_ms': decode_ms,
-                'tail_ms': elapsed_ms(start), 'bytes': len(data), 'sequence': frame.sequence}  # fmt: skip
-        return TailStep(detections, info)
+        detections = self.run([work])[0]
+        return TailStep(detections, {**work.info, 'tail_ms': elapsed_ms(start)})

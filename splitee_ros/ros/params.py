@@ -37,10 +37,11 @@ def declare(
     return value
 
 
-def load_model(node, role: str):
+def load_model(node, role: str, max_batch: int = 1):
     """Declare the read-only model parameters (model, backend, device, threads) and load the package for `role`.
 
-    Returns the package and its runtime with every split of `role` (and the whole model) loaded and warm.
+    Returns the package and its runtime with every split of `role` (and the whole model) loaded and warm;
+    TensorRT engines take batches of up to `max_batch`.
     """
     from splitee_ros.model.package import ModelPackage, find_package
     from splitee_ros.runtime.base import BACKENDS, make_runtime
@@ -50,4 +51,5 @@ def load_model(node, role: str):
     device = declare(node, 'device', 'cpu', 'cpu, cuda or cuda:N', True)
     threads = declare(node, 'threads', 0, 'intra-op threads (0: the backend decides)', True, (0, 64))
     package = ModelPackage.load(find_package(model))
-    return package, make_runtime(package.folder, backend, role, device, full=True, threads=threads)
+    options = {'max_batch': max_batch} if backend == 'tensorrt' else {}
+    return package, make_runtime(package.folder, backend, role, device, full=True, threads=threads, options=options)

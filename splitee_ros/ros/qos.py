@@ -15,6 +15,8 @@ IMAGE = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT, history=H
 BOTTLENECK = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
 DETECTIONS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 TELEMETRY = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+BOTTLENECK_TOPIC = 'splitee/bottleneck'  # vehicle -> edge: bottleneck frames and images
+RESULT_TOPIC = 'splitee/edge/result'  # edge -> vehicle: result envelopes (codec.envelope)
 PROBE_TOPIC = 'splitee/probe'  # the monitor's link probes, echoed by tail_node
 PROBE_REPLY_TOPIC = 'splitee/probe/reply'
 PROBE = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
