@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from splitee_ros.pipeline.scheduler import EdgeScheduler, Request, SchedulerSettings, ServiceTime
+from splitee_ros.pipeline.scheduler import EdgeScheduler, Refused, Request, SchedulerSettings, ServiceTime
 
 
 class Clock:
@@ -36,7 +36,7 @@ def request(vehicle: str, deadline: float, key: str = 'stage2', item: int = 0) -
 def test_a_full_batch_runs_at_once_and_a_partial_one_after_the_queue_delay():
     edge, clock = scheduler(max_batch=3, max_queue_delay_s=0.01)
     for index in range(4):
-        assert edge.submit(request(f'v{index % 2}', clock.now + 1.0, item=index)) == []
+        assert edge.submit(request(f'v{index % 2}', clock.now + 1.0, item=index)) == Refused()
     batch = edge.take(0)
     assert [r.item for r in batch.requests] == [0, 1, 2]
     edge.done(batch, 0.003)
@@ -59,11 +59,13 @@ def test_earliest_deadline_first_across_vehicles_and_graphs():
 
 def test_a_request_whose_deadline_passed_is_not_computed_but_handed_back():
     edge, clock = scheduler(max_batch=4, max_queue_delay_s=0.05)
+    late = edge.submit(request('a', clock.now, item=0))  # no time left when it arrives
+    assert [r.item for r in late.expired] == [0] and late.busy == []
     edge.submit(request('a', clock.now + 0.02, item=1))
     edge.submit(request('b', clock.now + 5.0, item=2))
     clock.now += 0.03
     batch = edge.take(0)
-    assert [r.item for r in batch.expired] == [1] and edge.counts['expired'] == 1
+    assert [r.item for r in batch.expired] == [1] and edge.counts['expired'] == 2
     assert batch.requests == []  # b's frame still waits for its queue delay
 
 
@@ -71,21 +73,21 @@ def test_a_request_that_cannot_finish_in_time_is_busy_at_once():
     edge, clock = scheduler(max_batch=1, max_queue_delay_s=0.0)
     edge.service = ServiceTime(initial_s=0.05)
     for index in range(4):  # 50 ms each, one at a time: the fourth finishes at 200 ms
-        assert edge.submit(request('a', clock.now + 0.2, item=index)) == []
-    refused = edge.submit(request('b', clock.now + 0.22, item=9))  # four frames are due before it
+        assert edge.submit(request('a', clock.now + 0.2, item=index)) == Refused()
+    refused = edge.submit(request('b', clock.now + 0.22, item=9)).busy  # four frames are due before it
     assert [r.item for r in refused] == [9] and edge.counts['busy'] == 1
-    assert edge.submit(request('b', clock.now + 0.3, item=10)) == []  # with a later deadline it still fits
-    assert edge.submit(request('b', clock.now + 0.1, item=11)) == []  # an earlier one goes first
+    assert edge.submit(request('b', clock.now + 0.3, item=10)) == Refused()  # with a later deadline it still fits
+    assert edge.submit(request('b', clock.now + 0.1, item=11)) == Refused()  # an earlier one goes first
 
 
 def test_a_flooding_vehicle_keeps_its_share_and_cannot_push_the_others_out():
     edge, _ = scheduler(max_batch=2, queue_capacity=8)
     refused_flood = []
     for index in range(20):  # vehicle f floods the queue
-        refused_flood += edge.submit(request('f', math.inf, item=index))
+        refused_flood += edge.submit(request('f', math.inf, item=index)).busy
     assert len(edge) == 8 and len(refused_flood) == 12
     for index in range(3):  # the others are still taken: f's latest requests make room
-        refused = edge.submit(request(f'v{index}', math.inf, item=100 + index))
+        refused = edge.submit(request(f'v{index}', math.inf, item=100 + index)).busy
         assert [(r.vehicle, r.item) for r in refused] == [('f', 7 - index)]
     vehicles = [r.vehicle for r in edge._queue]
     assert {'v0', 'v1', 'v2'} <= set(vehicles)
@@ -99,7 +101,7 @@ def test_fair_share_holds_under_a_sustained_flood():
     for tick in range(1000):  # 1 ms ticks; the edge runs a batch of up to four per 10 ms (0.4 frames/ms)
         clock.now += 0.001
         for vehicle in ['f'] + (['a', 'b'] if tick % 10 == 0 else []):  # f: 1 frame/ms, a and b: 0.1
-            for refused in edge.submit(request(vehicle, clock.now + 0.25)):
+            for refused in edge.submit(request(vehicle, clock.now + 0.25)).busy:
                 outcomes[refused.vehicle]['busy'] += 1
         if tick % 10 == 5:
             batch = edge.take(0)
@@ -145,7 +147,7 @@ def test_close_hands_back_what_was_queued_and_refuses_what_comes_after():
     edge, _ = scheduler(max_batch=4, max_queue_delay_s=1.0)
     edge.submit(request('a', math.inf, item=1))
     assert [r.item for r in edge.close()] == [1]
-    assert [r.item for r in edge.submit(request('a', math.inf, item=2))] == [2]
+    assert [r.item for r in edge.submit(request('a', math.inf, item=2)).busy] == [2]
 
 
 def test_service_time_learns_fixed_and_per_item_costs():

@@ -1,12 +1,17 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""head_node (vehicle): camera image → head → confident exit, or bottleneck to the edge; one result per frame.
+"""head_node (vehicle): camera images → head → confident exit, or bottleneck to the edge; one result per frame.
 
-Threads: the image callback only queues the image (at most `image_queue_depth` wait; when full, the oldest
-waiting image is dropped and counted, so by default the newest image is always the next one); an inference
-thread runs the head; a sender thread publishes what goes to the edge (a publish can block while a slow
-uplink drains; a payload still unsent when the next is ready is superseded, and its frame falls back at its
-deadline); a deadline thread sleeps until the earliest deadline and publishes the fallbacks that are due
+One process serves the vehicle's cameras (`image_topics`): each camera's frames keep their own header and
+frame_id, deadline and fallback, and the images waiting when the head is free run through the model as one
+batch. Results of every camera go out on `perception/detections` (the header says which camera).
+
+Threads: the image callbacks only queue the image (per camera, at most `image_queue_depth` wait; when full,
+the oldest waiting image is dropped and counted, so by default each camera's newest image is always its
+next); an inference thread runs the head on the next image of every camera that has one; a sender thread
+publishes what goes to the edge (a publish can block while a slow uplink drains; a camera's payload still
+unsent when its next is ready is superseded, and its frame falls back at its deadline); a deadline thread
+sleeps until the earliest deadline and publishes the fallbacks that are due
 (the Python switch interval is 1 ms, so it gets the interpreter within a millisecond of waking); the
 edge-result callback runs in its own callback group on a multi-threaded executor, so nothing waits behind an
 inference.
@@ -58,11 +63,14 @@ class HeadNode(Node):
         """Declare parameters, load and warm every split's head, wire topics and timers."""
         super().__init__('head_node', **kwargs)
         package, runtime = load_model(self, 'head')
-        input_help = 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage on `image/compressed`'
+        input_help = 'raw: sensor_msgs/Image on each image topic; compressed: CompressedImage on `<topic>/compressed`'
         input_type = declare(self, 'input_type', 'raw', input_help, True, choices=('raw', 'compressed'))
+        image_topics = declare(self, 'image_topics', ['image'], "the vehicle's cameras: one image topic each", True)
+        if not image_topics or len(set(image_topics)) != len(image_topics):
+            raise ValueError(f'image_topics must name each camera once, not {image_topics}')
         self.debug_image = declare(self, 'debug_image', False, 'publish ~/debug_image with boxes drawn', True)
         queue_help = 'images that may wait for inference; when full the oldest is dropped (1: newest only)'
-        self.queue_depth = declare(self, 'image_queue_depth', 1, queue_help, True, (1, 100))
+        self.queue_depth = declare(self, 'image_queue_depth', 1, queue_help, True, (1, 100))  # per camera
         self.class_names = list(package.config.class_names)
         codecs = {codec.name: codec for codec in package.codecs().values()}
         self.pipeline = HeadPipeline(runtime, codecs, package.model_id)
@@ -116,9 +124,10 @@ class HeadNode(Node):
         self.pending: PendingFrames[Detection2DArray] = PendingFrames()
         self.problems = RecentProblems(('fallback', 'late', 'dropped', 'rejected'))
         self.sequence = 0
-        self._waiting: deque[tuple] = deque()  # (image message, time received)
+        self._waiting: list[deque[tuple]] = [deque() for _ in image_topics]  # per camera: (message, time received)
         self._slot_ready = threading.Condition()
-        self._outbox: tuple[CompressedImage, RequestFormat, float] | None = None  # message, format, deadline
+        # per camera, the payload waiting for the sender: (message, its format, its frame's deadline)
+        self._outbox: dict[int, tuple[CompressedImage, RequestFormat, float]] = {}
         self._round_trips: deque[float] = deque(maxlen=LINK_SAMPLES)  # seconds on the network, recent replies
         self._outbox_ready = threading.Condition()
         self.superseded = 0
@@ -136,15 +145,16 @@ class HeadNode(Node):
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.debug_pub = self.create_publisher(Image, '~/debug_image', qos.IMAGE) if self.debug_image else None
-        image_type, image_topic = (Image, 'image') if input_type == 'raw' else (CompressedImage, 'image/compressed')
-        self.create_subscription(
-            image_type,
-            image_topic,
-            self._on_image,
-            qos.IMAGE,
-            qos_overriding_options=overrides,
-            callback_group=MutuallyExclusiveCallbackGroup(),
-        )
+        image_type, suffix = (Image, '') if input_type == 'raw' else (CompressedImage, '/compressed')
+        for camera, topic in enumerate(image_topics):
+            self.create_subscription(
+                image_type,
+                f'{topic}{suffix}',
+                functools.partial(self._on_image, camera),
+                qos.IMAGE,
+                qos_overriding_options=overrides,
+                callback_group=MutuallyExclusiveCallbackGroup(),
+            )
         self.create_subscription(
             CompressedImage,
             RESULT_TOPIC,
@@ -190,36 +200,59 @@ class HeadNode(Node):
             self.exit_check_share = float(values['exit_check_share'])
         return SetParametersResult(successful=True)
 
-    def _on_image(self, msg) -> None:
-        """Queue the image; when `image_queue_depth` already wait, the oldest of them is dropped."""
+    def _on_image(self, camera: int, msg) -> None:
+        """Queue a camera's image; when `image_queue_depth` of its images already wait, the oldest is dropped."""
         with self._slot_ready:
-            if len(self._waiting) >= self.queue_depth:
-                stale, _ = self._waiting.popleft()
+            waiting = self._waiting[camera]
+            if len(waiting) >= self.queue_depth:
+                stale, _ = waiting.popleft()
                 self.pending.count(Outcome.DROPPED)
                 self._telemetry(frame_key(stale.header), Outcome.DROPPED, {})
-            self._waiting.append((msg, time.monotonic()))
+            waiting.append((msg, time.monotonic()))
             self._slot_ready.notify()
 
     def _inference_loop(self) -> None:
         while self._running:
             with self._slot_ready:
-                while not self._waiting and self._running:
+                while not any(self._waiting) and self._running:
                     self._slot_ready.wait(0.1)
                 if not self._running:
                     return
-                msg, received = self._waiting.popleft()
+                batch = [(camera, *waiting.popleft()) for camera, waiting in enumerate(self._waiting) if waiting]
+            frames = []
+            for camera, msg, received in batch:  # a frame whose image does not decode is rejected alone
+                try:
+                    image = (
+                        compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg, self.bridge)
+                    )
+                    frames.append((camera, msg.header, received, image))
+                except Exception as error:
+                    self._reject(msg.header, error)
             try:
-                self._process(msg, received)
-            except Exception as error:  # one bad frame must not stop the node
-                self.pending.count(Outcome.REJECTED)
-                self._telemetry(frame_key(msg.header), Outcome.REJECTED, {'reason': str(error)[:200]})
-                self.get_logger().warning(f'frame rejected: {error}', throttle_duration_sec=5.0)
+                if frames:
+                    self._process(frames)
+            except Exception as error:  # one bad batch must not stop the node
+                for _, header, _, _ in frames:
+                    self._reject(header, error)
 
-    def _process(self, msg, received: float) -> None:
-        image = compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg, self.bridge)
-        settings, key, header = self.settings, frame_key(msg.header), msg.header
-        self.sequence += 1
-        step = self.pipeline.step(image, settings, self.sequence, check_exit=self._exit_check_due())
+    def _reject(self, header, error: Exception) -> None:
+        self.pending.count(Outcome.REJECTED)
+        self._telemetry(frame_key(header), Outcome.REJECTED, {'reason': str(error)[:200]})
+        self.get_logger().warning(f'frame rejected: {error}', throttle_duration_sec=5.0)
+
+    def _process(self, frames: list[tuple]) -> None:
+        """Run the head on one image of each camera that had one: (camera, header, time received, image)."""
+        settings = self.settings
+        sequences = [self.sequence + 1 + index for index in range(len(frames))]
+        self.sequence += len(frames)
+        checks = [self._exit_check_due() for _ in frames]
+        steps = self.pipeline.steps([frame[3] for frame in frames], settings, sequences, checks)
+        for (camera, header, received, image), step in zip(frames, steps, strict=True):
+            self._answer_or_send(camera, header, received, image, step)
+
+    def _answer_or_send(self, camera: int, header, received: float, image, step) -> None:
+        """Publish a frame's exit or local result, or send its payload to the edge and keep its fallback ready."""
+        key = frame_key(header)
         if step.outcome is not None:
             if not self._running:
                 return
@@ -228,7 +261,7 @@ class HeadNode(Node):
             if step.payload:  # an exit checked by the edge: no fallback, the edge's answer is compared
                 check = Pending(key, time.monotonic(), received + self.deadline_s, Detections.empty, step.info,
                                 {'exit': step.detections}, check=True)  # fmt: skip
-                self._send(check, header, step)
+                self._send(camera, check, header, step)
             return
         fallback = step.fallback
         pending = Pending(
@@ -239,7 +272,7 @@ class HeadNode(Node):
             step.info,
             {'received': received, 'image': image if self.debug_pub else None, 'header': header},
         )
-        self._send(pending, header, step)
+        self._send(camera, pending, header, step)
         # the code is on its way: make the fallback now, so that at the deadline it only has to be published
         # (should it fail, the deadline tries again and publishes an empty result with the reason)
         with contextlib.suppress(Exception):
@@ -253,32 +286,37 @@ class HeadNode(Node):
         self._exit_check_credit -= 1.0
         return True
 
-    def _send(self, pending: Pending, header, step) -> None:
+    def _send(self, camera: int, pending: Pending, header, step) -> None:
         """Register `pending` (before sending: the edge may answer at once) and hand its payload to the sender.
 
-        A payload still unsent is superseded by a frame's, never by an exit check's (the check is skipped).
+        A camera's payload still unsent is superseded by its next frame's, never by an exit check's (the check
+        is skipped).
         """
         with self._outbox_ready:
-            if pending.check and self._outbox is not None:
+            if pending.check and camera in self._outbox:
                 self.checks_skipped += 1
                 return
             for overflow in self.pending.add(pending):
                 self._fall_back(overflow)
-            if self._outbox is not None:
+            if camera in self._outbox:
                 self.superseded += 1
-            self._outbox = (CompressedImage(header=header, data=step.payload), step.request, pending.deadline)
+            message = CompressedImage(header=header, data=step.payload)
+            self._outbox[camera] = (message, step.request, pending.deadline)
             self._outbox_ready.notify()
         with self._deadline_wake:  # the deadline thread may sleep past this frame's deadline (none was waiting)
             self._deadline_wake.notify()
 
     def _send_loop(self) -> None:
+        """Publish the waiting payloads, the earliest deadline first, each with the time its frame has left."""
         while self._running:
             with self._outbox_ready:
-                while self._outbox is None and self._running:
+                while not self._outbox and self._running:
                     self._outbox_ready.wait(0.1)
-                outbox, self._outbox = self._outbox, None
-            if outbox is not None and self._running:
-                msg, request, deadline = outbox
+                if not self._outbox:
+                    continue
+                camera = min(self._outbox, key=lambda c: self._outbox[c][2])
+                msg, request, deadline = self._outbox.pop(camera)
+            if self._running:
                 link_s = statistics.median(self._round_trips) if self._round_trips else 0.0
                 msg.format = request.with_budget(deadline - time.monotonic(), link_s).text()
                 self.bottleneck_pub.publish(msg)

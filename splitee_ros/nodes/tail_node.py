@@ -169,8 +169,11 @@ class TailNode(Node):
             return
         job = Job(vehicle, msg.header, work, arrived)
         request = Request(vehicle.namespace, work.batch_key, work.request.edge_deadline(arrived), job)
-        for refused in self.scheduler.submit(request):
-            self._refuse(refused.item, Status.BUSY)
+        refused = self.scheduler.submit(request)
+        for busy in refused.busy:
+            self._refuse(busy.item, Status.BUSY)
+        for expired in refused.expired:
+            self._refuse(expired.item, Status.EXPIRED)
 
     def _work_loop(self) -> None:
         while self._running:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -17,7 +17,7 @@ from splitee_ros.control.latency import MODES
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import Outcome, elapsed_ms
 from splitee_ros.pipeline.request import BOTTLENECK, IMAGE, RequestFormat
-from splitee_ros.runtime.base import SplitRuntime
+from splitee_ros.runtime.base import HeadResult, SplitRuntime
 
 
 @dataclass(frozen=True)
@@ -71,30 +71,53 @@ class HeadPipeline:
 
         With `check_exit`, a frame that exits also gets its code (`payload`): the edge's answer checks the exit.
         """
+        return self.steps([image_bgr], settings, [sequence], [check_exit])[0]
+
+    def steps(
+        self, images_bgr: Sequence[np.ndarray], settings: HeadSettings, sequences: Sequence[int],
+        check_exits: Sequence[bool],
+    ) -> list[HeadStep]:  # fmt: skip
+        """Process frames of several cameras at once: the model runs them as one batch (its time is shared)."""
         start = time.perf_counter()
         if settings.mode == 'local':
-            detections = self.runtime.run_full(image_bgr)
-            return HeadStep(Outcome.LOCAL, detections, info={'mode': 'local', 'head_ms': elapsed_ms(start)})
+            results = self.runtime.run_full_batch(images_bgr)
+            info = {'mode': 'local', 'head_ms': elapsed_ms(start), 'batch': len(images_bgr)}
+            return [HeadStep(Outcome.LOCAL, detections, info=dict(info)) for detections in results]
         if settings.mode == 'offload-image':
-            ok, encoded = cv2.imencode('.jpg', image_bgr, [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
-            if not ok:
-                raise ValueError('JPEG encoding failed')
-            payload = encoded.tobytes()
-            info = {
-                'mode': 'offload-image',
-                'jpeg_quality': settings.jpeg_quality,
-                'encode_ms': elapsed_ms(start),
-                'bytes': len(payload),
-            }
-            return HeadStep(None, payload=payload, request=RequestFormat(IMAGE), info=info)
-        result = self.runtime.run_head(settings.split, image_bgr)
+            return [self._jpeg(image, settings) for image in images_bgr]
+        results = self.runtime.run_heads(settings.split, images_bgr)
         head_ms = elapsed_ms(start)
+        return [
+            self._split_step(result, settings, sequence, check_exit, head_ms, len(images_bgr))
+            for result, sequence, check_exit in zip(results, sequences, check_exits, strict=True)
+        ]
+
+    @staticmethod
+    def _jpeg(image_bgr: np.ndarray, settings: HeadSettings) -> HeadStep:
+        start = time.perf_counter()
+        ok, encoded = cv2.imencode('.jpg', image_bgr, [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
+        if not ok:
+            raise ValueError('JPEG encoding failed')
+        payload = encoded.tobytes()
+        info = {
+            'mode': 'offload-image',
+            'jpeg_quality': settings.jpeg_quality,
+            'encode_ms': elapsed_ms(start),
+            'bytes': len(payload),
+        }
+        return HeadStep(None, payload=payload, request=RequestFormat(IMAGE), info=info)
+
+    def _split_step(
+        self, result: HeadResult, settings: HeadSettings, sequence: int, check_exit: bool, head_ms: float, batch: int
+    ) -> HeadStep:
+        """An exit, or the code to send, for one frame's head result."""
         info = {
             'mode': 'split',
             'split': settings.split,
             'codec': settings.codec,
             'exit_threshold': settings.exit_threshold,
             'head_ms': head_ms,
+            **({'batch': batch} if batch > 1 else {}),
         }
         best = result.best_exit() if settings.exits_enabled else None
         exits = best is not None and result.confidences[best] >= settings.exit_threshold
@@ -106,7 +129,7 @@ class HeadPipeline:
         codec = self.codecs[settings.codec]
         payload = encode_frame(result.code, codec, self.model_id, self.split_index[settings.split], sequence)
         info |= {'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
-        request = RequestFormat(BOTTLENECK, image_bgr.shape[:2])
+        request = RequestFormat(BOTTLENECK, result.frame_size)
         if exits:  # answered by the exit, and the code goes to the edge to check it
             return HeadStep(Outcome.EXIT, result.exit_detections(best), payload, request, info=info)
         fallback = (lambda: result.exit_detections(best)) if best is not None else Detections.empty

@@ -5,8 +5,10 @@
 Every request carries the vehicle it came from, the graph it needs (`batch_key`: a split's tail, or the
 whole model for an image) and its deadline in the edge's own clock (arrival plus the budget the vehicle gave,
 less the network time the vehicle measured: there are no cross-machine clocks). Then:
-- **Admission.** A request that could not finish by its deadline behind the work queued before it (earlier
-  deadlines) is refused as busy at once, so that its vehicle falls back now rather than at its deadline.
+- **Admission.** A request whose deadline has passed when it arrives is expired at once (its vehicle gave
+  it no time left: the reply still measures the vehicle's link). One that could not finish by its deadline
+  behind the work queued before it (earlier deadlines) is refused as busy at once, so that its vehicle falls
+  back now rather than at its deadline.
   Each vehicle holds at most its fair share of the queue (`queue_capacity` over the vehicles with requests
   waiting, at least one batch); a full queue makes room for a vehicle under its share by refusing the
   latest-deadline request of the vehicle that holds the most.
@@ -48,6 +50,14 @@ class Batch(Generic[Item]):
     """What a worker does next: run `requests` as one batch, and answer `expired` ones as such."""
 
     requests: list[Request[Item]] = field(default_factory=list)
+    expired: list[Request[Item]] = field(default_factory=list)
+
+
+@dataclass
+class Refused(Generic[Item]):
+    """Requests that `submit` turned away, to answer at once."""
+
+    busy: list[Request[Item]] = field(default_factory=list)
     expired: list[Request[Item]] = field(default_factory=list)
 
 
@@ -109,25 +119,28 @@ class EdgeScheduler(Generic[Item]):
         self._changed = threading.Condition()
         self._closed = False
 
-    def submit(self, request: Request[Item]) -> list[Request[Item]]:
-        """Queue `request`; return the requests refused as busy (it, or one it displaced), to answer at once."""
+    def submit(self, request: Request[Item]) -> Refused[Item]:
+        """Queue `request`; return what is turned away at once: it (expired or busy), or one it displaced."""
         with self._changed:
             now = request.arrived = self.clock()
+            if request.deadline <= now and not self._closed:
+                self.counts['expired'] += 1
+                return Refused(expired=[request])
             if self._closed or not self._can_finish(request, now):
-                return self._refuse([request])
+                return Refused(busy=self._refuse([request]))
             share = self._share(request.vehicle)
             held = sum(queued.vehicle == request.vehicle for queued in self._queue)
             if held >= share:
-                return self._refuse([request])
-            refused: list[Request[Item]] = []
+                return Refused(busy=self._refuse([request]))
+            refused: Refused[Item] = Refused()
             if len(self._queue) >= self.settings.queue_capacity:
                 holders = Counter(queued.vehicle for queued in self._queue)
                 biggest, count = max(holders.items(), key=lambda pair: pair[1])
                 if count <= held + 1:  # nobody holds more than this vehicle would: no room for it
-                    return self._refuse([request])
+                    return Refused(busy=self._refuse([request]))
                 victim = max((q for q in reversed(self._queue) if q.vehicle == biggest), key=lambda q: q.deadline)
                 self._queue.remove(victim)
-                refused = self._refuse([victim])
+                refused.busy = self._refuse([victim])
             self._queue.append(request)
             self.counts['accepted'] += 1
             self._changed.notify_all()

@@ -143,12 +143,12 @@ class Collector:
             self.diagnostics.clear()
 
     def head_frames(self) -> dict[FrameKey, tuple[str, dict[str, str]]]:
-        """Per frame key, the head's final outcome (exit, local, edge, fallback) and its values."""
+        """Per frame key, the head's final outcome (exit, local, edge, fallback, or dropped) and its values."""
         with self.lock:
             samples = list(self.telemetry['head_node'])
         frames = {}
         for _, status in samples:
-            if status.message in ('exit', 'local', 'edge', 'fallback'):
+            if status.message in ('exit', 'local', 'edge', 'fallback', 'dropped'):
                 sec_nsec, _, frame_id = status.hardware_id.partition('/')
                 sec, _, nanosec = sec_nsec.partition('.')
                 frames[(int(sec), int(nanosec), frame_id)] = (status.message, status_values(status))
