@@ -1,30 +1,50 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Edge server: tail_node.
+"""Edge server: one tail_node for a fleet of vehicles.
 
-Example: ros2 launch splitee_ros edge.launch.py backend:=tensorrt device:=cuda
+Example: ros2 launch splitee_ros edge.launch.py backend:=tensorrt device:=cuda vehicles:="[veh_1, veh_2, veh_3]"
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Arguments: model, backend, device, namespace, params_file, use_sim_time."""
+    """The edge's tail_node for the vehicles named (or discovered); the arguments are declared below."""
     arguments = [
         DeclareLaunchArgument('model', default_value='splitee_demo', description='model package name or folder'),
-        DeclareLaunchArgument('backend', default_value='onnxruntime', description='torch | onnxruntime | tensorrt'),
+        DeclareLaunchArgument(
+            'backend',
+            default_value='onnxruntime',
+            description='inference backend',
+            choices=['torch', 'onnxruntime', 'tensorrt'],
+        ),
         DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N'),
-        DeclareLaunchArgument('namespace', default_value='', description="namespace (the vehicle's)"),
+        DeclareLaunchArgument('namespace', default_value='', description="the edge's namespace"),
+        DeclareLaunchArgument(
+            'vehicles',
+            default_value="['']",
+            description="the vehicles' namespaces, a YAML list ('': the edge's own namespace, one vehicle)",
+        ),
+        DeclareLaunchArgument(
+            'discover_vehicles',
+            default_value='false',
+            choices=['true', 'false'],
+            description='also serve any namespace whose splitee/bottleneck topic appears',
+        ),
+        DeclareLaunchArgument('max_batch', default_value='8', description='most requests run as one batch'),
         DeclareLaunchArgument(
             'params_file',
             default_value=PathJoinSubstitution([FindPackageShare('splitee_ros'), 'config', 'edge.yaml']),
             description='YAML parameters of tail_node',
         ),
-        DeclareLaunchArgument('use_sim_time', default_value='false', description='follow /clock (bag replay)'),
+        DeclareLaunchArgument(
+            'use_sim_time', default_value='false', description='follow /clock (bag replay)', choices=['true', 'false']
+        ),
     ]
     tail = Node(
         package='splitee_ros',
@@ -37,6 +57,9 @@ def generate_launch_description() -> LaunchDescription:
                 'model': LaunchConfiguration('model'),
                 'backend': LaunchConfiguration('backend'),
                 'device': LaunchConfiguration('device'),
+                'vehicles': ParameterValue(LaunchConfiguration('vehicles'), value_type=list[str]),
+                'discover_vehicles': LaunchConfiguration('discover_vehicles'),
+                'max_batch': ParameterValue(LaunchConfiguration('max_batch'), value_type=int),
                 'use_sim_time': LaunchConfiguration('use_sim_time'),
             },
         ],

@@ -1,8 +1,9 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Vehicle: head_node (and monitor_node) on the camera topic.
+"""Vehicle: head_node (and monitor_node) on the vehicle's cameras.
 
-Example: ros2 launch splitee_ros vehicle.launch.py image_topic:=/camera/image_raw backend:=tensorrt device:=cuda
+Example: ros2 launch splitee_ros vehicle.launch.py namespace:=veh_3 backend:=tensorrt device:=cuda \
+    cameras:="[/cam_front/image_raw, /cam_rear/image_raw]"
 """
 
 from launch import LaunchDescription
@@ -10,6 +11,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 
@@ -20,22 +22,40 @@ def generate_launch_description() -> LaunchDescription:
     """
     arguments = [
         DeclareLaunchArgument('model', default_value='splitee_demo', description='model package name or folder'),
-        DeclareLaunchArgument('backend', default_value='onnxruntime', description='torch | onnxruntime | tensorrt'),
+        DeclareLaunchArgument(
+            'backend',
+            default_value='onnxruntime',
+            description='inference backend',
+            choices=['torch', 'onnxruntime', 'tensorrt'],
+        ),
         DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N'),
-        DeclareLaunchArgument('namespace', default_value='', description='namespace of the nodes and topics'),
+        DeclareLaunchArgument(
+            'namespace', default_value='', description="the vehicle's namespace (a fleet's edge serves it by this name)"
+        ),
         DeclareLaunchArgument(
             'params_file',
             default_value=PathJoinSubstitution([FindPackageShare('splitee_ros'), 'config', 'vehicle.yaml']),
             description='YAML parameters of head_node and monitor_node',
         ),
-        DeclareLaunchArgument('use_sim_time', default_value='false', description='follow /clock (bag replay)'),
-        DeclareLaunchArgument('image_topic', default_value='/camera/image_raw', description='camera topic'),
-        DeclareLaunchArgument('monitor', default_value='true', description='start monitor_node here'),
         DeclareLaunchArgument(
-            'mode', default_value='split', description='starting mode: split | local | offload-image'
+            'use_sim_time', default_value='false', description='follow /clock (bag replay)', choices=['true', 'false']
         ),
         DeclareLaunchArgument(
-            'adaptation', default_value='true', description='let monitor_node re-tune the head (false: by hand)'
+            'cameras',
+            default_value='[/camera/image_raw]',
+            description='image topics of the cameras, a YAML list (CompressedImage: <topic>/compressed)',
+        ),
+        DeclareLaunchArgument(
+            'monitor', default_value='true', description='start monitor_node here', choices=['true', 'false']
+        ),
+        DeclareLaunchArgument(
+            'mode', default_value='split', description='starting mode', choices=['split', 'local', 'offload-image']
+        ),
+        DeclareLaunchArgument(
+            'adaptation',
+            default_value='true',
+            description='let monitor_node re-tune the head (false: by hand)',
+            choices=['true', 'false'],
         ),
     ]
     overrides = {
@@ -44,6 +64,7 @@ def generate_launch_description() -> LaunchDescription:
         'device': LaunchConfiguration('device'),
         'use_sim_time': LaunchConfiguration('use_sim_time'),
         'mode': LaunchConfiguration('mode'),
+        'image_topics': ParameterValue(LaunchConfiguration('cameras'), value_type=list[str]),
     }
     head = Node(
         package='splitee_ros',
@@ -51,10 +72,6 @@ def generate_launch_description() -> LaunchDescription:
         name='head_node',
         namespace=LaunchConfiguration('namespace'),
         parameters=[LaunchConfiguration('params_file'), overrides],
-        remappings=[
-            ('image', LaunchConfiguration('image_topic')),
-            ('image/compressed', [LaunchConfiguration('image_topic'), '/compressed']),
-        ],
         output='screen',
         sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit
     )
