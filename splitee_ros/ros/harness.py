@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,7 +64,7 @@ class NodeProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, 'ab')  # noqa: SIM115 - open for the process's lifetime
         self.process = subprocess.Popen(
-            arguments, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            with_parent(arguments), env=dict(env), stdout=self._log, stderr=subprocess.STDOUT
         )
 
     def alive(self) -> bool:
@@ -235,13 +236,15 @@ class Collector:
         rclpy.shutdown(context=self.context)
 
 
-def die_with_parent() -> None:
-    """In a child process: end with SIGTERM when the parent dies (Linux), so no node outlives a killed test."""
-    import contextlib
-    import ctypes
+def with_parent(command: Sequence[str]) -> list[str]:
+    """`command` run so that it ends with SIGTERM when this process dies (Linux's parent-death signal).
 
-    with contextlib.suppress(OSError):  # not Linux (glibc): the parent's own clean-up has to do
-        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    No node outlives a killed test. `setpriv` sets the signal and execs the command, so nothing runs in the
+    child between fork and exec: a parent whose other threads use gRPC (Ray, Triton clients) cannot
+    deadlock it, as a `preexec_fn` could. Without `setpriv` the parent's own clean-up has to do.
+    """
+    setpriv = shutil.which('setpriv')
+    return [setpriv, '--pdeathsig', 'TERM', *command] if setpriv else list(command)
 
 
 def node_env(domain_id: int, cache: str | Path | None = None) -> dict[str, str]:

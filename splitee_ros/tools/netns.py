@@ -134,7 +134,7 @@ def run_two_hosts(
     import sys
     import time
 
-    from splitee_ros.ros.harness import NodeProcess, die_with_parent
+    from splitee_ros.ros.harness import NodeProcess, with_parent
 
     tag = tag or f'{os.getpid() % 100000}'
     domain = 120 + int(tag) % 80
@@ -155,8 +155,7 @@ def run_two_hosts(
         command = [*vehicle.prefix(), sys.executable, '-m', 'splitee_ros.tools.camera', '--domain', str(domain),
                    '--ready', str(ready), '--out', str(record), *camera]  # fmt: skip
         with open(folder / 'camera.log', 'wb') as log:  # the camera keeps its own copy of the descriptor
-            driver = subprocess.Popen(command, env=vehicle_env, stdout=log, stderr=subprocess.STDOUT,
-                                      preexec_fn=die_with_parent)  # fmt: skip
+            driver = subprocess.Popen(with_parent(command), env=vehicle_env, stdout=log, stderr=subprocess.STDOUT)
         changed_at: list[tuple[float, float]] = []
         try:
             deadline = time.monotonic() + 240
