@@ -33,6 +33,8 @@ setup(
     ],
     python_requires='>=3.10',
     install_requires=['setuptools'],
+    # serving engines for the fleet edge's tail (engine:=ray | triton), optional: pip install .[ray]
+    extras_require={'ray': ['ray[serve]>=2.40'], 'triton': ['tritonclient[grpc]>=2.41']},
     zip_safe=True,
     maintainer='splitee_ros developers',
     maintainer_email='splitee-ros@example.com',

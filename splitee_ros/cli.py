@@ -125,6 +125,19 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_triton(args: argparse.Namespace) -> int:
+    from splitee_ros.model.package import ModelPackage, find_package
+    from splitee_ros.runtime.exports import ensure_exported
+    from splitee_ros.runtime.triton_backend import RepositorySettings, write_repository
+
+    package = ModelPackage.load(find_package(args.package))
+    settings = RepositorySettings(args.max_batch, args.max_queue_delay_us, args.instances, args.kind)
+    export = ensure_exported(package, args.cache)
+    for name in write_repository(export, args.out, package.folder.name, settings, args.role):
+        print(f'{Path(args.out) / name}')
+    return 0
+
+
 def _build_engines(args: argparse.Namespace) -> int:
     import cv2
 
@@ -262,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     engines.add_argument('--calibration-dir', help='INT8: folder of sample camera images (default: synthetic drives)')
     engines.add_argument('--calibration-frames', type=int, default=200, help='INT8: number of calibration frames')
     engines.set_defaults(handler=_build_engines)
+
+    triton = commands.add_parser(
+        'export-triton', help="a Triton model repository of the package's graphs (the edge's tails and whole model)"
+    )
+    triton.add_argument('package', help='model package: a name under models/ or a folder')
+    triton.add_argument('out', help='the model repository folder (tritonserver --model-repository OUT)')
+    triton.add_argument('--role', choices=['tail', 'head', 'both'], default='tail', help='the graphs of this side')
+    triton.add_argument('--max-batch', type=int, default=8, help='max_batch_size of each model')
+    triton.add_argument('--max-queue-delay-us', type=int, default=4000, help="the dynamic batcher's longest wait")
+    triton.add_argument('--instances', type=int, default=1, help='instances of each model (instance_group count)')
+    triton.add_argument('--kind', choices=['gpu', 'cpu'], default='gpu', help='where the instances run')
+    triton.add_argument('--cache', help='export cache (default $SPLITEE_CACHE or ~/.cache/splitee_ros)')
+    triton.set_defaults(handler=_export_triton)
 
     demo = commands.add_parser('demo', help='head, tail and monitor nodes on a synthetic drive: summary and report')
     demo.add_argument(

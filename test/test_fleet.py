@@ -3,7 +3,8 @@
 """One edge for a fleet over Fast DDS: four vehicles in their own namespaces, one of them with two cameras.
 
 Every vehicle's frames carry the same stamps, and each vehicle sees other images: an answer that crossed to
-another vehicle would carry another image's detections. The edge batches whatever is waiting.
+another vehicle would carry another image's detections. The edge batches whatever is waiting, and runs the
+batches in its own process or, as a thin DDS gateway, on Ray Serve deployments of the graphs.
 """
 
 import time
@@ -65,13 +66,17 @@ def assert_same(received: Detections, expected: Detections) -> None:
     np.testing.assert_allclose(received.boxes[order_r], expected.boxes[order_e], atol=1e-3)
 
 
-@pytest.fixture
-def fleet(ros_env, runtime_cache, tmp_path, demo_exports):
+@pytest.fixture(params=['onnxruntime', 'ray'])
+def fleet(request, ros_env, runtime_cache, tmp_path, demo_exports):
     domain = int(ros_env['ROS_DOMAIN_ID'])
     env = node_env(domain, runtime_cache)
     common = {'model': DEMO_PACKAGE, 'backend': 'onnxruntime', 'threads': 1}
+    engine = {'backend': 'onnxruntime', 'workers': 1}
+    if request.param == 'ray':
+        address = request.getfixturevalue('ray_cluster')
+        engine = {'backend': 'ray', 'engine_address': address, 'engine_replicas': 2, 'workers': 2}
     tail_parameters = {
-        **common, 'vehicles': list(CAMERAS), 'max_batch': 4, 'max_queue_delay_ms': 20.0,
+        **common, **engine, 'vehicles': list(CAMERAS), 'max_batch': 4, 'max_queue_delay_ms': 20.0,
         **{f'qos_overrides./{v}/splitee/bottleneck.subscription.reliability': 'reliable' for v in CAMERAS},
         **{f'qos_overrides./{v}/splitee/bottleneck.subscription.depth': 20 for v in CAMERAS},
     }  # fmt: skip

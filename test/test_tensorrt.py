@@ -16,6 +16,7 @@ from conftest import DEMO_PACKAGE
 
 from splitee_ros.data.synth import sample_frames
 from splitee_ros.runtime.base import SplitRuntime, make_runtime
+from splitee_ros.runtime.graph_io import TensorSpec, onnx_io
 from splitee_ros.runtime.ort_backend import OnnxRuntimeBackend
 from splitee_ros.runtime.preprocess import to_model_input
 from splitee_ros.runtime.spec import RuntimeSpec
@@ -24,11 +25,9 @@ from splitee_ros.runtime.tensorrt_backend import (
     EngineCache,
     EngineKey,
     EngineMismatchError,
-    TensorSpec,
     cached_or_built,
     calibration_inputs,
     check_engine_io,
-    onnx_io,
     sha256_file,
 )
 

@@ -41,15 +41,24 @@ def load_model(node, role: str, max_batch: int = 1):
     """Declare the read-only model parameters (model, backend, device, threads) and load the package for `role`.
 
     Returns the package and its runtime with every split of `role` (and the whole model) loaded and warm;
-    TensorRT engines take batches of up to `max_batch`.
+    TensorRT engines take batches of up to `max_batch`. The edge (`role` tail) may also hand its graphs to a
+    serving engine (backend ray or triton, at `engine_address`).
     """
     from splitee_ros.model.package import ModelPackage, find_package
-    from splitee_ros.runtime.base import BACKENDS, make_runtime
+    from splitee_ros.runtime.base import BACKENDS, ENGINES, make_runtime
 
     model = declare(node, 'model', 'splitee_demo', 'model package: a name under models/ or a folder', True)
-    backend = declare(node, 'backend', 'onnxruntime', 'inference backend', True, choices=BACKENDS)
+    backends = BACKENDS + ENGINES if role == 'tail' else BACKENDS
+    backend = declare(node, 'backend', 'onnxruntime', 'inference backend', True, choices=backends)
     device = declare(node, 'device', 'cpu', 'cpu, cuda or cuda:N', True)
     threads = declare(node, 'threads', 0, 'intra-op threads (0: the backend decides)', True, (0, 64))
+    options: dict[str, object] = {'max_batch': max_batch} if backend == 'tensorrt' else {}
+    if role == 'tail':
+        address = declare(node, 'engine_address', '', 'ray: cluster address (auto); triton: host:port (gRPC)', True)
+        replicas = declare(node, 'engine_replicas', 1, 'ray: replicas of each graph', True, (1, 64))
+        if backend == 'ray':
+            options = {'address': address or 'auto', 'replicas': replicas, 'threads': max(threads, 1)}
+        elif backend == 'triton':
+            options = {'address': address or 'localhost:8001'}
     package = ModelPackage.load(find_package(model))
-    options = {'max_batch': max_batch} if backend == 'tensorrt' else {}
     return package, make_runtime(package.folder, backend, role, device, full=True, threads=threads, options=options)

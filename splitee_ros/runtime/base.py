@@ -26,6 +26,7 @@ Role = Literal['head', 'tail', 'both']
 
 
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+ENGINES = ('ray', 'triton')  # serving engines the edge can hand its graphs to (tail_node as a DDS gateway)
 
 
 class GraphSession(Protocol):
@@ -198,9 +199,12 @@ def make_runtime(
     options: Mapping[str, object] | None = None,
     cache: str | Path | None = None,
 ) -> SplitRuntime:
-    """Load `package_folder` on `backend` (torch, onnxruntime or tensorrt) for `role`, every split warm.
+    """Load `package_folder` on `backend` for `role`, every split warm.
 
-    ONNX exports (and TensorRT engines) go under `cache` (default `runtime.exports.cache_root()`).
+    `backend` is torch, onnxruntime or tensorrt in this process, or a serving engine: ray (Ray Serve
+    deployments; `options`: address, replicas, threads, cpus_per_replica) or triton (a Triton server with the
+    package's repository, from `splitee export-triton`; `options`: address, prefix). ONNX exports (and
+    TensorRT engines) go under `cache` (default `runtime.exports.cache_root()`).
     """
     from splitee_ros.model.package import ModelPackage
 
@@ -220,6 +224,16 @@ def make_runtime(
         from splitee_ros.runtime.tensorrt_backend import TensorRTBackend
 
         chosen = TensorRTBackend(ensure_exported(package, cache), device, **options)
+    elif backend == 'ray':
+        from splitee_ros.runtime.exports import ensure_exported
+        from splitee_ros.runtime.ray_backend import RayServeBackend
+
+        chosen = RayServeBackend(ensure_exported(package, cache), **options)
+    elif backend == 'triton':
+        from splitee_ros.runtime.exports import ensure_exported
+        from splitee_ros.runtime.triton_backend import TritonBackend
+
+        chosen = TritonBackend(ensure_exported(package, cache), **{'prefix': package.folder.name, **options})
     else:
-        raise ValueError(f'unknown backend {backend!r}; expected one of {list(BACKENDS)}')
+        raise ValueError(f'unknown backend {backend!r}; expected one of {list(BACKENDS + ENGINES)}')
     return SplitRuntime(chosen, role, full=full)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from splitee_ros.runtime.graph_io import TensorSpec, onnx_io
 from splitee_ros.runtime.spec import RuntimeSpec
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
@@ -61,35 +62,6 @@ class EngineKey:
         """Short hex digest of the key, used in file names."""
         text = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One input or output tensor of a graph or engine."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str  # numpy name, e.g. float32
-    is_input: bool
-
-
-def onnx_io(path: str | Path) -> list[TensorSpec]:
-    """Inputs then outputs of an ONNX graph; a dynamic dimension (the batch) is -1."""
-    import onnx
-    from onnx import helper
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    initializers = {init.name for init in graph.initializer}
-    specs = []
-    for values, is_input in ((graph.input, True), (graph.output, False)):
-        for value in values:
-            if value.name in initializers:
-                continue
-            tensor_type = value.type.tensor_type
-            dims = tuple(dim.dim_value if dim.HasField('dim_value') else -1 for dim in tensor_type.shape.dim)
-            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
-            specs.append(TensorSpec(value.name, dims, dtype, is_input))
-    return specs
 
 
 class EngineMismatchError(RuntimeError):
