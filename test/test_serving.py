@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """The edge's graphs on serving engines: a Triton model repository, and Ray Serve deployments, live.
 
-Triton cannot run here (its server needs its own install; the PyPI `nvidia-pytriton` serves Python callables
-only), so its path is tested at its two interfaces: every `config.pbtxt` parses as Triton's own `ModelConfig`
-(from `tritonclient`), and `TritonBackend` runs against a server speaking Triton's gRPC protocol (KServe v2,
-from `tritonclient`'s service definition) with onnxruntime behind it. Ray Serve runs for real: a cluster
-started by the test, the graphs deployed on it.
+Triton's own server cannot serve these models here: the `tritonserver` 2.51 bundled in PyPI's
+`nvidia-pytriton` 0.7 starts on this CPU, but it carries only the Python backend (no onnxruntime or TensorRT
+backend for the repository `export-triton` writes), and its Python stub returns empty outputs with the numpy 2
+of this environment (it works with numpy<2; measured). So Triton's path is tested at its two interfaces: every
+`config.pbtxt` parses as Triton's own `ModelConfig` (from `tritonclient`), and `TritonBackend` runs against a
+server speaking Triton's gRPC protocol (KServe v2, from `tritonclient`'s service definition) with onnxruntime
+behind it. Ray Serve runs for real: a cluster started by the test, the graphs deployed on it.
 """
 
 from concurrent import futures
