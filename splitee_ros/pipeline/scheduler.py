@@ -12,8 +12,14 @@ less the network time the vehicle measured: there are no cross-machine clocks). 
   Each vehicle holds at most its fair share of the queue (`queue_capacity` over the vehicles with requests
   waiting, at least one batch); a full queue makes room for a vehicle under its share by refusing the
   latest-deadline request of the vehicle that holds the most.
-- **Order.** The request with the earliest deadline, whoever sent it, decides which graph runs next; the
-  batch takes the requests for that graph in deadline order, up to `max_batch`.
+- **Order.** Fair queueing across vehicles (start-time fair queueing, one unit per request), earliest
+  deadline first among requests of the same round: a request's tag is one more than its vehicle's last
+  queued tag, or than the tag now in service when its vehicle had nothing queued; the queue runs by tag,
+  then deadline. A vehicle that floods the edge runs ahead in tags, so the others' frames go before its
+  backlog rather than behind it, and its excess is refused as busy. The first request in that order decides
+  which graph runs next; the batch takes that graph's requests in the same order, up to `max_batch`, and
+  from each vehicle at most its share of the batch (`max_batch` over the vehicles heard from in the last
+  second): a flood cannot lengthen the batches the others' frames wait for and run in.
 - **Batching**, as Triton's dynamic batcher does: a batch runs when it is full, when its first request
   has waited `max_queue_delay_s`, or when waiting longer would make that request late.
 - **Expiry.** A request whose deadline has passed is never computed; it is handed back as expired.
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 Item = TypeVar('Item')
+ACTIVE_WINDOW_S = 1.0  # a vehicle heard from within this long shares the batches
 
 
 @dataclass
@@ -43,6 +50,7 @@ class Request(Generic[Item]):
     deadline: float  # seconds of the scheduler's clock; math.inf: no deadline
     item: Item
     arrived: float = 0.0  # set by submit
+    tag: int = 0  # its place in the fair queue, set by submit
 
 
 @dataclass
@@ -115,6 +123,9 @@ class EdgeScheduler(Generic[Item]):
         self.service = ServiceTime()
         self.counts: Counter[str] = Counter()
         self._queue: list[Request[Item]] = []
+        self._last_tag: dict[str, int] = {}  # per vehicle, the tag of its latest accepted request
+        self._serving_tag = 0  # the tag of the request that last went into service
+        self._heard: dict[str, float] = {}  # per vehicle, when it last submitted
         self._running_batches = 0
         self._changed = threading.Condition()
         self._closed = False
@@ -123,6 +134,9 @@ class EdgeScheduler(Generic[Item]):
         """Queue `request`; return what is turned away at once: it (expired or busy), or one it displaced."""
         with self._changed:
             now = request.arrived = self.clock()
+            self._heard[request.vehicle] = now
+            queued_before = any(queued.vehicle == request.vehicle for queued in self._queue)
+            request.tag = max(self._last_tag.get(request.vehicle, 0) if queued_before else 0, self._serving_tag) + 1
             if request.deadline <= now and not self._closed:
                 self.counts['expired'] += 1
                 return Refused(expired=[request])
@@ -142,6 +156,7 @@ class EdgeScheduler(Generic[Item]):
                 self._queue.remove(victim)
                 refused.busy = self._refuse([victim])
             self._queue.append(request)
+            self._last_tag[request.vehicle] = request.tag
             self.counts['accepted'] += 1
             self._changed.notify_all()
             return refused
@@ -198,11 +213,21 @@ class EdgeScheduler(Generic[Item]):
         vehicles = {queued.vehicle for queued in self._queue} | {vehicle}
         return max(self.settings.max_batch, self.settings.queue_capacity // len(vehicles))
 
+    def _batch_share(self, now: float) -> int:
+        """How many requests of one vehicle a batch may take: `max_batch` over the vehicles heard lately."""
+        self._heard = {vehicle: at for vehicle, at in self._heard.items() if now - at <= ACTIVE_WINDOW_S}
+        return math.ceil(self.settings.max_batch / max(len(self._heard), 1))
+
+    @staticmethod
+    def _order(request: Request[Item]) -> tuple[int, float]:
+        """A request's place in service order: its fair-queue tag, then its deadline."""
+        return request.tag, request.deadline
+
     def _can_finish(self, request: Request[Item], now: float) -> bool:
-        """Whether `request` can be answered by its deadline behind the work due before it."""
+        """Whether `request` can be answered by its deadline behind the work served before it."""
         if math.isinf(request.deadline):
             return True
-        ahead = [queued for queued in self._queue if queued.deadline <= request.deadline]
+        ahead = [queued for queued in self._queue if self._order(queued) <= self._order(request)]
         same = sum(queued.batch_key == request.batch_key for queued in ahead)
         batches = math.ceil((same + 1) / self.settings.max_batch)
         work = self.service.seconds(request.batch_key, min(same + 1, self.settings.max_batch)) * batches
@@ -215,13 +240,21 @@ class EdgeScheduler(Generic[Item]):
         """A batch to run now (removed from the queue), or none and when to look again."""
         if not self._queue or self._running_batches >= self.settings.workers:
             return [], now + 0.1
-        first = min(self._queue, key=lambda request: request.deadline)  # the queue is in arrival order
-        same = sorted((r for r in self._queue if r.batch_key == first.batch_key), key=lambda r: r.deadline)
-        batch = same[: self.settings.max_batch]
+        ordered = sorted(self._queue, key=self._order)
+        first = ordered[0]
+        batch, taken_from = [], Counter[str]()
+        cap = self._batch_share(now)
+        for request in ordered:
+            if request.batch_key == first.batch_key and taken_from[request.vehicle] < cap:
+                batch.append(request)
+                taken_from[request.vehicle] += 1
+                if len(batch) == self.settings.max_batch:
+                    break
         run_at = first.arrived + self.settings.max_queue_delay_s
         latest_start = first.deadline - self.service.seconds(first.batch_key, len(batch) + 1)
         if len(batch) < self.settings.max_batch and now < min(run_at, latest_start):
             return [], min(run_at, latest_start)
         taken = {id(request) for request in batch}
         self._queue = [request for request in self._queue if id(request) not in taken]
+        self._serving_tag = max(self._serving_tag, first.tag)
         return batch, now
