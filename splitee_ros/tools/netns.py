@@ -3,7 +3,9 @@
 """Two hosts on one machine: network namespaces joined by a veth pair, bandwidth limited with `tc tbf`.
 
 Needs root and iproute2. DDS runs over UDP between the namespaces (the edge's nodes have no shared-memory
-transport), with multicast discovery on the veth link; traffic stays inside the two namespaces.
+transport); traffic stays inside the namespaces. Two topologies: one link with multicast discovery on it
+(`two_hosts`), or two subnets joined by a router namespace that forwards unicast only, where the hosts find
+each other through static peers (`routed_hosts`), as vehicles reach an edge across a routed network.
 """
 
 from __future__ import annotations
@@ -61,47 +63,84 @@ class Host:
         _run(*self.prefix(), 'tc', 'qdisc', 'replace', 'dev', self.device, 'root', 'tbf', 'rate',
              f'{rate_mbit}mbit', 'burst', str(burst), 'latency', f'{latency_ms}ms')  # fmt: skip
 
+    def routes_multicast(self) -> bool:
+        """Whether this host has a route for multicast (224.0.0.0/4) at all."""
+        result = subprocess.run([*self.prefix(), 'ip', 'route', 'get', '224.0.0.1'], capture_output=True)
+        return result.returncode == 0
+
+
+def _join(left: Host, right: Host, prefix_length: int = 24) -> None:
+    """A veth pair from `left`'s device to `right`'s, each end addressed and up in its host's namespace."""
+    _run('ip', 'link', 'add', left.device, 'type', 'veth', 'peer', 'name', right.device)
+    for host in (left, right):
+        _run('ip', 'link', 'set', host.device, 'netns', host.namespace)
+        _run(*host.prefix(), 'ip', 'addr', 'add', f'{host.address}/{prefix_length}', 'dev', host.device)
+        _run(*host.prefix(), 'ip', 'link', 'set', host.device, 'up')
+        _run(*host.prefix(), 'ip', 'link', 'set', 'lo', 'up')
+
+
+@contextmanager
+def _namespaces(*names: str) -> Iterator[None]:
+    """Network namespaces `names`, deleted on exit (with them, their veth ends and so the pairs)."""
+    created: list[str] = []
+    try:
+        for name in names:
+            _run('ip', 'netns', 'add', name)
+            created.append(name)
+        yield
+    finally:
+        for name in created:
+            subprocess.run(['ip', 'netns', 'delete', name], capture_output=True)
+
 
 @contextmanager
 def two_hosts(tag: str, subnet: str = '10.231.7') -> Iterator[tuple[Host, Host]]:
-    """A vehicle and an edge namespace joined by a veth pair; removed on exit."""
+    """A vehicle and an edge namespace joined by a veth pair (multicast routed onto it); removed on exit."""
     vehicle = Host(f'splitee-veh-{tag}', f'sv{tag}'[:15], f'{subnet}.1')
     edge = Host(f'splitee-edge-{tag}', f'se{tag}'[:15], f'{subnet}.2')
-    created: list[str] = []
-    try:
+    with _namespaces(vehicle.namespace, edge.namespace):
+        _join(vehicle, edge)
         for host in (vehicle, edge):
-            _run('ip', 'netns', 'add', host.namespace)
-            created.append(host.namespace)
-        _run('ip', 'link', 'add', vehicle.device, 'type', 'veth', 'peer', 'name', edge.device)
-        for host in (vehicle, edge):
-            _run('ip', 'link', 'set', host.device, 'netns', host.namespace)
-            inside: Sequence[Sequence[str]] = (
-                ('ip', 'addr', 'add', f'{host.address}/24', 'dev', host.device),
-                ('ip', 'link', 'set', host.device, 'up'),
-                ('ip', 'link', 'set', 'lo', 'up'),
-                ('ip', 'route', 'add', '224.0.0.0/4', 'dev', host.device),
-            )
-            for command in inside:
-                _run(*host.prefix(), *command)
+            _run(*host.prefix(), 'ip', 'route', 'add', '224.0.0.0/4', 'dev', host.device)
         yield vehicle, edge
-    finally:
-        for namespace in created:  # deleting a namespace deletes its veth end, and so the pair
-            subprocess.run(['ip', 'netns', 'delete', namespace], capture_output=True)
 
 
-def dds_env(domain_id: int, shared_memory: bool) -> dict[str, str]:
-    """Environment of a node on one of the hosts, discovery on the subnet.
+@contextmanager
+def routed_hosts(tag: str, subnets: tuple[str, str] = ('10.231.8', '10.231.9')) -> Iterator[tuple[Host, Host]]:
+    """A vehicle and an edge in two subnets, joined by a router namespace; removed on exit.
+
+    The router forwards unicast (IP forwarding, no multicast routing), and each end has a route to the other's
+    subnet through it and none for 224.0.0.0/4: DDS has to discover across it by unicast.
+    """
+    router = f'splitee-rtr-{tag}'
+    vehicle = Host(f'splitee-veh-{tag}', f'sv{tag}'[:15], f'{subnets[0]}.1')
+    edge = Host(f'splitee-edge-{tag}', f'se{tag}'[:15], f'{subnets[1]}.1')
+    gateways = (Host(router, f'rv{tag}'[:15], f'{subnets[0]}.254'), Host(router, f're{tag}'[:15], f'{subnets[1]}.254'))
+    with _namespaces(vehicle.namespace, router, edge.namespace):
+        _join(vehicle, gateways[0])
+        _join(edge, gateways[1])
+        _run('ip', 'netns', 'exec', router, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1')
+        for host, gateway, other in ((vehicle, gateways[0], subnets[1]), (edge, gateways[1], subnets[0])):
+            _run(*host.prefix(), 'ip', 'route', 'add', f'{other}.0/24', 'via', gateway.address)
+        yield vehicle, edge
+
+
+def dds_env(domain_id: int, shared_memory: bool, peers: Sequence[str] = ()) -> dict[str, str]:
+    """Environment of a node on one of the hosts: discovery on the subnet, or of `peers` only where given.
 
     Without `shared_memory` the node speaks UDP only; so whatever it exchanges with another host goes through
-    the veth pair, even where the other host's nodes have shared memory among themselves.
+    the veth pair, even where the other host's nodes have shared memory among themselves. With `peers` (ROS 2
+    Iron or later), automatic discovery stays on this host and the other hosts are found by unicast.
     """
     env = {key: value for key, value in os.environ.items() if key not in ('ROS_LOCALHOST_ONLY', 'ROS_STATIC_PEERS')}
     env.update(
         ROS_DOMAIN_ID=str(domain_id),
         PYTHONUNBUFFERED='1',
         FASTDDS_BUILTIN_TRANSPORTS='DEFAULT' if shared_memory else 'UDPv4',
-        ROS_AUTOMATIC_DISCOVERY_RANGE='SUBNET',
+        ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST' if peers else 'SUBNET',
     )
+    if peers:
+        env['ROS_STATIC_PEERS'] = ';'.join(peers)
     return env
 
 
@@ -123,12 +162,14 @@ def run_two_hosts(
     folder: Path,
     env: Mapping[str, str] | None = None,
     tag: str | None = None,
+    routed: bool = False,
 ) -> TwoHostRun:
     """Run head, monitor and camera on the vehicle, the tail on the edge, the link following `schedule`.
 
     `schedule` is (seconds after the camera's first frame, Mbit/s), the first entry at 0 (also the rate while the
     nodes start); `camera` the arguments of `splitee_ros.tools.camera` after its domain, ready and out flags.
     Returns the camera's record and when each rate took effect (monotonic clock, shared by the namespaces).
+    `routed`: the hosts sit in two subnets behind a router and find each other as static peers.
     """
     import json
     import sys
@@ -139,12 +180,12 @@ def run_two_hosts(
     tag = tag or f'{os.getpid() % 100000}'
     domain = 120 + int(tag) % 80
     extra = dict(env or {})
-    with two_hosts(tag) as (vehicle, edge):
+    with (routed_hosts if routed else two_hosts)(tag) as (vehicle, edge):
         for host in (vehicle, edge):
             host.limit(schedule[0][1])
         # the camera, head and monitor share memory on the vehicle, as they would there; the edge has UDP only
-        vehicle_env = {**dds_env(domain, shared_memory=True), **extra}
-        edge_env = {**dds_env(domain, shared_memory=False), **extra}
+        vehicle_env = {**dds_env(domain, True, [edge.address] if routed else []), **extra}
+        edge_env = {**dds_env(domain, False, [vehicle.address] if routed else []), **extra}
         nodes = [
             NodeProcess('tail_node', tail, edge_env, folder, prefix=edge.prefix()),
             NodeProcess('head_node', head, vehicle_env, folder, prefix=vehicle.prefix()),
