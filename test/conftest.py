@@ -4,10 +4,6 @@
 
 import itertools
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 from hypothesis import settings
@@ -49,32 +45,8 @@ settings.load_profile('ci' if os.environ.get('CI') else 'default')
 
 @pytest.fixture(scope='session')
 def ray_cluster(tmp_path_factory):
-    """A one-node Ray cluster started as an operator would (`ray start --head`), stopped after the session."""
-    pytest.importorskip('ray.serve', reason='Ray Serve is an edge extra (pip install splitee_ros[edge])')
-    with socket.socket() as probe:  # a free port for its GCS
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
-    head = subprocess.Popen(
-        [sys.executable, '-m', 'ray.scripts.scripts', 'start', '--head', f'--port={port}', '--num-cpus=2',
-         '--include-dashboard=false', '--disable-usage-stats', f'--temp-dir={tmp_path_factory.mktemp("ray")}',
-         '--block'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                socket.create_connection(('127.0.0.1', port), timeout=1.0).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or head.poll() is not None:
-                    raise RuntimeError('the Ray head did not come up') from None
-                time.sleep(0.5)
-        yield f'127.0.0.1:{port}'
-    finally:
-        import ray
+    """A one-node Ray cluster for the session (Ray Serve is the edge's `ray` extra, in the test environment)."""
+    from splitee_ros.tools.ray_cluster import ray_head
 
-        if ray.is_initialized():
-            ray.shutdown()
-        head.terminate()
-        head.wait(60)
+    with ray_head(tmp_path_factory.mktemp('ray')) as address:
+        yield address
