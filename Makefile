@@ -6,14 +6,16 @@ ENV := . ./env.sh
 
 .PHONY: setup demo test lint clean
 
-# make demo MODE=local | MODE=offload-image reruns the demo with a baseline
+# make demo MODE=local | MODE=offload-image reruns the demo with a baseline;
+# make demo FLEET=4 runs 4 vehicles, each replaying its own drive (4 x 20 frames), against one edge
 MODE ?= split
+FLEET ?= 0
 
 setup:
 	./scripts/setup_env.sh
 
 demo: setup
-	$(ENV) && splitee demo --mode $(MODE)
+	$(ENV) && splitee demo --mode $(MODE) --fleet $(FLEET) $(if $(filter-out 0,$(FLEET)),--drives 4 --out artifacts/demo_fleet)
 
 lint: setup
 	$(ENV) && ruff check . && ruff format --check .

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from splitee_ros.errors import SpliteeError
+from splitee_ros.errors import ConfigError, SpliteeError
 
 
 def _smoke(args: argparse.Namespace) -> int:
@@ -169,8 +169,15 @@ def _build_engines(args: argparse.Namespace) -> int:
 def _play(args: argparse.Namespace) -> int:
     from splitee_ros.ros.player import PlayOptions, play
 
+    remap = []
+    for rule in args.remap or ():
+        old, separator, new = rule.partition(':=')
+        if not (separator and old and new):
+            raise ConfigError(f'--remap takes FROM:=TO, not {rule!r}')
+        remap.append((old, new))
     options = PlayOptions(rate=args.rate, loop=args.loop, clock=args.clock, topics=tuple(args.topics or ()),
-                          start_delay_s=args.delay, wait_for_subscribers_s=args.wait_for_subscribers)  # fmt: skip
+                          remap=tuple(remap), start_delay_s=args.delay,
+                          wait_for_subscribers_s=args.wait_for_subscribers)  # fmt: skip
     count = play(args.bag, options)
     print(f'played {count} messages from {args.bag}')
     return 0
@@ -179,14 +186,17 @@ def _play(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from splitee_ros.ros.demo import DemoOptions, format_summary, run_demo
 
+    if args.fleet < 0:
+        raise ConfigError(f'--fleet takes a number of vehicles (0 for one in the root namespace), not {args.fleet}')
     options = DemoOptions(mode=args.mode, model=args.model, backend=args.backend, split_point=args.split_point,
                           codec=args.codec, exit_threshold=args.exit_threshold, deadline_ms=args.deadline_ms,
-                          drives=args.drives, frames=args.frames)  # fmt: skip
+                          drives=args.drives, frames=args.frames, fleet=args.fleet)  # fmt: skip
     summary = run_demo(options, args.out)
     print(format_summary(summary))
-    print(f'report: {Path(args.out) / "report.html"}')
-    answered_once = summary['results_out'] + summary['frames_dropped'] == summary['frames_in']
-    return 0 if answered_once and summary['duplicate_results'] == 0 else 1
+    print(f'summary: {Path(args.out) / "summary.json"}' if args.fleet else f'report: {Path(args.out) / "report.html"}')
+    totals = summary['fleet'] if args.fleet else summary
+    answered_once = totals['results_out'] + totals['frames_dropped'] == totals['frames_in']
+    return 0 if answered_once and totals['duplicate_results'] == 0 else 1
 
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -304,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--deadline-ms', type=float, default=200.0)
     demo.add_argument('--drives', type=int, default=10)
     demo.add_argument('--frames', type=int, default=20, help='frames per drive (5 FPS)')
+    demo.add_argument(
+        '--fleet',
+        type=int,
+        default=0,
+        metavar='N',
+        help='N vehicles (/veh_1 ..), each replaying its own drive, against one edge (0: one vehicle)',
+    )
     demo.add_argument('--out', default='artifacts/demo', help='folder for summary.json, report.html, logs')
     demo.set_defaults(handler=_demo)
 
@@ -313,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     player.add_argument('--loop', action='store_true')
     player.add_argument('--clock', action='store_true', help='publish /clock from the bag stamps (use_sim_time)')
     player.add_argument('--topics', nargs='+', help='only these topics')
+    player.add_argument('--remap', nargs='+', metavar='FROM:=TO', help='publish a bag topic under another name')
     player.add_argument('--delay', type=float, default=1.0, help='seconds to wait before playing')
     player.add_argument(
         '--wait-for-subscribers', type=float, default=0.0, metavar='SECONDS',

@@ -5,7 +5,8 @@
 Each node runs in a process of its own and they talk over Fast DDS; the bag is replayed with its timing.
 The summary counts frames in and out, exits, offloads, fallbacks, rejections, bytes per frame, latency
 percentiles and mAP against the drive's ground truth; the report (HTML + PNG) shows annotated frames and a
-latency/decision timeline.
+latency/decision timeline. With `fleet` N, vehicles /veh_1 .. /veh_N each replay a drive of their own into
+their head_node against one tail_node, and the summary is per vehicle and for the fleet.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from splitee_ros.model.postprocess import Detections
 from splitee_ros.ros.convert import msg_to_detections
 from splitee_ros.ros.harness import Collector, NodeProcess, node_env
 from splitee_ros.ros.player import PlayOptions, play
+from splitee_ros.ros.telemetry import status_values
 
 OUTCOMES = ('exit', 'edge', 'fallback', 'local')
 
@@ -47,44 +49,52 @@ class DemoOptions:
     fps: float = 5.0
     seed: int = 2029  # a drive no training or evaluation set uses
     domain_id: int = 0  # 0: derived from the process id
+    fleet: int = 0  # vehicles against one edge (0: one vehicle in the root namespace)
 
 
-def run_demo(options: DemoOptions, out: str | Path) -> dict:
-    """Run the demo; write summary.json, report.html and its PNGs into `out`; return the summary."""
-    out = Path(out)
-    drive_folder = out / 'drive'
-    config = SynthConfig(
-        seed=options.seed, drives=options.drives, frames=options.frames, fps=options.fps, image_format='jpg'
+def make_drive(folder: Path, options: DemoOptions, seed: int) -> tuple[Path, CocoDataset, dict]:
+    """A synthetic drive afresh in `folder` (same seed, same bytes): its bag, its dataset, frame key -> image id."""
+    config = SynthConfig(seed=seed, drives=options.drives, frames=options.frames, fps=options.fps, image_format='jpg')
+    shutil.rmtree(folder, ignore_errors=True)
+    make_synthetic_dataset(folder, config)
+    dataset = CocoDataset(
+        folder / 'annotations.json', ModelPackage.load(find_package(options.model)).config.class_names
     )
-    shutil.rmtree(drive_folder, ignore_errors=True)  # a rerun makes the drive afresh (same seed, same bytes)
-    make_synthetic_dataset(drive_folder, config)
-    package = ModelPackage.load(find_package(options.model))
-    domain = options.domain_id or 1 + os.getpid() % 200
-    env = node_env(domain)
+    keys = {(im['stamp']['sec'], im['stamp']['nanosec'], 'camera'): im['id'] for im in dataset.data['images']}
+    return folder / 'camera.bag', dataset, keys
+
+
+def node_parameters(options: DemoOptions, package, image_topic: str) -> tuple[dict, dict, dict]:
+    """Parameters of the tail, a head whose camera is `image_topic`, and its monitor."""
     common = {'model': str(package.folder), 'backend': options.backend}
     chosen = {'split_point': options.split_point, 'codec': options.codec, 'exit_threshold': options.exit_threshold}
-    head_parameters = {
+    head = {
         **common,
         'mode': 'split' if options.mode == 'adaptive' else options.mode,
         **{name: value for name, value in chosen.items() if value is not None},  # else the package's defaults
         'deadline_ms': options.deadline_ms,
         # a bag replay delivers every frame, as `ros2 bag play` does with reliable QoS
-        'qos_overrides./camera/image_raw.subscription.reliability': 'reliable',
+        f'qos_overrides.{image_topic}.subscription.reliability': 'reliable',
     }
+    monitor = {'adaptation_enabled': options.mode == 'adaptive', 'deadline_ms': options.deadline_ms, **common}
+    return common, head, {key: value for key, value in monitor.items() if key != 'backend'}
+
+
+def run_demo(options: DemoOptions, out: str | Path) -> dict:
+    """Run the demo; write summary.json, report.html and its PNGs into `out`; return the summary."""
+    if options.fleet:
+        return run_fleet_demo(options, out)
+    out = Path(out)
+    bag, dataset, keys = make_drive(out / 'drive', options, options.seed)
+    package = ModelPackage.load(find_package(options.model))
+    domain = options.domain_id or 1 + os.getpid() % 200
+    env = node_env(domain)
+    tail_parameters, head_parameters, monitor_parameters = node_parameters(options, package, IMAGE_TOPIC)
     logs = out / 'logs'
     nodes = [
-        NodeProcess('tail_node', common, env, logs),
+        NodeProcess('tail_node', tail_parameters, env, logs),
         NodeProcess('head_node', head_parameters, env, logs, {'image': IMAGE_TOPIC}),
-        NodeProcess(
-            'monitor_node',
-            {
-                'adaptation_enabled': options.mode == 'adaptive',
-                'deadline_ms': options.deadline_ms,
-                'model': common['model'],
-            },
-            env,
-            logs,
-        ),
+        NodeProcess('monitor_node', monitor_parameters, env, logs),
     ]
     collector = Collector(domain)
     try:
@@ -93,13 +103,7 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
         if not collector.wait_for_subscribers(ready, 300, publishers={'perception/detections': 1}):
             raise RuntimeError('nodes did not come up:\n' + '\n'.join(n.log_tail(10) for n in nodes))
         print(f'demo: replaying {options.drives * options.frames} frames at {options.fps:g} FPS', flush=True)
-        published = play(
-            drive_folder / 'camera.bag',
-            PlayOptions(topics=(IMAGE_TOPIC,), wait_for_subscribers_s=60.0),
-            node=collector.node,
-        )
-        dataset = CocoDataset(drive_folder / 'annotations.json', package.config.class_names)
-        keys = {(im['stamp']['sec'], im['stamp']['nanosec'], 'camera'): im['id'] for im in dataset.data['images']}
+        published = play(bag, PlayOptions(topics=(IMAGE_TOPIC,), wait_for_subscribers_s=60.0), node=collector.node)
         collector.wait_for_results(keys, timeout_s=30 + 2 * options.deadline_ms / 1e3 * len(keys) / 10)
         time.sleep(1.5)  # one more diagnostics period
     finally:
@@ -112,6 +116,95 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
 
     write_report(out, collector, dataset, keys, package, summary)
     return summary
+
+
+def run_fleet_demo(options: DemoOptions, out: str | Path) -> dict:
+    """Vehicles /veh_1 .. /veh_N, each a head_node with a drive of its own, against one tail_node.
+
+    The tail serves the vehicles named in its `vehicles` parameter and batches their frames; every vehicle's
+    bag is replayed at once, each on its own camera topic. Each vehicle gets its monitor in adaptive mode
+    only (in a fixed mode it would only probe, and this machine's two cores are spoken for). Writes
+    summary.json: per vehicle and for the fleet.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = Path(out)
+    vehicles = [f'veh_{index}' for index in range(1, options.fleet + 1)]
+    package = ModelPackage.load(find_package(options.model))
+    drives = {v: make_drive(out / v / 'drive', options, options.seed + i) for i, v in enumerate(vehicles)}
+    domain = options.domain_id or 1 + os.getpid() % 200
+    env = node_env(domain)
+    camera = {vehicle: f'/{vehicle}{IMAGE_TOPIC}' for vehicle in vehicles}
+    tail_parameters = {**node_parameters(options, package, '')[0], 'vehicles': vehicles, 'max_batch': options.fleet}
+    nodes = [NodeProcess('tail_node', tail_parameters, env, out / 'edge' / 'logs')]
+    for vehicle in vehicles:
+        _, head_parameters, monitor_parameters = node_parameters(options, package, camera[vehicle])
+        names = {'__ns': f'/{vehicle}'}
+        logs = out / vehicle / 'logs'
+        nodes.append(NodeProcess('head_node', head_parameters, env, logs, {**names, 'image': camera[vehicle]}))
+        if options.mode == 'adaptive':
+            nodes.append(NodeProcess('monitor_node', monitor_parameters, env, logs, names))
+    edge = Collector(domain)
+    collectors = {vehicle: Collector(domain, namespace=f'/{vehicle}') for vehicle in vehicles}
+    try:
+        print(
+            f'demo: one tail_node, {len(vehicles)} vehicles (mode {options.mode}, ROS_DOMAIN_ID {domain})', flush=True
+        )
+        ready = {**{topic: 1 for topic in camera.values()}, **{f'/{v}/splitee/bottleneck': 1 for v in vehicles}}
+        answers = {f'/{v}/perception/detections': 1 for v in vehicles} | {
+            f'/{v}/splitee/edge/result': 1 for v in vehicles
+        }
+        if not edge.wait_for_subscribers(ready, 600, publishers=answers):
+            raise RuntimeError('nodes did not come up:\n' + '\n'.join(n.log_tail(10) for n in nodes))
+        frames = options.drives * options.frames
+        print(f'demo: replaying {frames} frames per vehicle at {options.fps:g} FPS, every vehicle at once', flush=True)
+        started = time.monotonic()
+
+        def replay(vehicle: str) -> int:
+            remap = ((IMAGE_TOPIC, camera[vehicle]),)
+            play_options = PlayOptions(topics=(IMAGE_TOPIC,), remap=remap, wait_for_subscribers_s=60.0)
+            return play(drives[vehicle][0], play_options, node=collectors[vehicle].node)
+
+        with ThreadPoolExecutor(len(vehicles)) as pool:
+            published = dict(zip(vehicles, pool.map(replay, vehicles), strict=True))
+        for vehicle in vehicles:
+            collectors[vehicle].wait_for_results(
+                drives[vehicle][2], timeout_s=30 + 2 * options.deadline_ms / 1e3 * frames / 10
+            )
+        seconds = time.monotonic() - started
+        time.sleep(1.5)  # one more diagnostics period
+    finally:
+        for node in nodes:
+            node.stop()
+        for collector in (edge, *collectors.values()):
+            collector.close()
+    per_vehicle = {
+        vehicle: summarize(
+            collectors[vehicle], drives[vehicle][1], drives[vehicle][2], published[vehicle], package, options
+        )
+        for vehicle in vehicles
+    }
+    summary = {'vehicles': per_vehicle, 'fleet': fleet_summary(per_vehicle, edge, seconds)}
+    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    return summary
+
+
+def fleet_summary(per_vehicle: dict[str, dict], edge: Collector, seconds: float) -> dict:
+    """The fleet's totals, the edge's answers by kind, its throughput and mean batch, and the vehicles' mean mAP."""
+    totals = {key: sum(summary[key] for summary in per_vehicle.values())
+              for key in ('frames_in', 'results_out', 'duplicate_results', 'frames_edge', 'frames_fallback',
+                          'frames_exit', 'frames_local', 'frames_dropped')}  # fmt: skip
+    with edge.lock:
+        served = [status_values(status) for _, status in edge.telemetry['tail_node'] if status.message == 'edge']
+    batches = [int(values['batch']) for values in served if 'batch' in values]
+    return {
+        **totals,
+        'edge_answers': edge.outcomes('tail_node'),
+        'edge_frames_per_s': len(served) / max(seconds, 1e-9),
+        'edge_mean_batch': float(np.mean(batches)) if batches else 0.0,
+        'map50_mean': float(np.mean([summary['map50'] for summary in per_vehicle.values()])),
+        'on_time_map50_mean': float(np.mean([summary['on_time_map50'] for summary in per_vehicle.values()])),
+    }
 
 
 LATE_BUDGET_MS = 10.0  # a fallback published this soon after its deadline counts as on time
@@ -165,7 +258,19 @@ def summarize(collector: Collector, dataset: CocoDataset, keys: dict, published:
 
 
 def format_summary(summary: dict) -> str:
-    """The summary as the demo prints it."""
+    """The summary as the demo prints it (a fleet's: every vehicle's, then the fleet's)."""
+    if 'fleet' in summary:
+        parts = [f'--- {vehicle}\n{format_summary(one)}' for vehicle, one in summary['vehicles'].items()]
+        fleet = summary['fleet']
+        parts.append(
+            f'--- fleet of {len(summary["vehicles"])}\nframes in {fleet["frames_in"]}, results out '
+            f'{fleet["results_out"]} (duplicates {fleet["duplicate_results"]}), answered by the edge '
+            f'{fleet["frames_edge"]}, fallbacks {fleet["frames_fallback"]}, exits {fleet["frames_exit"]}, dropped '
+            f'{fleet["frames_dropped"]}\nedge: {fleet["edge_frames_per_s"]:.1f} frames/s served, mean batch '
+            f'{fleet["edge_mean_batch"]:.2f}, answers {fleet["edge_answers"]}\nmAP@.5 over the vehicles '
+            f'{fleet["map50_mean"]:.3f} (on time: {fleet["on_time_map50_mean"]:.3f})'
+        )
+        return '\n'.join(parts)
     lines = [
         f'mode {summary["mode"]} ({summary["backend"]}), split {summary["split_point"]}, codec {summary["codec"]}, '
         f'exit threshold {summary["exit_threshold"]}, deadline {summary["deadline_ms"]:.0f} ms',

@@ -27,6 +27,7 @@ class PlayOptions:
     loop: bool = False
     clock: bool = False
     topics: tuple[str, ...] = ()  # empty: every topic
+    remap: tuple[tuple[str, str], ...] = ()  # (bag topic, published topic), as `ros2 bag play --remap`
     start_delay_s: float = 0.0  # wait before the first message
     wait_for_subscribers_s: float = 0.0  # wait up to this long until every played topic has a subscriber
     reliable: bool = True
@@ -63,9 +64,12 @@ def play(bag: str | Path, options: PlayOptions = PlayOptions(), node=None) -> in
                 raise UnknownNameError(
                     f'{bag} has no topics {sorted(missing)}; it has {sorted({c.topic for c in reader.connections})}'
                 )
+            renamed = dict(options.remap)
             publishers = {
                 c.topic: node.create_publisher(
-                    message_class(c.msgtype), c.topic, QoSProfile(depth=10, reliability=reliability)
+                    message_class(c.msgtype),
+                    renamed.get(c.topic, c.topic),
+                    QoSProfile(depth=10, reliability=reliability),
                 )
                 for c in connections
             }
