@@ -80,6 +80,13 @@ def test_a_request_that_cannot_finish_in_time_is_busy_at_once():
     assert edge.submit(request('b', clock.now + 0.06, item=11)) == Refused()  # another vehicle's first goes first
 
 
+def test_an_idle_edge_takes_a_request_whatever_its_estimate():
+    edge, clock = scheduler(max_batch=1, max_queue_delay_s=0.0)
+    edge.service = ServiceTime(initial_s=5.0)  # a stall taught it that a frame takes 5 s
+    assert edge.submit(request('a', clock.now + 0.2, item=1)) == Refused()  # idle: it tries, and learns
+    assert [r.item for r in edge.submit(request('a', clock.now + 0.2, item=2)).busy] == [2]  # busy behind it
+
+
 def test_round_robin_across_vehicles_then_earliest_deadline():
     edge, clock = scheduler(max_batch=1, max_queue_delay_s=0.0)
     for index in range(4):  # a's backlog

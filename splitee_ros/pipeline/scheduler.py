@@ -225,8 +225,8 @@ class EdgeScheduler(Generic[Item]):
 
     def _can_finish(self, request: Request[Item], now: float) -> bool:
         """Whether `request` can be answered by its deadline behind the work served before it."""
-        if math.isinf(request.deadline):
-            return True
+        if math.isinf(request.deadline) or (not self._queue and self._running_batches == 0):
+            return True  # an idle edge always tries: else a stall's long estimate could refuse everything for good
         ahead = [queued for queued in self._queue if self._order(queued) <= self._order(request)]
         same = sum(queued.batch_key == request.batch_key for queued in ahead)
         batches = math.ceil((same + 1) / self.settings.max_batch)
