@@ -5,9 +5,10 @@
     python bench/test_reliability.py [--runs 10] [--busy 1] [TEST ...]
 
 A test that involves DDS, processes or namespaces must pass every run while another process keeps a core
-busy (`--busy` spinning processes at the lowest priority, besides whatever else runs, e.g. a training job).
-Writes bench/results/test_reliability.json: per test, the runs, passes, failures with their last lines, and
-the durations.
+busy (`--busy` spinning processes at the lowest priority, besides whatever else runs, e.g. a training job;
+on this machine nice has no measurable effect, so a spinner takes a whole core). Writes
+bench/results/test_reliability.json: per test, the commit it ran on, the runs, passes, failures with their
+last lines, and the durations; a run of some tests keeps the others' last counts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_TESTS = ('test/test_two_host.py', 'test/test_nodes.py', 'test/test_dds_smoke.py', 'test/test_player.py')
+DEFAULT_TESTS = ('test/test_two_host.py', 'test/test_nodes.py', 'test/test_dds_smoke.py', 'test/test_player.py',
+                 'test/test_fleet.py', 'test/test_routed.py', 'test/test_serving.py')  # fmt: skip
 
 
 def _spin() -> None:
@@ -44,7 +46,9 @@ def main() -> None:
     spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.busy)]
     for spinner in spinners:
         spinner.start()
-    report: dict[str, object] = {'runs': args.runs, 'busy_processes': args.busy, 'tests': {}}
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
+    kept = json.loads(args.out.read_text())['tests'] if args.out.exists() else {}  # other tests' last counts
+    report: dict = {'runs': args.runs, 'busy_processes': args.busy, 'tests': kept}
     try:
         for test in args.tests:
             outcomes = []
@@ -60,14 +64,16 @@ def main() -> None:
                                  **({} if passed else {'tail': result.stdout.splitlines()[-25:]})})  # fmt: skip
                 print(f'{test} run {run + 1}/{args.runs}: {"pass" if passed else "FAIL"} in {seconds} s', flush=True)
             report['tests'][test] = {
-                'passes': sum(o['passed'] for o in outcomes), 'runs': len(outcomes), 'outcomes': outcomes,
+                'commit': commit, 'busy_processes': args.busy, 'passes': sum(o['passed'] for o in outcomes),
+                'runs': len(outcomes), 'outcomes': outcomes,
             }  # fmt: skip
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=1) + '\n')
     finally:
         for spinner in spinners:
             spinner.terminate()
-    for test, entry in report['tests'].items():
+    for test in args.tests:
+        entry = report['tests'][test]
         print(f'{test}: {entry["passes"]}/{entry["runs"]}')
 
 
