@@ -103,10 +103,10 @@ class KServeServer:
             def ModelReady(self, request, context):  # noqa: N802 - the protocol's names
                 return server.pb.ModelReadyResponse(ready=request.name in server.configs)
 
-            def ModelConfig(self, request, context):  # noqa: N802
+            def ModelConfig(self, request, context):  # noqa: N802 - the protocol's names
                 return server.pb.ModelConfigResponse(config=server.configs[request.name])
 
-            def ModelInfer(self, request, context):  # noqa: N802
+            def ModelInfer(self, request, context):  # noqa: N802 - the protocol's names
                 return server.infer(request)
 
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
