@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import time
@@ -27,8 +28,6 @@ DEFAULT_TESTS = ('test/test_two_host.py', 'test/test_nodes.py', 'test/test_dds_s
 
 
 def _spin() -> None:
-    import os
-
     os.nice(19)
     while True:
         pass
@@ -60,7 +59,8 @@ def main() -> None:
                 )  # fmt: skip
                 seconds = round(time.monotonic() - started, 1)
                 passed = result.returncode == 0
-                outcomes.append({'run': run, 'passed': passed, 'seconds': seconds,
+                load = round(os.getloadavg()[0], 2)  # what else ran: the spinners, a training job
+                outcomes.append({'run': run, 'passed': passed, 'seconds': seconds, 'load_1min': load,
                                  **({} if passed else {'tail': result.stdout.splitlines()[-25:]})})  # fmt: skip
                 print(f'{test} run {run + 1}/{args.runs}: {"pass" if passed else "FAIL"} in {seconds} s', flush=True)
             report['tests'][test] = {
