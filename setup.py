@@ -8,6 +8,31 @@ from setuptools import find_packages, setup
 
 PACKAGE = 'splitee_ros'
 ROOT = Path(__file__).parent
+# What the nodes need to run a package on ONNX Runtime: no PyTorch (the vehicle and the edge).
+RUNTIME = ['numpy', 'opencv-python-headless', 'onnxruntime', 'pyyaml', 'zstandard', 'lz4', 'google-crc32c']
+EXTRAS = {
+    'vehicle': RUNTIME,
+    'edge': RUNTIME,
+    # the learned codec's coder is CompressAI's rANS extension, loaded alone; CompressAI's own metadata
+    # pulls PyTorch in, which the nodes never import
+    'learned': ['compressai>=1.2'],
+    'tensorrt': ['cuda-python>=12.6'],  # TensorRT itself comes with JetPack or the NVIDIA wheels
+    'train': [
+        *RUNTIME,
+        'torch',
+        'torchvision',
+        'onnx',
+        'compressai>=1.2',
+        'pycocotools',
+        'rosbags',
+        'av',
+        'tqdm',
+        'matplotlib',
+    ],
+    # serving engines for the fleet edge's tail (engine:=ray | triton)
+    'ray': ['ray[serve]>=2.40'],
+    'triton': ['tritonclient[grpc]>=2.41'],
+}
 
 
 def share_files(folder: str) -> list[tuple[str, list[str]]]:
@@ -33,14 +58,12 @@ setup(
     ],
     python_requires='>=3.10',
     install_requires=['setuptools'],
-    # serving engines for the fleet edge's tail (engine:=ray | triton), optional: pip install .[ray]
-    extras_require={'ray': ['ray[serve]>=2.40'], 'triton': ['tritonclient[grpc]>=2.41']},
+    extras_require=EXTRAS,
     zip_safe=True,
     maintainer='splitee_ros developers',
     maintainer_email='splitee-ros@example.com',
     description='Split computing with early exits for object detection on ROS 2.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'splitee = splitee_ros.cli:main',

@@ -43,6 +43,12 @@ def _model_export(args: argparse.Namespace) -> int:
     from splitee_ros.model.export import export_all
     from splitee_ros.model.families import build_detector
 
+    if args.out is None:  # provisioning: the cache the nodes read, so that they never need PyTorch
+        from splitee_ros.model.package import ModelPackage, find_package
+        from splitee_ros.runtime.exports import ensure_exported
+
+        print(ensure_exported(ModelPackage.load(find_package(args.target)), args.cache))
+        return 0
     detector = build_detector(load_model_config(args.target))
     for exported in export_all(detector, args.out):
         print(f'{exported.split}: {exported.head_path} {exported.tail_path} code {exported.code_shape}')
@@ -221,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=_model_info)
     export = model.add_parser('export', help='ONNX head and tail graphs for every split point')
     export.add_argument('target', help=target_help)
-    export.add_argument('--out', required=True, help='folder for <split>.head.onnx and <split>.tail.onnx')
+    export.add_argument(
+        '--out', help="folder for <split>.head.onnx and <split>.tail.onnx (default: a package's graphs into the cache)"
+    )
+    export.add_argument('--cache', help='with no --out: the cache (default $SPLITEE_CACHE or ~/.cache/splitee_ros)')
     export.set_defaults(handler=_model_export)
 
     from splitee_ros.data.synth import CONDITIONS

@@ -22,9 +22,11 @@ from splitee_ros.codec.frame import (
     frame_crc,
     model_id_of,
 )
-from splitee_ros.codec.learned import RateLevels, entropy_bottleneck, learned_codecs, load_tables, save_tables
+from splitee_ros.codec.learned import learned_codecs, load_tables, read_tables
 from splitee_ros.codec.quantize import pack_bits, unpack_bits
 from splitee_ros.codec.registry import CODECS, codec_by_name
+from splitee_ros.errors import ConfigError
+from splitee_ros.model.rate import RateLevels, export_tables
 
 MODEL_ID = model_id_of(b'model: test\n')
 
@@ -104,7 +106,7 @@ def learned_codecs_of_a_split():
     with torch.no_grad():  # priors that are not centred on zero: medians matter
         for prior in levels.priors:
             prior.quantiles += torch.tensor([-3.0, 0.25, 3.0]).view(1, 1, 3) + 1.5
-    return learned_codecs(load_tables(save_tables({0: levels})))
+    return learned_codecs(load_tables(export_tables({0: levels})))
 
 
 def test_learned_codec_round_trips_integer_symbols_at_every_rate_level(learned_codecs_of_a_split):
@@ -113,7 +115,7 @@ def test_learned_codec_round_trips_integer_symbols_at_every_rate_level(learned_c
     for codec, gain in ((fine, 1.0), (coarse, 0.5)):
         table = codec.for_split(0)._table
         np.testing.assert_allclose(table.gain, gain)
-        medians = table.prior._get_medians().detach().numpy().reshape(1, 6, 1, 1)
+        medians = table.medians.reshape(1, 6, 1, 1)
         symbols = np.random.default_rng(1).integers(-20, 21, size=(1, 6, 9, 11)).astype(np.float32)
         values = (symbols + medians) / gain  # on the level's grid: a step of 1 / gain
         decoder = decoder_for(values.shape, {codec.codec_id: codec})
@@ -127,11 +129,35 @@ def test_learned_codec_round_trips_integer_symbols_at_every_rate_level(learned_c
         assert np.abs(decoded - noisy).max() <= codec.error_bound(noisy)
 
 
-def test_tables_of_the_first_format_load_as_one_level():
-    prior = entropy_bottleneck(4)
-    prior.update(force=True)
-    (codec,) = learned_codecs(load_tables({f'0.{key}': value for key, value in prior.state_dict().items()}))
-    assert codec.name == 'learned' and codec.for_split(0)._table.gain.tolist() == [1.0] * 4
+def test_learned_codec_writes_compressai_entropy_bottleneck_bytes(learned_codecs_of_a_split, tmp_path):
+    """The numpy tables and the bare rANS extension code exactly as CompressAI's own module does."""
+    levels = RateLevels(6, gains=[1.0, 0.5])
+    with torch.no_grad():
+        levels.priors[1].quantiles += 2.0
+    np.savez(tmp_path / 'tables.npz', **export_tables({0: levels}))
+    codecs = learned_codecs(read_tables(tmp_path / 'tables.npz'))
+    values = np.random.default_rng(3).normal(0, 4, size=(2, 6, 5, 7)).astype(np.float32)
+    for level, codec in enumerate(codecs):
+        gain = levels.gain(level).detach()
+        with torch.no_grad():
+            strings = levels.priors[level].compress(torch.from_numpy(values) * gain)
+            expected_values = levels.priors[level].decompress(strings, values.shape[2:]) / gain
+        _, body = codec.for_split(0).encode(values)
+        assert body == b''.join(struct.pack('<I', len(s)) + s for s in strings)
+        decoded = codec.for_split(0).decode(np.zeros((0, 2), np.float32), body, values.shape, np.dtype(np.float32))
+        np.testing.assert_allclose(decoded, expected_values.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_learned_tables_that_do_not_fit_together_are_refused():
+    arrays = export_tables({0: RateLevels(4, gains=[1.0])})
+    with pytest.raises(ConfigError, match='lack'):
+        load_tables({key: value for key, value in arrays.items() if not key.endswith('offset')})
+    with pytest.raises(ConfigError, match='unexpected entry'):
+        load_tables({**arrays, '0.weights': np.zeros(1)})
+    with pytest.raises(ConfigError, match='CDF length'):
+        load_tables({**arrays, '0.0.cdf_length': arrays['0.0.cdf_length'] + 10_000})
+    with pytest.raises(ConfigError, match='gains'):
+        load_tables({**arrays, '0.0.gain': -arrays['0.0.gain']})
 
 
 def seal(frame: bytearray) -> bytes:

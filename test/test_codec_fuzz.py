@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from splitee_ros.codec.frame import CRC_OFFSET, FrameDecoder, FrameError, WireSpec, encode_frame, frame_crc, model_id_of
-from splitee_ros.codec.learned import RateLevels, learned_codecs, load_tables, save_tables
+from splitee_ros.codec.learned import learned_codecs, load_tables
 from splitee_ros.codec.registry import CODECS_BY_ID
+from splitee_ros.model.rate import RateLevels, export_tables
 
 FRAMES = 100_000
 MODEL_ID = model_id_of(b'fuzz model\n')
@@ -71,7 +72,7 @@ def mutate(frame: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
 
 def test_fuzzed_frames_raise_only_frame_errors_within_the_memory_bound():
     torch.manual_seed(0)
-    tables = save_tables({index: RateLevels(shape[1], [1.0, 0.5]) for index, shape in enumerate(SHAPES)})
+    tables = export_tables({index: RateLevels(shape[1], [1.0, 0.5]) for index, shape in enumerate(SHAPES)})
     codecs = {**CODECS_BY_ID, **{codec.codec_id: codec for codec in learned_codecs(load_tables(tables))}}
     decoder = FrameDecoder(WireSpec(MODEL_ID, SHAPES, max_bytes=MAX_BYTES, codecs=codecs))
     seeds = valid_frames({codec.name: codec for codec in codecs.values()})

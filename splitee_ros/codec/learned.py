@@ -1,113 +1,121 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""The learned entropy codec: CompressAI's EntropyBottleneck (factorized prior) range-codes the code.
+"""The learned entropy codec: a factorized prior's CDF tables range-code the code (CompressAI's rANS).
 
 As in Entropic Student, the bottleneck code is rounded to integers around the prior's medians and range
 coded with the prior's CDF tables. A split point has several rate levels (variable-rate coding with gains, as
 in Cui et al.'s gained compression): level k scales the code by a learned per-channel gain before rounding
 (a small gain: coarse steps, few bytes) and codes it with a prior of its own; the decoder divides by the gain.
 One encoder/decoder serves every level, so a level is a codec (`learned`, `learned.1`, ...), not a new model.
-The tables are trained with the model and stored in the model package (`save_tables` / `load_tables`), so
-both ends agree.
+The tables are trained with the model (`model.rate`) and stored in the model package as numpy arrays; the
+coder is CompressAI's C++ extension `compressai.ans`, loaded without the rest of CompressAI, which imports
+PyTorch. So a vehicle codes without PyTorch, and its bytes are those of CompressAI's EntropyBottleneck.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.machinery
+import importlib.util
 import struct
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
-import torch
 
 from splitee_ros.codec.entropy import EntropyError
 from splitee_ros.codec.quantize import output_rounding
 from splitee_ros.codec.registry import LEARNED_QUANTIZER_ID
-from splitee_ros.errors import UnknownNameError
+from splitee_ros.errors import ConfigError, UnknownNameError
 
 CODEC_ID = LEARNED_QUANTIZER_ID << 4
-_SIZED_BUFFERS = ('_quantized_cdf', '_offset', '_cdf_length')
+TABLE_FIELDS = ('quantized_cdf', 'cdf_length', 'offset', 'medians', 'gain')
 _LENGTH = struct.Struct('<I')
+_CODER_MODULE = 'compressai.ans'
 
 
-def entropy_bottleneck(channels: int):
-    """A fresh CompressAI EntropyBottleneck (imported here: only this codec needs CompressAI)."""
-    from compressai.entropy_models import EntropyBottleneck
-
-    return EntropyBottleneck(channels)
-
-
-class RateLevels(torch.nn.Module):
-    """The rate levels of one split: a prior and a per-channel gain (log-parametrised) for each level."""
-
-    def __init__(self, channels: int, gains: Sequence[float]) -> None:
-        """One level per initial gain, finest first."""
-        super().__init__()
-        self.priors = torch.nn.ModuleList(entropy_bottleneck(channels) for _ in gains)
-        self.log_gains = torch.nn.Parameter(
-            torch.log(torch.tensor(gains, dtype=torch.float32))[:, None].repeat(1, channels)
-        )
-
-    def __len__(self) -> int:
-        """Number of levels."""
-        return len(self.priors)
-
-    def gain(self, level: int) -> torch.Tensor:
-        """The gains of `level`, shaped (1, C, 1, 1) for a code (N, C, H, W)."""
-        return self.log_gains[level].exp()[None, :, None, None]
-
-    def forward(self, code: torch.Tensor, level: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The code as the decoder sees it at `level` (training: uniform noise for rounding), and its likelihoods."""
-        gain = self.gain(level)
-        noisy, likelihoods = self.priors[level](code * gain)
-        return noisy / gain, likelihoods
-
-    def aux_loss(self) -> torch.Tensor:
-        """The priors' quantile loss (CompressAI's auxiliary loss)."""
-        return sum(prior.loss() for prior in self.priors)
-
-
-def save_tables(levels: Mapping[int, RateLevels]) -> dict[str, torch.Tensor]:
-    """Every split's priors (CDF tables included) and gains, keyed '<split index>.<level>.<name>'."""
-    state = {}
-    for split_index, split_levels in levels.items():
-        for level, prior in enumerate(split_levels.priors):
-            prior.update(force=True)
-            state |= {f'{split_index}.{level}.{key}': value for key, value in prior.state_dict().items()}
-            state[f'{split_index}.{level}.gain'] = split_levels.log_gains[level].detach().exp().clone()
-    return state
+@functools.cache
+def rans() -> ModuleType:
+    """CompressAI's rANS coder, from its extension file: importing `compressai` itself would load PyTorch."""
+    if _CODER_MODULE in sys.modules:  # a training process has CompressAI already
+        return sys.modules[_CODER_MODULE]
+    package = importlib.util.find_spec('compressai')
+    for folder in (package.submodule_search_locations or []) if package else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = Path(folder) / f'ans{suffix}'
+            if path.is_file():
+                loader = importlib.machinery.ExtensionFileLoader(_CODER_MODULE, str(path))
+                spec = importlib.util.spec_from_file_location(_CODER_MODULE, path, loader=loader)
+                assert spec is not None  # a file location always gives a spec
+                module = importlib.util.module_from_spec(spec)
+                loader.exec_module(module)
+                sys.modules[_CODER_MODULE] = module  # CompressAI, if imported later, finds it loaded
+                return module
+    raise ConfigError("the learned codec needs CompressAI's rANS extension: pip install compressai")
 
 
 @dataclass(frozen=True)
 class Table:
-    """One split's tables at one rate level: the prior and the per-channel gain."""
+    """One split's prior at one rate level: CDF tables, the medians symbols are counted from, and the gains."""
 
-    prior: torch.nn.Module
+    quantized_cdf: np.ndarray  # (C, L) int32: each channel's CDF, cdf_length[c] entries used
+    cdf_length: np.ndarray  # (C,) int32
+    offset: np.ndarray  # (C,) int32: the symbol of each CDF's first entry
+    medians: np.ndarray  # (C,) float32
     gain: np.ndarray  # (C,) float32
 
+    def __post_init__(self) -> None:
+        """Refuse tables that do not fit together (the coder would read past them)."""
+        channels = len(self.medians)
+        if self.quantized_cdf.ndim != 2 or self.quantized_cdf.shape[0] != channels:
+            raise ConfigError(f'learned tables: CDFs of shape {self.quantized_cdf.shape} for {channels} channels')
+        for name in ('cdf_length', 'offset', 'gain'):
+            if getattr(self, name).shape != (channels,):
+                raise ConfigError(f'learned tables: {name} of shape {getattr(self, name).shape}, not ({channels},)')
+        if not (self.cdf_length.min() > 0 and self.cdf_length.max() <= self.quantized_cdf.shape[1]):
+            raise ConfigError('learned tables: a CDF length outside its table')
+        if not (np.all(np.isfinite(self.medians)) and np.all(self.gain > 0) and np.all(np.isfinite(self.gain))):
+            raise ConfigError('learned tables: non-finite medians or gains that are not positive')
 
-def load_tables(state: Mapping[str, torch.Tensor]) -> dict[tuple[int, int], Table]:
-    """Rebuild what `save_tables` saved, keyed (split index, level).
+    @property
+    def channels(self) -> int:
+        """Channels of the code these tables code."""
+        return len(self.medians)
 
-    Tables of one level without gains (keys '<split index>.<name>', the first format) load as level 0, gain 1.
-    """
-    grouped: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
-    for key, value in state.items():
-        parts = key.split('.', 2)
-        split, level, name = (
-            (parts[0], parts[1], parts[2]) if parts[1].isdigit() else (parts[0], '0', key.split('.', 1)[1])
-        )
-        grouped.setdefault((int(split), int(level)), {})[name] = value
+    @functools.cached_property
+    def coder_arguments(self) -> tuple[list[list[int]], list[int], list[int]]:
+        """The CDFs, their lengths and offsets as the coder takes them (converted once)."""
+        return self.quantized_cdf.tolist(), self.cdf_length.tolist(), self.offset.tolist()
+
+
+def load_tables(arrays: Mapping[str, np.ndarray]) -> dict[tuple[int, int], Table]:
+    """The tables in `arrays` (keys '<split index>.<level>.<field>', as `model.rate.export_tables` writes them)."""
+    grouped: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    for key, value in arrays.items():
+        split, level, name = key.split('.', 2) if key.count('.') == 2 else ('', '', key)
+        if not (split.isdigit() and level.isdigit() and name in TABLE_FIELDS):
+            raise ConfigError(f'learned tables: unexpected entry {key!r}')
+        grouped.setdefault((int(split), int(level)), {})[name] = np.asarray(value)
     tables = {}
-    for (split_index, level), entries in sorted(grouped.items()):
-        channels = entries['quantiles'].shape[0]
-        gain = entries.pop('gain', torch.ones(channels)).float().numpy()
-        prior = entropy_bottleneck(channels)
-        for name in _SIZED_BUFFERS:  # the CDF tables' sizes depend on the trained prior
-            getattr(prior, name).resize_(entries[name].shape)
-        prior.load_state_dict(entries)
-        tables[split_index, level] = Table(prior.eval(), gain)
+    for key, fields in sorted(grouped.items()):
+        missing = [name for name in TABLE_FIELDS if name not in fields]
+        if missing:
+            raise ConfigError(f'learned tables of split {key[0]}, level {key[1]} lack {missing}')
+        tables[key] = Table(
+            quantized_cdf=fields['quantized_cdf'].astype(np.int32), cdf_length=fields['cdf_length'].astype(np.int32),
+            offset=fields['offset'].astype(np.int32), medians=fields['medians'].astype(np.float32),
+            gain=fields['gain'].astype(np.float32),
+        )  # fmt: skip
     return tables
+
+
+def read_tables(path: Path) -> dict[tuple[int, int], Table]:
+    """Load a package's tables file (`.npz`, no pickles)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return load_tables(dict(arrays))
 
 
 def learned_codecs(tables: Mapping[tuple[int, int], Table]) -> list[LearnedCodec]:
@@ -173,17 +181,21 @@ class LearnedCodec:
         if values.ndim != 4:
             raise ValueError(f'the learned codec codes (N, C, H, W) tensors, got shape {values.shape}')
         table = self._table
-        scaled = np.ascontiguousarray(values * table.gain[None, :, None, None], np.float32)
-        with torch.no_grad():
-            strings = table.prior.compress(torch.from_numpy(scaled))
+        if values.shape[1] != table.channels:
+            raise ValueError(f'shape {values.shape} does not fit the learned tables of {table.channels} channels')
+        scaled = values.astype(np.float32) * table.gain[None, :, None, None]
+        symbols = np.round(scaled - table.medians[None, :, None, None]).astype(np.int32)  # as CompressAI rounds
+        indexes = _channel_indexes(values.shape[1:])
+        encoder = rans().RansEncoder()
+        strings = [encoder.encode_with_indexes(item.reshape(-1).tolist(), indexes, *table.coder_arguments)
+                   for item in symbols]  # fmt: skip
         return np.zeros((0, 2), np.float32), b''.join(_LENGTH.pack(len(s)) + s for s in strings)
 
     def decode(self, params: np.ndarray, body: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """Split the body into its strings and range-decode them to a tensor of `shape`."""
         table = self._table
-        channels = table.prior.quantiles.shape[0]
-        if len(shape) != 4 or shape[1] != channels:
-            raise EntropyError(f'shape {shape} does not fit the learned tables of {channels} channels')
+        if len(shape) != 4 or shape[1] != table.channels:
+            raise EntropyError(f'shape {shape} does not fit the learned tables of {table.channels} channels')
         strings, offset = [], 0
         for _ in range(shape[0]):
             if offset + _LENGTH.size > len(body):
@@ -197,9 +209,13 @@ class LearnedCodec:
         if offset != len(body):
             raise EntropyError(f'{len(body) - offset} bytes after the last learned string')
         per_item = int(np.prod(shape[1:], dtype=np.int64))
-        padded = [s + bytes(self._padding(len(s), per_item)) for s in strings]
-        with torch.no_grad():
-            decoded = table.prior.decompress(padded, shape[2:]).numpy()
+        indexes = _channel_indexes(shape[1:])
+        decoder = rans().RansDecoder()
+        symbols = np.array(
+            [decoder.decode_with_indexes(s + bytes(self._padding(len(s), per_item)), indexes, *table.coder_arguments)
+             for s in strings], np.int32,
+        ).reshape(shape)  # fmt: skip
+        decoded = symbols.astype(np.float32) + table.medians[None, :, None, None]
         return (decoded / table.gain[None, :, None, None]).astype(dtype, copy=False)
 
     def error_bound(self, values: np.ndarray) -> float:
@@ -209,3 +225,10 @@ class LearnedCodec:
                  if level == self.level and self.split_index in (None, split)]  # fmt: skip
         step = 1.0 / float(min(gains))
         return 0.5 * step + 8 * magnitude * float(np.finfo(np.float32).eps) + output_rounding(values)
+
+
+@functools.lru_cache(maxsize=16)
+def _channel_indexes(item_shape: tuple[int, ...]) -> list[int]:
+    """Each value's CDF: its channel's, for one (C, H, W) item in C order."""
+    channels, *spatial = item_shape
+    return np.repeat(np.arange(channels, dtype=np.int32), int(np.prod(spatial, dtype=np.int64))).tolist()

@@ -107,11 +107,10 @@ def _sub_config(kind: type, options: Mapping[str, Any] | None):
 
 
 def load_model_config(target: str | Path) -> ModelConfig:
-    """Resolve a family name, a model YAML file, or a model package folder (its manifest's `model` entry)."""
-    from splitee_ros.model.families import FAMILIES
+    """Resolve a model package folder (its manifest's `model` entry), a model YAML file, or a family name.
 
-    if str(target) in FAMILIES:
-        return ModelConfig(family=str(target))
+    Only a family name needs the registry of families, which loads PyTorch; a package's config does not.
+    """
     path = Path(target)
     if path.is_dir():
         manifest = path / 'manifest.yaml'
@@ -125,4 +124,8 @@ def load_model_config(target: str | Path) -> ModelConfig:
         return ModelConfig.from_dict(data)
     if path.is_file():
         return ModelConfig.from_yaml(path)
+    from splitee_ros.model.families import FAMILIES
+
+    if str(target) in FAMILIES:
+        return ModelConfig(family=str(target))
     raise FileNotFoundError(f'{target} is neither a detector family ({", ".join(sorted(FAMILIES))}) nor a file')

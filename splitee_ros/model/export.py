@@ -20,11 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from splitee_ros.model.detector import SplittableDetector
+from splitee_ros.runtime.spec import FULL_GRAPH, OPSET
 
-OPSET = 17
-LAYOUT = 2  # of the exported graphs; 2: a dynamic batch axis
 BATCH_AXIS = {0: 'batch'}
-FULL_GRAPH = 'full'
 # The TorchScript-based exporter handles these plain conv graphs on every torch from JetPack 6's on; torch
 # 2.5+ must be told to use it (`dynamo=False`), older ones do not know the argument.
 _EXPORTER_OPTIONS = {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import yaml
 
 from splitee_ros.codec.frame import WireSpec, model_id_of
-from splitee_ros.codec.learned import learned_codecs, load_tables, save_tables
+from splitee_ros.codec.learned import learned_codecs, read_tables
 from splitee_ros.codec.registry import CODECS_BY_ID, Codec
 from splitee_ros.model.config import ModelConfig, load_model_config
-from splitee_ros.model.detector import SplittableDetector
-from splitee_ros.model.families import build_detector
+
+if TYPE_CHECKING:  # PyTorch loads only where weights do: reading a package and coding need none
+    from splitee_ros.model.detector import SplittableDetector
+    from splitee_ros.model.rate import RateLevels
 
 MANIFEST = 'manifest.yaml'
 WEIGHTS = 'weights.pt'
-ENTROPY_TABLES = 'entropy_tables.pt'
+ENTROPY_TABLES = 'entropy_tables.npz'
 
 
 def _config_entry(config: ModelConfig) -> dict[str, Any]:
@@ -49,10 +50,14 @@ def write_package(
     folder: str | Path,
     config: ModelConfig,
     detector: SplittableDetector,
-    entropy_models: dict[str, torch.nn.Module] | None = None,
+    entropy_models: dict[str, RateLevels] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write weights, entropy tables and the manifest of `detector` into `folder`; return the manifest path."""
+    import torch
+
+    from splitee_ros.model.rate import export_tables
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(detector.state_dict(), folder / WEIGHTS)
@@ -69,7 +74,7 @@ def write_package(
             'bytes': {'fp32': 4 * values, 'fp16': 2 * values, 'int8': values}, 'exit': name in detector.exits,
         })  # fmt: skip
     if entropy_models:
-        torch.save(save_tables({split_names.index(n): m for n, m in entropy_models.items()}), folder / ENTROPY_TABLES)
+        np.savez(folder / ENTROPY_TABLES, **export_tables({split_names.index(n): m for n, m in entropy_models.items()}))
         manifest['codecs'] = {'learned': {'tables': ENTROPY_TABLES, 'splits': sorted(entropy_models)}}
     manifest |= extra or {}
     path = folder / MANIFEST
@@ -100,7 +105,9 @@ class ModelPackage:
         return dict(self.manifest.get('defaults') or {})
 
     def detector(self) -> SplittableDetector:
-        """Build the detector with the package's weights."""
+        """Build the detector with the package's weights (this loads PyTorch)."""
+        from splitee_ros.model.families import build_detector
+
         return build_detector(self.config)
 
     @property
@@ -113,7 +120,7 @@ class ModelPackage:
         codecs: dict[int, Codec] = dict(CODECS_BY_ID)
         learned = self.manifest.get('codecs', {}).get('learned')
         if learned:
-            tables = load_tables(torch.load(self.folder / learned['tables'], weights_only=True))
+            tables = read_tables(self.folder / learned['tables'])
             codecs |= {codec.codec_id: codec for codec in learned_codecs(tables)}
         return codecs
 

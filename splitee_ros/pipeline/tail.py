@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 
 from splitee_ros.codec.frame import FrameDecoder, FrameError, WireSpec
-from splitee_ros.model.export import FULL_GRAPH
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import elapsed_ms
 from splitee_ros.pipeline.request import BOTTLENECK, RequestFormat
 from splitee_ros.runtime.base import SplitRuntime
+from splitee_ros.runtime.spec import FULL_GRAPH
 
 # A small JPEG can declare a huge image: cap what the edge decodes (OpenCV reads this at its first decode).
 os.environ.setdefault('OPENCV_IO_MAX_IMAGE_PIXELS', str(4096 * 4096))

@@ -17,10 +17,9 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from splitee_ros.model.export import FULL_GRAPH
 from splitee_ros.model.postprocess import Detections, postprocess
 from splitee_ros.runtime.preprocess import to_model_input
-from splitee_ros.runtime.spec import RuntimeSpec, graph_name
+from splitee_ros.runtime.spec import FULL_GRAPH, RuntimeSpec, graph_name
 
 Role = Literal['head', 'tail', 'both']
 

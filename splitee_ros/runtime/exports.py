@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from splitee_ros.model.package import ModelPackage
-from splitee_ros.runtime.spec import RuntimeSpec
+from splitee_ros.runtime.spec import LAYOUT, OPSET, RuntimeSpec
 
 
 @contextlib.contextmanager
@@ -34,8 +34,6 @@ def cache_root() -> Path:
 
 def export_folder(package: ModelPackage, root: str | Path | None = None) -> Path:
     """The folder of `package`'s ONNX exports under `root` (by model id, opset and layout of the graphs)."""
-    from splitee_ros.model.export import LAYOUT, OPSET
-
     return Path(root or cache_root()) / package.model_id.hex() / f'onnx-opset{OPSET}-v{LAYOUT}'
 
 
@@ -58,8 +56,6 @@ def ensure_exported(package: ModelPackage, root: str | Path | None = None) -> Pa
     The export is written to a temporary folder and moved into place, so that a crash leaves no half export;
     a file lock makes processes that start together export once.
     """
-    from splitee_ros.model.export import export_all, export_full
-
     folder = export_folder(package, root)
     if is_exported(folder, package.model_id):
         return folder
@@ -67,6 +63,8 @@ def ensure_exported(package: ModelPackage, root: str | Path | None = None) -> Pa
     with exclusive(folder.parent / '.export.lock'):  # vehicle and edge nodes on one host start together
         if is_exported(folder, package.model_id):
             return folder
+        from splitee_ros.model.export import export_all, export_full  # PyTorch: only when exporting
+
         detector = package.detector().eval()
         with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
             staging = Path(scratch) / 'export'

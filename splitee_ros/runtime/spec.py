@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 SPEC_FILE = 'runtime.yaml'
 CONSTANTS_FILE = 'constants.npz'
+OPSET = 17
+LAYOUT = 2  # of the exported graphs; 2: a dynamic batch axis
+FULL_GRAPH = 'full'  # the whole model's graph, beside each split's head and tail
 Side = Literal['head', 'tail']
 
 

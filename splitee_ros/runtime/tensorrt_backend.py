@@ -8,7 +8,8 @@ An engine whose record does not match (stale: the ONNX changed; foreign: another
 batch; damaged) is rebuilt, never used. The graphs have a dynamic batch axis: each engine has one optimisation
 profile from a batch of one to `max_batch` (optimal at `max_batch`: the edge batches to keep up; a vehicle
 with one camera builds with 1). INT8 engines are calibrated on sample inputs, and the calibration cache is
-reused only under the same key. Device buffers and the stream are PyTorch's (JetPack ships PyTorch for CUDA).
+reused only under the same key. Streams and device buffers come from cuda-python (`runtime.cuda_memory`), so
+the vehicle's TensorRT process loads no PyTorch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from splitee_ros.runtime.cuda_memory import DeviceBuffer, Stream, device_index, device_name
 from splitee_ros.runtime.graph_io import TensorSpec, onnx_io
 from splitee_ros.runtime.spec import RuntimeSpec
 
@@ -196,16 +198,14 @@ def require_tensorrt():
     return tensorrt
 
 
-def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache):
-    import torch
-
+def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache, stream: Stream):
     class Calibrator(trt.IInt8EntropyCalibrator2):
         """Feeds the sample inputs one at a time (batches of one: the profile's least) from a device buffer."""
 
         def __init__(self) -> None:
             super().__init__()
             self.inputs = list(inputs)
-            self.buffer = None
+            self.buffer: DeviceBuffer | None = None
 
         def get_batch_size(self) -> int:
             return 1
@@ -213,11 +213,14 @@ def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache)
         def get_batch(self, names):
             if not self.inputs:
                 return None
-            value = torch.from_numpy(self.inputs.pop(0))
+            value = self.inputs.pop(0)
             if self.buffer is None:
-                self.buffer = torch.empty(value.shape, dtype=value.dtype, device='cuda')
-            self.buffer.copy_(value)
-            return [int(self.buffer.data_ptr())]
+                self.buffer = DeviceBuffer(value.shape, value.dtype)
+            stream.use()
+            kept = self.buffer.upload(value, stream)
+            stream.synchronize()
+            del kept
+            return [self.buffer.address]
 
         def read_calibration_cache(self):
             return cache.read()
@@ -231,41 +234,39 @@ def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache)
 class TensorRTSession:
     """One deserialised engine with device buffers for its largest batch, run with `execute_async_v3`."""
 
-    def __init__(self, trt, engine, stream, max_batch: int = 1) -> None:
+    def __init__(self, trt, engine, stream: Stream, max_batch: int = 1) -> None:
         """Allocate a device buffer per I/O tensor (the batch axis at `max_batch`) and bind its address once."""
-        import torch
-
         self.engine = engine
         self.context = engine.create_execution_context()
         self.stream = stream
         self.max_batch = max_batch
         self.tensors = engine_io(trt, engine)
         self.buffers = {}
+        stream.use()
         for tensor in self.tensors:
             shape = (max_batch, *tensor.shape[1:]) if tensor.shape[:1] == (-1,) else tensor.shape
-            self.buffers[tensor.name] = torch.empty(shape, dtype=getattr(torch, tensor.dtype), device=stream.device)
-            self.context.set_tensor_address(tensor.name, int(self.buffers[tensor.name].data_ptr()))
+            self.buffers[tensor.name] = DeviceBuffer(shape, np.dtype(tensor.dtype))
+            self.context.set_tensor_address(tensor.name, self.buffers[tensor.name].address)
         self.input_name = next(t.name for t in self.tensors if t.is_input)
 
     def run(self, value: np.ndarray) -> dict[str, np.ndarray]:
         """Copy a batch in, execute on the stream, copy the batch's outputs out."""
-        import torch
-
         batch = value.shape[0]
         if not 1 <= batch <= self.max_batch:
             raise ValueError(f'a batch of {batch}: this engine was built for 1 to {self.max_batch}')
-        with torch.cuda.device(self.stream.device), torch.cuda.stream(self.stream):  # any thread, the engine's GPU
-            self.context.set_input_shape(self.input_name, tuple(value.shape))
-            self.buffers[self.input_name][:batch].copy_(torch.from_numpy(value), non_blocking=True)
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise RuntimeError('TensorRT execute_async_v3 failed')
-            outputs = {
-                t.name: self.buffers[t.name][: self.context.get_tensor_shape(t.name)[0]].cpu()
-                for t in self.tensors
-                if not t.is_input
-            }
+        self.stream.use()  # any thread: the engine's GPU
+        self.context.set_input_shape(self.input_name, tuple(value.shape))
+        uploaded = self.buffers[self.input_name].upload(value, self.stream)
+        if not self.context.execute_async_v3(int(self.stream.handle)):
+            raise RuntimeError('TensorRT execute_async_v3 failed')
+        outputs = {
+            t.name: self.buffers[t.name].download(tuple(self.context.get_tensor_shape(t.name)), self.stream)
+            for t in self.tensors
+            if not t.is_input
+        }
         self.stream.synchronize()
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
+        del uploaded  # read by the copy until the synchronisation
+        return outputs
 
 
 def engine_io(trt, engine) -> list[TensorSpec]:
@@ -302,8 +303,6 @@ class TensorRTBackend:
         if device.split(':')[0] != 'cuda':
             raise ValueError(f'the tensorrt backend runs on cuda, not {device!r}')
         self.trt = require_tensorrt()
-        import torch
-
         self.folder = Path(folder)
         self.device = device
         self.precision = precision
@@ -313,9 +312,8 @@ class TensorRTBackend:
         self.workspace_bytes = workspace_mb << 20
         self.calibration_images = list(calibration_images)
         self.on_build = on_build or (lambda graph, reason: _log.info('building %s engine: %s', graph, reason))
-        torch.cuda.set_device(torch.device(device))
-        self.gpu_name = torch.cuda.get_device_name()
-        self.stream = torch.cuda.Stream(torch.device(device))
+        self.stream = Stream(device_index(device))
+        self.gpu_name = device_name(self.stream.device)
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.runtime = self.trt.Runtime(self.logger)
 
@@ -352,7 +350,7 @@ class TensorRTBackend:
                 raise ValueError(f'the INT8 engine of {graph} needs calibration images (no calibration cache)')
             inputs = calibration_inputs(self.folder, graph, self.calibration_images) if self.calibration_images else []
             config.set_flag(trt.BuilderFlag.INT8)
-            config.int8_calibrator = _make_calibrator(trt, inputs, cache)
+            config.int8_calibrator = _make_calibrator(trt, inputs, cache, self.stream)
             config.set_calibration_profile(profile)  # the calibrator feeds batches of one
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:

@@ -8,9 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from splitee_ros.model.export import FULL_GRAPH
 from splitee_ros.model.package import ModelPackage
-from splitee_ros.runtime.spec import RuntimeSpec
+from splitee_ros.runtime.spec import FULL_GRAPH, RuntimeSpec
 
 
 class TorchSession:

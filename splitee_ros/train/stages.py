@@ -12,7 +12,7 @@ The two distillation stages are built to fit a CPU (see `bench/distill_bench.py`
 - a bottleneck learns on random crops of those tensors (`crop`): its encoder, decoder and the tail's
   convolutions need no whole frame; its losses are at the cut and at the outputs of the later backbone
   stages and the neck (head network distillation, as GHND), so the detection head need not run;
-- one split at a time, with its rate levels (`rate_levels`: a β per level, `codec.learned.RateLevels`);
+- one split at a time, with its rate levels (`rate_levels`: a β per level, `model.rate.RateLevels`);
 - an exit learns from the teacher's class probabilities and boxes on every anchor (dense distillation), with
   the ground truth beside them.
 """
@@ -253,7 +253,7 @@ class BottleneckStage(CachedStage):
             raise ValueError('bottleneck stage: output_weight needs whole frames, so no cache_images')
         levels = self.options.rate_levels
         if levels:
-            from splitee_ros.codec.learned import RateLevels
+            from splitee_ros.model.rate import RateLevels
 
             gains = self.options.gains or tuple(0.5**level for level in range(len(levels)))
             if len(gains) != len(levels):
