@@ -213,7 +213,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from splitee_ros.pipeline.request import BOTTLENECK, RequestFormat
-    from splitee_ros.ros.harness import NodeProcess, node_env
+    from splitee_ros.tools.harness import NodeProcess, node_env
 
     frames, operating_point = encoded_frames(args.package, 12)
     frame_format = RequestFormat(BOTTLENECK, (480, 640), int(args.deadline_ms), 0).text()

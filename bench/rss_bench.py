@@ -52,8 +52,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from splitee_ros.model.package import ModelPackage
-    from splitee_ros.ros.harness import Collector, NodeProcess, node_env
     from splitee_ros.runtime.exports import cache_root, ensure_exported
+    from splitee_ros.tools.harness import Collector, NodeProcess, node_env
 
     package = ModelPackage.load(args.model)
     cache = cache_root()

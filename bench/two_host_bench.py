@@ -151,7 +151,7 @@ def head_parameters(choice: Choice | None, launched: Choice, deadline_ms: float)
 
 def probe_share(rates: list[float], seconds: float, folder: Path, env: dict[str, str]) -> dict[str, float]:
     """Monitor and tail alone, the uplink idle: bytes on the vehicle's veth against each rate."""
-    from splitee_ros.ros.harness import NodeProcess
+    from splitee_ros.tools.harness import NodeProcess
     from splitee_ros.tools.netns import dds_env, two_hosts
 
     shares = {}

@@ -12,7 +12,7 @@ from splitee_ros.errors import ConfigError, SpliteeError
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from splitee_ros.ros import smoke
+    from splitee_ros.tools import smoke
 
     result = smoke.run(seed=args.seed, timeout_s=args.timeout)
     detections, image = result.expected
@@ -173,7 +173,7 @@ def _build_engines(args: argparse.Namespace) -> int:
 
 
 def _play(args: argparse.Namespace) -> int:
-    from splitee_ros.ros.player import PlayOptions, play
+    from splitee_ros.tools.player import PlayOptions, play
 
     remap = []
     for rule in args.remap or ():
@@ -190,7 +190,7 @@ def _play(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from splitee_ros.ros.demo import DemoOptions, format_summary, run_demo
+    from splitee_ros.tools.demo import DemoOptions, format_summary, run_demo
 
     if args.fleet < 0:
         raise ConfigError(f'--fleet takes a number of vehicles (0 for one in the root namespace), not {args.fleet}')

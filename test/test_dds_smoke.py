@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pytest
 
-from splitee_ros.ros import smoke
-from splitee_ros.ros.message_diff import message_differences
+from splitee_ros.tools import smoke
+from splitee_ros.tools.message_diff import message_differences
 
 pytestmark = pytest.mark.ros
 

@@ -24,8 +24,8 @@ from splitee_ros.data.synth import sample_frames
 from splitee_ros.model.package import ModelPackage
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.ros.convert import bgr_to_image, msg_to_detections
-from splitee_ros.ros.harness import Collector, NodeProcess, node_env
 from splitee_ros.runtime.base import make_runtime
+from splitee_ros.tools.harness import Collector, NodeProcess, node_env
 
 FRAMES = 5  # per camera
 CODEC = 'int8+zstd3'

@@ -21,9 +21,9 @@ from splitee_ros.data.synth_dataset import SynthConfig, make_synthetic_dataset
 from splitee_ros.model.package import ModelPackage
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.ros.convert import msg_to_detections
-from splitee_ros.ros.harness import Collector, NodeProcess, node_env
-from splitee_ros.ros.player import PlayOptions, play
 from splitee_ros.runtime.base import make_runtime
+from splitee_ros.tools.harness import Collector, NodeProcess, node_env
+from splitee_ros.tools.player import PlayOptions, play
 
 FRAMES = 8
 CODEC = 'int8+zstd3'

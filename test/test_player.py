@@ -13,8 +13,8 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from splitee_ros.data.bag import CAMERA_INFO_TOPIC, IMAGE_TOPIC, read_camera_frames
 from splitee_ros.data.synth_dataset import SynthConfig, make_synthetic_dataset
-from splitee_ros.ros.harness import Collector
-from splitee_ros.ros.player import PlayOptions, play
+from splitee_ros.tools.harness import Collector
+from splitee_ros.tools.player import PlayOptions, play
 
 
 @pytest.mark.timeout(180)

@@ -1,6 +1,6 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Tools that drive the nodes from outside: two hosts in network namespaces, a camera that records answers.
+"""Tools that drive the nodes from outside (demo, report, harness, smoke check, bag player, namespaces, camera).
 
-The nodes never use them.
+The nodes never use them; they may use training and data code, which `ros/` and `nodes/` must not.
 """

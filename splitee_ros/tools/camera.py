@@ -26,8 +26,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from splitee_ros.ros.harness import Collector
 from splitee_ros.ros.telemetry import frame_key, key_text, status_values
+from splitee_ros.tools.harness import Collector
 
 
 def _frames(images: Path | None, count: int) -> tuple[list[np.ndarray], list[int | None]]:

@@ -175,7 +175,7 @@ def run_two_hosts(
     import sys
     import time
 
-    from splitee_ros.ros.harness import NodeProcess, with_parent
+    from splitee_ros.tools.harness import NodeProcess, with_parent
 
     tag = tag or f'{os.getpid() % 100000}'
     domain = 120 + int(tag) % 80

@@ -13,7 +13,7 @@ import numpy as np
 from splitee_ros.data.coco import CocoDataset
 from splitee_ros.ros.convert import msg_to_detections
 from splitee_ros.ros.debug import draw_boxes
-from splitee_ros.ros.harness import Collector
+from splitee_ros.tools.harness import Collector
 
 COLORS = {'exit': '#2ca02c', 'edge': '#1f77b4', 'fallback': '#d62728', 'local': '#9467bd'}
 

@@ -26,9 +26,9 @@ from splitee_ros.data.synth_dataset import SynthConfig, make_synthetic_dataset
 from splitee_ros.model.package import ModelPackage, find_package
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.ros.convert import msg_to_detections
-from splitee_ros.ros.harness import Collector, NodeProcess, node_env
-from splitee_ros.ros.player import PlayOptions, play
 from splitee_ros.ros.telemetry import status_values
+from splitee_ros.tools.harness import Collector, NodeProcess, node_env
+from splitee_ros.tools.player import PlayOptions, play
 
 OUTCOMES = ('exit', 'edge', 'fallback', 'local')
 
@@ -112,7 +112,7 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
         collector.close()
     summary = summarize(collector, dataset, keys, published, package, options)
     (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
-    from splitee_ros.ros.report import write_report
+    from splitee_ros.tools.report import write_report
 
     write_report(out, collector, dataset, keys, package, summary)
     return summary

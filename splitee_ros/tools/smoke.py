@@ -146,11 +146,11 @@ def run(seed: int = 7, timeout_s: float = 60.0, env: dict[str, str] | None = Non
     from sensor_msgs.msg import CompressedImage
     from vision_msgs.msg import Detection2DArray
 
-    from splitee_ros.ros.message_diff import message_differences
+    from splitee_ros.tools.message_diff import message_differences
 
     process_env = dict(os.environ if env is None else env)
     process_env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    command = [sys.executable, '-m', 'splitee_ros.ros.smoke']
+    command = [sys.executable, '-m', 'splitee_ros.tools.smoke']
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / 'received.json'
@@ -181,7 +181,7 @@ def run(seed: int = 7, timeout_s: float = 60.0, env: dict[str, str] | None = Non
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the talker and listener processes."""
-    parser = argparse.ArgumentParser(prog='python -m splitee_ros.ros.smoke')
+    parser = argparse.ArgumentParser(prog='python -m splitee_ros.tools.smoke')
     commands = parser.add_subparsers(dest='role', required=True)
     talker = commands.add_parser('talk')
     talker.add_argument('--seed', type=int, required=True)
