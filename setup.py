@@ -67,6 +67,7 @@ setup(
     entry_points={
         'console_scripts': [
             'splitee = splitee_ros.cli:main',
+            'bag_player = splitee_ros.cli:bag_player',
             'head_node = splitee_ros.nodes.head_node:main',
             'tail_node = splitee_ros.nodes.tail_node:main',
             'monitor_node = splitee_ros.nodes.monitor_node:main',

@@ -6,11 +6,12 @@ Example: ros2 launch splitee_ros demo.launch.py bag:=artifacts/demo/drive/camera
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, RegisterEventHandler
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, RegisterEventHandler
 from launch.conditions import IfCondition
 from launch.event_handlers import OnProcessIO
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 
@@ -19,15 +20,30 @@ def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare('splitee_ros')
     forwarded = ('model', 'backend', 'device', 'namespace', 'use_sim_time')
     arguments = [
-        DeclareLaunchArgument('model', default_value='splitee_demo'),
-        DeclareLaunchArgument('backend', default_value='onnxruntime'),
-        DeclareLaunchArgument('device', default_value='cpu'),
-        DeclareLaunchArgument('namespace', default_value=''),
-        DeclareLaunchArgument('use_sim_time', default_value='false'),
+        DeclareLaunchArgument('model', default_value='splitee_demo', description='model package name or folder'),
         DeclareLaunchArgument(
-            'mode', default_value='split', description='starting mode: split | local | offload-image'
+            'backend',
+            default_value='onnxruntime',
+            description='inference backend of both nodes',
+            choices=['torch', 'onnxruntime', 'tensorrt'],
         ),
-        DeclareLaunchArgument('adaptation', default_value='true', description='let monitor_node re-tune the head'),
+        DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N'),
+        DeclareLaunchArgument('namespace', default_value='', description='namespace of the vehicle and the edge'),
+        DeclareLaunchArgument(
+            'use_sim_time',
+            default_value='false',
+            description='follow /clock (the player publishes it from the bag)',
+            choices=['true', 'false'],
+        ),
+        DeclareLaunchArgument(
+            'mode', default_value='split', description='starting mode', choices=['split', 'local', 'offload-image']
+        ),
+        DeclareLaunchArgument(
+            'adaptation',
+            default_value='true',
+            description='let monitor_node re-tune the head',
+            choices=['true', 'false'],
+        ),
         DeclareLaunchArgument('bag', default_value='', description='rosbag2 to replay (empty: none)'),
         DeclareLaunchArgument('rate', default_value='1.0', description='bag replay speed'),
     ]
@@ -44,10 +60,10 @@ def generate_launch_description() -> LaunchDescription:
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'edge.launch.py'])),
         launch_arguments=launch_arguments,
     )
-    player = ExecuteProcess(
-        cmd=[
-            'splitee',
-            'play',
+    player = Node(  # the package's own executable: found in a colcon install, as every node here
+        package='splitee_ros',
+        executable='bag_player',
+        arguments=[
             LaunchConfiguration('bag'),
             '--rate',
             LaunchConfiguration('rate'),

@@ -20,10 +20,13 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'backend',
             default_value='onnxruntime',
-            description='inference backend',
-            choices=['torch', 'onnxruntime', 'tensorrt'],
+            description='inference backend in this process, or a serving engine (ray, triton: engine_address)',
+            choices=['torch', 'onnxruntime', 'tensorrt', 'ray', 'triton'],
         ),
         DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N'),
+        DeclareLaunchArgument(
+            'engine_address', default_value='', description="ray: the cluster (''; auto); triton: host:port (gRPC)"
+        ),
         DeclareLaunchArgument('namespace', default_value='', description="the edge's namespace"),
         DeclareLaunchArgument(
             'vehicles',
@@ -39,7 +42,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('max_batch', default_value='8', description='most requests run as one batch'),
         DeclareLaunchArgument(
             'params_file',
-            default_value=PathJoinSubstitution([FindPackageShare('splitee_ros'), 'config', 'edge.yaml']),
+            default_value=PathJoinSubstitution([FindPackageShare('splitee_ros'), 'config', 'tail_node.yaml']),
             description='YAML parameters of tail_node',
         ),
         DeclareLaunchArgument(
@@ -57,6 +60,7 @@ def generate_launch_description() -> LaunchDescription:
                 'model': LaunchConfiguration('model'),
                 'backend': LaunchConfiguration('backend'),
                 'device': LaunchConfiguration('device'),
+                'engine_address': ParameterValue(LaunchConfiguration('engine_address'), value_type=str),
                 'vehicles': ParameterValue(LaunchConfiguration('vehicles'), value_type=list[str]),
                 'discover_vehicles': LaunchConfiguration('discover_vehicles'),
                 'max_batch': ParameterValue(LaunchConfiguration('max_batch'), value_type=int),

@@ -33,9 +33,14 @@ def generate_launch_description() -> LaunchDescription:
             'namespace', default_value='', description="the vehicle's namespace (a fleet's edge serves it by this name)"
         ),
         DeclareLaunchArgument(
-            'params_file',
-            default_value=PathJoinSubstitution([FindPackageShare('splitee_ros'), 'config', 'vehicle.yaml']),
-            description='YAML parameters of head_node and monitor_node',
+            'head_params_file',
+            default_value=PathJoinSubstitution([FindPackageShare('splitee_ros'), 'config', 'head_node.yaml']),
+            description='YAML parameters of head_node',
+        ),
+        DeclareLaunchArgument(
+            'monitor_params_file',
+            default_value=PathJoinSubstitution([FindPackageShare('splitee_ros'), 'config', 'monitor_node.yaml']),
+            description='YAML parameters of monitor_node',
         ),
         DeclareLaunchArgument(
             'use_sim_time', default_value='false', description='follow /clock (bag replay)', choices=['true', 'false']
@@ -71,7 +76,7 @@ def generate_launch_description() -> LaunchDescription:
         executable='head_node',
         name='head_node',
         namespace=LaunchConfiguration('namespace'),
-        parameters=[LaunchConfiguration('params_file'), overrides],
+        parameters=[LaunchConfiguration('head_params_file'), overrides],
         output='screen',
         sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit
     )
@@ -81,7 +86,7 @@ def generate_launch_description() -> LaunchDescription:
         name='monitor_node',
         namespace=LaunchConfiguration('namespace'),
         parameters=[
-            LaunchConfiguration('params_file'),
+            LaunchConfiguration('monitor_params_file'),
             {
                 'model': LaunchConfiguration('model'),
                 'use_sim_time': LaunchConfiguration('use_sim_time'),

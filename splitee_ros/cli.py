@@ -359,5 +359,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def bag_player() -> int:
+    """`splitee play` as the package's own executable (`ros2 run splitee_ros bag_player BAG`; demo.launch.py)."""
+    from rclpy.utilities import remove_ros_args
+
+    return main(['play', *remove_ros_args(sys.argv)[1:]])
+
+
 if __name__ == '__main__':
     sys.exit(main())

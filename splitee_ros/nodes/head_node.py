@@ -43,12 +43,13 @@ from vision_msgs.msg import Detection2DArray
 from splitee_ros.codec.envelope import EnvelopeError, Status, decode_envelope
 from splitee_ros.model.postprocess import Detections, agreement
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
-from splitee_ros.pipeline.head import MODES, HeadPipeline, HeadSettings
+from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
 from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.ros import qos
 from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
 from splitee_ros.ros.executor import spin
-from splitee_ros.ros.params import declare, load_model
+from splitee_ros.ros.parameter_table import HEAD, MODEL_PARAMETERS
+from splitee_ros.ros.params import declare_table, load_model, partition, setting_changes
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
@@ -62,62 +63,31 @@ class HeadNode(Node):
     def __init__(self, **kwargs) -> None:
         """Declare parameters, load and warm every split's head, wire topics and timers."""
         super().__init__('head_node', **kwargs)
-        package, runtime = load_model(self, 'head')
-        input_help = 'raw: sensor_msgs/Image on each image topic; compressed: CompressedImage on `<topic>/compressed`'
-        input_type = declare(self, 'input_type', 'raw', input_help, True, choices=('raw', 'compressed'))
-        image_topics = declare(self, 'image_topics', ['image'], "the vehicle's cameras: one image topic each", True)
+        model_part, node_part = partition(HEAD, MODEL_PARAMETERS)
+        package, runtime = load_model(declare_table(self, model_part), 'head')
+        codecs = {codec.name: codec for codec in package.codecs().values()}
+        splits, defaults = runtime.split_names, package.defaults
+        values = declare_table(
+            self,
+            node_part,
+            defaults={
+                'split_point': defaults.get('split', splits[-1]),
+                'codec': defaults.get('codec', 'int8+zstd3'),
+                'exit_threshold': float(defaults.get('exit_threshold', 0.8)),
+            },
+            choices={'split_point': tuple(splits), 'codec': tuple(sorted(codecs))},
+        )
+        image_topics, input_type = values['image_topics'], values['input_type']
         if not image_topics or len(set(image_topics)) != len(image_topics):
             raise ValueError(f'image_topics must name each camera once, not {image_topics}')
-        self.debug_image = declare(self, 'debug_image', False, 'publish ~/debug_image with boxes drawn', True)
-        queue_help = 'images that may wait for inference; when full the oldest is dropped (1: newest only)'
-        self.queue_depth = declare(self, 'image_queue_depth', 1, queue_help, True, (1, 100))  # per camera
+        self.debug_image = values['debug_image']
+        self.queue_depth = values['image_queue_depth']  # per camera
         self.class_names = list(package.config.class_names)
-        codecs = {codec.name: codec for codec in package.codecs().values()}
         self.pipeline = HeadPipeline(runtime, codecs, package.model_id)
-        splits, defaults = runtime.split_names, package.defaults
-        self.settings = HeadSettings(
-            mode=declare(
-                self,
-                'mode',
-                'split',
-                'split, local (whole model here) or offload-image (JPEG to the edge)',
-                choices=MODES,
-            ),
-            split=declare(
-                self,
-                'split_point',
-                defaults.get('split', splits[-1]),
-                "where the model is cut (default: the package's)",
-                choices=tuple(splits),
-            ),
-            codec=declare(
-                self,
-                'codec',
-                defaults.get('codec', 'int8+zstd3'),
-                "bottleneck codec (default: the package's)",
-                choices=tuple(sorted(codecs)),
-            ),
-            exit_threshold=declare(
-                self,
-                'exit_threshold',
-                float(defaults.get('exit_threshold', 0.8)),
-                "an exit at least this confident answers at once (default: the package's)",
-                value_range=(0.0, 1.0),
-            ),
-            exits_enabled=declare(self, 'exits_enabled', True, 'take early exits'),
-            jpeg_quality=declare(self, 'jpeg_quality', 80, 'JPEG quality in offload-image mode', value_range=(1, 100)),
-        )
+        self.settings = HeadSettings(**setting_changes(HEAD, values))
         self.pipeline.check(self.settings)
-        self.deadline_s = (
-            declare(self, 'deadline_ms', 100.0, 'answer every frame within this time', value_range=(1.0, 10000.0)) / 1e3
-        )
-        self.exit_check_share = declare(
-            self,
-            'exit_check_share',
-            0.05,
-            'share of the exits whose code also goes to the edge, to check them',
-            value_range=(0.0, 1.0),
-        )
+        self.deadline_s = values['deadline_ms'] / 1e3
+        self.exit_check_share = values['exit_check_share']
         self._exit_check_credit = 0.0
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -179,16 +149,7 @@ class HeadNode(Node):
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         values = {p.name: p.value for p in parameters}
-        fields = {
-            'mode': 'mode',
-            'split_point': 'split',
-            'codec': 'codec',
-            'exit_threshold': 'exit_threshold',
-            'exits_enabled': 'exits_enabled',
-            'jpeg_quality': 'jpeg_quality',
-        }
-        changes = {fields[name]: value for name, value in values.items() if name in fields}
-        candidate = HeadSettings(**{**self.settings.__dict__, **changes})
+        candidate = replace(self.settings, **setting_changes(HEAD, values))
         try:
             self.pipeline.check(candidate)
         except ValueError as error:

@@ -27,13 +27,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from sensor_msgs.msg import CompressedImage
 
-from splitee_ros.control.latency import MODES, LatencyModel, choice_from_parameters
+from splitee_ros.control.latency import LatencyModel, choice_from_parameters
 from splitee_ros.control.monitor import LinkMonitor, MonitorSettings
-from splitee_ros.control.policy import OBJECTIVES, Decision, Policy, PolicySettings
+from splitee_ros.control.policy import Decision, Policy, PolicySettings
 from splitee_ros.control.profile import Profile
+from splitee_ros.model.package import find_package
 from splitee_ros.ros import qos
 from splitee_ros.ros.executor import spin
-from splitee_ros.ros.params import declare
+from splitee_ros.ros.parameter_table import MONITOR
+from splitee_ros.ros.params import declare_table, setting_changes
 from splitee_ros.ros.qos import PROBE_REPLY_TOPIC, PROBE_TOPIC
 from splitee_ros.ros.telemetry import health, status_values
 
@@ -47,22 +49,19 @@ class MonitorNode(Node):
     def __init__(self, **kwargs) -> None:
         """Declare parameters, load the profile, start probing and deciding, listen to both nodes."""
         super().__init__('monitor_node', **kwargs)
+        values = declare_table(self, MONITOR)
         settings = MonitorSettings(
-            probe_hz=declare(self, 'probe_hz', 2.0, 'RTT probes per second', True, (0.1, 100.0)),
-            probe_sizes=tuple(declare(self, 'probe_sizes', [256, 8192], 'smallest (RTT) and largest probe', True)),
-            probe_share=declare(
-                self,
-                'probe_share',
-                MonitorSettings.probe_share,
-                'all probes on the wire: at most this share of the link',
-                True,
-                (0.001, 1.0),
-            ),
-            decision_period_s=declare(self, 'decision_period_s', 0.5, 'time between decisions', True, (0.05, 60.0)),
-            window_s=declare(self, 'window_s', 5.0, 'statistics window', True, (0.5, 120.0)),
-        )
-        head = declare(self, 'head_node', 'head_node', 'the head node (its ~/telemetry and parameters)', True)
-        self._declare_adaptation()
+            probe_hz=values['probe_hz'], probe_sizes=tuple(values['probe_sizes']), probe_share=values['probe_share'],
+            decision_period_s=values['decision_period_s'], window_s=values['window_s'],
+        )  # fmt: skip
+        head = values['head_node']
+        self.enabled = values['adaptation_enabled']
+        self.profile = Profile.load(find_package(values['model']))
+        vehicle = values['vehicle_profile'] or next(iter(self.profile.devices))
+        edge = values['edge_profile'] or vehicle
+        self.model = LatencyModel(self.profile, self.profile.device(vehicle), self.profile.device(edge))
+        self.policy = Policy(self.model, PolicySettings(**setting_changes(MONITOR, values)))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.monitor = LinkMonitor(settings, self.model, self.policy, seed=os.getpid())
         self.lock = threading.Lock()  # the measurements, shared by the measuring and the deciding callbacks
         self.head_name = head if head.startswith('/') else f'{self.get_namespace().rstrip("/")}/{head}'
@@ -89,65 +88,9 @@ class MonitorNode(Node):
         self.create_timer(min(0.1, settings.decision_period_s), self._decide, callback_group=deciding)
         self.create_timer(1.0, self._report, callback_group=deciding)
 
-    def _declare_adaptation(self) -> None:
-        """The policy's parameters and the profile it decides from."""
-        self.enabled = declare(self, 'adaptation_enabled', True, "let the monitor set the head's parameters")
-        model = declare(self, 'model', 'splitee_demo', 'model package whose profile.yaml to use', True)
-        vehicle = declare(self, 'vehicle_profile', '', 'device profile of the vehicle ("": the first)', True)
-        edge = declare(self, 'edge_profile', '', 'device profile of the edge ("": the vehicle\'s)', True)
-        from splitee_ros.model.package import find_package
-
-        self.profile = Profile.load(find_package(model))
-        vehicle = vehicle or next(iter(self.profile.devices))
-        self.model = LatencyModel(self.profile, self.profile.device(vehicle), self.profile.device(edge or vehicle))
-        default = PolicySettings()
-        settings = PolicySettings(
-            deadline_ms=declare(
-                self, 'deadline_ms', default.deadline_ms, "the head's deadline", value_range=(1.0, 10000.0)
-            ),
-            target=declare(
-                self, 'target', default.target, 'required P(an answer by the deadline)', value_range=(0.01, 1.0)
-            ),
-            objective=declare(self, 'objective', default.objective, 'accuracy or bandwidth', choices=OBJECTIVES),
-            accuracy_floor=declare(
-                self, 'accuracy_floor', default.accuracy_floor, 'bandwidth objective: least on-time mAP@.5',
-                value_range=(0.0, 1.0),
-            ),
-            hysteresis=declare(
-                self, 'hysteresis', default.hysteresis, 'gain needed to switch (mAP@.5, or share of bytes)',
-                value_range=(0.0, 1.0),
-            ),
-            hit_margin=declare(
-                self, 'hit_margin', default.hit_margin, 'keep the current choice down to target - this',
-                value_range=(0.0, 1.0),
-            ),
-            min_dwell_s=declare(
-                self, 'min_dwell_s', default.min_dwell_s, 'least time between changes', value_range=(0.0, 600.0)
-            ),
-            manual_hold_s=declare(
-                self, 'manual_hold_s', default.manual_hold_s, 'how long a hand-set value is held',
-                value_range=(0.0, 86400.0),
-            ),
-            modes=tuple(declare(self, 'modes', list(MODES), 'modes the policy may choose')),
-        )  # fmt: skip
-        self.policy = Policy(self.model, settings)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         values = {p.name: p.value for p in parameters}
-        fields = (
-            'deadline_ms',
-            'target',
-            'objective',
-            'accuracy_floor',
-            'hysteresis',
-            'hit_margin',
-            'min_dwell_s',
-            'manual_hold_s',
-        )
-        changes = {name: value for name, value in values.items() if name in fields}
-        if 'modes' in values:
-            changes['modes'] = tuple(values['modes'])
+        changes = setting_changes(MONITOR, values)
         try:
             settings = PolicySettings(**{**self.policy.settings.__dict__, **changes})
         except (TypeError, ValueError) as error:

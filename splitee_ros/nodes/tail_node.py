@@ -37,7 +37,8 @@ from splitee_ros.pipeline.scheduler import Batch, EdgeScheduler, Request, Schedu
 from splitee_ros.pipeline.tail import EdgeWork, RejectedError, TailPipeline
 from splitee_ros.ros import qos
 from splitee_ros.ros.executor import spin
-from splitee_ros.ros.params import declare, load_model
+from splitee_ros.ros.parameter_table import TAIL
+from splitee_ros.ros.params import declare_table, load_model
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
@@ -72,21 +73,13 @@ class TailNode(Node):
     def __init__(self, **kwargs) -> None:
         """Declare parameters, load and warm every split's tail and the whole model, serve the named vehicles."""
         super().__init__('tail_node', **kwargs)
+        values = declare_table(self, TAIL)
         settings = SchedulerSettings(
-            max_batch=declare(self, 'max_batch', 8, 'most requests run as one batch', True, (1, 64)),
-            max_queue_delay_s=declare(
-                self, 'max_queue_delay_ms', 4.0, 'longest wait of a request for its batch to fill', True, (0.0, 1000.0)
-            )
-            / 1e3,
-            queue_capacity=declare(
-                self, 'queue_capacity', 32, 'requests that may wait (all vehicles)', True, (1, 4096)
-            ),
-            workers=declare(self, 'workers', 1, 'batches that run at once', True, (1, 16)),
-        )
-        package, runtime = load_model(self, 'tail', max_batch=settings.max_batch)
-        max_payload = declare(self, 'max_payload_bytes', 4 << 20, 'larger messages are rejected', True, (1024, 1 << 30))
-        vehicles = declare(self, 'vehicles', [''], "the vehicles' namespaces ('': this node's own)", True)
-        discover = declare(self, 'discover_vehicles', False, 'also serve vehicles whose bottleneck topic appears', True)
+            max_batch=values['max_batch'], max_queue_delay_s=values['max_queue_delay_ms'] / 1e3,
+            queue_capacity=values['queue_capacity'], workers=values['workers'],
+        )  # fmt: skip
+        package, runtime = load_model(values, 'tail', max_batch=settings.max_batch)
+        max_payload, vehicles, discover = values['max_payload_bytes'], values['vehicles'], values['discover_vehicles']
         self.class_names = list(package.config.class_names)
         self.pipeline = TailPipeline(runtime, package.wire_spec(max_bytes=max_payload), max_payload)
         self.scheduler: EdgeScheduler[Job] = EdgeScheduler(settings)
