@@ -6,13 +6,14 @@ Example: ros2 launch splitee_ros demo.launch.py bag:=artifacts/demo/drive/camera
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, RegisterEventHandler
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.conditions import IfCondition
-from launch.event_handlers import OnProcessIO
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from splitee_ros.tools.launching import once_active
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -71,18 +72,10 @@ def generate_launch_description() -> LaunchDescription:
             '0',
             '--wait-for-subscribers',
             '60',
+            '--clock',  # /clock from the bag's stamps, for use_sim_time (ignored otherwise)
         ],
         condition=IfCondition(PythonExpression(["'", LaunchConfiguration('bag'), "' != ''"])),
         output='screen',
     )
-    started = []
-
-    def play_when_head_warm(event):
-        # head_node subscribes to the camera only once its model is warm (20+ s on a busy CPU)
-        if not started and b'head_node]' in event.text and b' warm' in event.text:
-            started.append(True)
-            return [player]
-        return None
-
-    play = RegisterEventHandler(OnProcessIO(on_stdout=play_when_head_warm, on_stderr=play_when_head_warm))
-    return LaunchDescription([*arguments, vehicle, edge, play])
+    # head_node subscribes to the camera once active (its model warm: 20+ s on a busy CPU): play then
+    return LaunchDescription([*arguments, vehicle, edge, once_active('head_node', [player])])

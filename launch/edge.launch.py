@@ -8,9 +8,11 @@ Example: ros2 launch splitee_ros edge.launch.py backend:=tensorrt device:=cuda v
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from splitee_ros.tools.launching import managed
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -25,7 +27,9 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N'),
         DeclareLaunchArgument(
-            'engine_address', default_value='', description="ray: the cluster (''; auto); triton: host:port (gRPC)"
+            'engine_address',
+            default_value='',
+            description='ray: the cluster address (empty: auto); triton: host:port of its gRPC endpoint',
         ),
         DeclareLaunchArgument('namespace', default_value='', description="the edge's namespace"),
         DeclareLaunchArgument(
@@ -46,10 +50,16 @@ def generate_launch_description() -> LaunchDescription:
             description='YAML parameters of tail_node',
         ),
         DeclareLaunchArgument(
+            'autostart',
+            default_value='true',
+            description='configure and activate tail_node (false: `ros2 lifecycle set` does)',
+            choices=['true', 'false'],
+        ),
+        DeclareLaunchArgument(
             'use_sim_time', default_value='false', description='follow /clock (bag replay)', choices=['true', 'false']
         ),
     ]
-    tail = Node(
+    tail = LifecycleNode(
         package='splitee_ros',
         executable='tail_node',
         name='tail_node',
@@ -70,4 +80,4 @@ def generate_launch_description() -> LaunchDescription:
         output='screen',
         sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit
     )
-    return LaunchDescription([*arguments, tail])
+    return LaunchDescription([*arguments, *managed(tail, LaunchConfiguration('autostart'))])

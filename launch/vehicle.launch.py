@@ -10,9 +10,11 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from splitee_ros.tools.launching import managed
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -47,14 +49,20 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument(
             'cameras',
-            default_value='[/camera/image_raw]',
-            description='image topics of the cameras, a YAML list (CompressedImage: <topic>/compressed)',
+            default_value='[camera/image_raw]',
+            description='image topics of the cameras, a YAML list, relative to the namespace (<topic>/compressed)',
         ),
         DeclareLaunchArgument(
             'monitor', default_value='true', description='start monitor_node here', choices=['true', 'false']
         ),
         DeclareLaunchArgument(
             'mode', default_value='split', description='starting mode', choices=['split', 'local', 'offload-image']
+        ),
+        DeclareLaunchArgument(
+            'autostart',
+            default_value='true',
+            description='configure and activate head_node (false: `ros2 lifecycle set` does)',
+            choices=['true', 'false'],
         ),
         DeclareLaunchArgument(
             'adaptation',
@@ -71,7 +79,7 @@ def generate_launch_description() -> LaunchDescription:
         'mode': LaunchConfiguration('mode'),
         'image_topics': ParameterValue(LaunchConfiguration('cameras'), value_type=list[str]),
     }
-    head = Node(
+    head = LifecycleNode(
         package='splitee_ros',
         executable='head_node',
         name='head_node',
@@ -97,4 +105,4 @@ def generate_launch_description() -> LaunchDescription:
         output='screen',
         sigterm_timeout='15',  # a node that has loaded a model takes a few seconds to exit
     )
-    return LaunchDescription([*arguments, head, monitor])
+    return LaunchDescription([*arguments, *managed(head, LaunchConfiguration('autostart')), monitor])

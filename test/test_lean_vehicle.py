@@ -12,7 +12,7 @@ from conftest import DEMO_PACKAGE
 from splitee_ros.data.synth import sample_frames
 from splitee_ros.model.package import ModelPackage
 
-# Runs in a fresh interpreter: the head node as launched (its constructor loads and warms the package), then
+# Runs in a fresh interpreter: the head node as launched (configure loads and warms the package), then
 # every frame mode the node can be asked for, each payload decoded as the edge decodes it.
 VEHICLE = """
 import json, sys
@@ -23,10 +23,12 @@ from rclpy.parameter import Parameter
 from splitee_ros.codec.frame import FrameDecoder
 from splitee_ros.model.package import ModelPackage
 from splitee_ros.nodes.head_node import HeadNode
+from splitee_ros.ros.lifecycle import autostart
 
 package_folder, image_path = sys.argv[1:]
 rclpy.init()
 node = HeadNode(parameter_overrides=[Parameter('model', value=package_folder)])
+assert autostart(node)  # configure (load and warm), activate
 image = np.load(image_path)
 package = ModelPackage.load(package_folder)
 decoder = FrameDecoder(package.wire_spec())

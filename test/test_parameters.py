@@ -109,7 +109,7 @@ def console_scripts() -> set[str]:
 def test_launch_files_start_only_executables_the_package_installs(launch_file):
     path = ROOT / 'launch' / launch_file
     assert launch_calls(path, 'ExecuteProcess') == [], f'{launch_file} runs a command that a colcon install may lack'
-    for call in launch_calls(path, 'Node'):
+    for call in [*launch_calls(path, 'Node'), *launch_calls(path, 'LifecycleNode')]:
         assert keyword(call, 'package') == 'splitee_ros'
         assert keyword(call, 'executable') in console_scripts(), f'{launch_file}: {keyword(call, "executable")}'
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import statistics
 import sys
 import threading
@@ -36,19 +37,19 @@ from dataclasses import replace
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
 from splitee_ros.codec.envelope import EnvelopeError, Status, decode_envelope
 from splitee_ros.model.postprocess import Detections, agreement
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
-from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
+from splitee_ros.pipeline.head import MODES, HeadPipeline, HeadSettings
 from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.ros import qos
 from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
 from splitee_ros.ros.executor import spin
-from splitee_ros.ros.parameter_table import HEAD, MODEL_PARAMETERS
+from splitee_ros.ros.lifecycle import ManagedNode
+from splitee_ros.ros.parameter_table import HEAD, MODEL_PARAMETERS, PACKAGE_PARAMETERS
 from splitee_ros.ros.params import declare_table, load_model, partition, setting_changes
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
@@ -57,54 +58,70 @@ SWITCH_INTERVAL_S = 0.001  # a thread that waits for the interpreter waits at mo
 LINK_SAMPLES = 16  # recent network round trips whose median a request reports as its link_ms
 
 
-class HeadNode(Node):
-    """The vehicle side of split computing with early exits."""
+class HeadNode(ManagedNode):
+    """The vehicle side of split computing with early exits (a managed node: configure loads, activate serves)."""
 
     def __init__(self, **kwargs) -> None:
-        """Declare parameters, load and warm every split's head, wire topics and timers."""
+        """Declare the parameters (those that depend on the package on configure), health and telemetry."""
         super().__init__('head_node', **kwargs)
-        model_part, node_part = partition(HEAD, MODEL_PARAMETERS)
-        package, runtime = load_model(declare_table(self, model_part), 'head')
-        codecs = {codec.name: codec for codec in package.codecs().values()}
-        splits, defaults = runtime.split_names, package.defaults
-        values = declare_table(
-            self,
-            node_part,
-            defaults={
-                'split_point': defaults.get('split', splits[-1]),
-                'codec': defaults.get('codec', 'int8+zstd3'),
-                'exit_threshold': float(defaults.get('exit_threshold', 0.8)),
-            },
-            choices={'split_point': tuple(splits), 'codec': tuple(sorted(codecs))},
-        )
-        image_topics, input_type = values['image_topics'], values['input_type']
-        if not image_topics or len(set(image_topics)) != len(image_topics):
-            raise ValueError(f'image_topics must name each camera once, not {image_topics}')
+        values = declare_table(self, partition(HEAD, PACKAGE_PARAMETERS)[1])
+        self.image_topics, self.input_type = values['image_topics'], values['input_type']
+        if not self.image_topics or len(set(self.image_topics)) != len(self.image_topics):
+            raise ValueError(f'image_topics must name each camera once, not {self.image_topics}')
         self.debug_image = values['debug_image']
         self.queue_depth = values['image_queue_depth']  # per camera
-        self.class_names = list(package.config.class_names)
-        self.pipeline = HeadPipeline(runtime, codecs, package.model_id)
-        self.settings = HeadSettings(**setting_changes(HEAD, values))
-        self.pipeline.check(self.settings)
         self.deadline_s = values['deadline_ms'] / 1e3
         self.exit_check_share = values['exit_check_share']
         self._exit_check_credit = 0.0
+        self.pipeline: HeadPipeline | None = None  # loaded on configure
+        self.settings: HeadSettings | None = None
+        self.class_names: list[str] = []
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.pending: PendingFrames[Detection2DArray] = PendingFrames()
         self.problems = RecentProblems(('fallback', 'late', 'dropped', 'rejected'))
         self.sequence = 0
-        self._waiting: list[deque[tuple]] = [deque() for _ in image_topics]  # per camera: (message, time received)
+        self._waiting: list[deque[tuple]] = [deque() for _ in self.image_topics]  # per camera: (message, received)
         self._slot_ready = threading.Condition()
         # per camera, the payload waiting for the sender: (message, its format, its frame's deadline)
         self._outbox: dict[int, tuple[CompressedImage, RequestFormat, float]] = {}
         self._round_trips: deque[float] = deque(maxlen=LINK_SAMPLES)  # seconds on the network, recent replies
         self._outbox_ready = threading.Condition()
+        self._deadline_wake = threading.Condition()
         self.superseded = 0
         self.checks_skipped = 0  # exit checks not sent: the uplink was busy with a frame
-        self._running = True
+        self._running = False
+        self._serving: list = []  # what activate created: subscriptions
+        self._threads: list[threading.Thread] = []
         self.bridge = load_cv_bridge()
+        self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(1.0, self.report_health, callback_group=MutuallyExclusiveCallbackGroup())
 
+    def load(self) -> None:
+        """Load and warm every split's head and the whole model; the package's operating point gives defaults."""
+        values = {name: self.get_parameter(name).value for name in MODEL_PARAMETERS}
+        package, runtime = load_model(values, 'head')
+        codecs = {codec.name: codec for codec in package.codecs().values()}
+        splits, defaults = runtime.split_names, package.defaults
+        if self.has_parameter(PACKAGE_PARAMETERS[0]):  # configured before: declared then
+            values = {name: self.get_parameter(name).value for name in PACKAGE_PARAMETERS}
+        else:
+            values = declare_table(
+                self,
+                partition(HEAD, PACKAGE_PARAMETERS)[0],
+                defaults={
+                    'split_point': defaults.get('split', splits[-1]),
+                    'codec': defaults.get('codec', 'int8+zstd3'),
+                    'exit_threshold': float(defaults.get('exit_threshold', 0.8)),
+                },
+                choices={'split_point': tuple(splits), 'codec': tuple(sorted(codecs))},
+            )
+        live = {spec.name: self.get_parameter(spec.name).value for spec in HEAD if spec.setting}
+        pipeline = HeadPipeline(runtime, codecs, package.model_id)
+        settings = HeadSettings(**setting_changes(HEAD, live | values))
+        pipeline.check(settings)
+        self.pipeline, self.settings, self.class_names = pipeline, settings, list(package.config.class_names)
         overrides = qos.overridable()
         self.detections_pub = self.create_publisher(
             Detection2DArray, 'perception/detections', qos.DETECTIONS, qos_overriding_options=overrides
@@ -112,11 +129,18 @@ class HeadNode(Node):
         self.bottleneck_pub = self.create_publisher(
             CompressedImage, BOTTLENECK_TOPIC, qos.BOTTLENECK, qos_overriding_options=overrides
         )
-        self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.debug_pub = self.create_publisher(Image, '~/debug_image', qos.IMAGE) if self.debug_image else None
-        image_type, suffix = (Image, '') if input_type == 'raw' else (CompressedImage, '/compressed')
-        for camera, topic in enumerate(image_topics):
+        backend = f'{runtime.backend.name}/{runtime.backend.device}'
+        self.get_logger().info(
+            f'{package.folder.name} on {backend}: splits {splits} warm, mode {settings.mode}, '
+            f'split {settings.split}, codec {settings.codec}, deadline {self.deadline_s * 1e3:.0f} ms'
+        )
+
+    def start(self) -> None:
+        """Subscribe to the cameras and the edge's answers; start the inference, sender and deadline threads."""
+        overrides = qos.overridable()
+        image_type, suffix = (Image, '') if self.input_type == 'raw' else (CompressedImage, '/compressed')
+        self._serving = [
             self.create_subscription(
                 image_type,
                 f'{topic}{suffix}',
@@ -125,30 +149,59 @@ class HeadNode(Node):
                 qos_overriding_options=overrides,
                 callback_group=MutuallyExclusiveCallbackGroup(),
             )
-        self.create_subscription(
-            CompressedImage,
-            RESULT_TOPIC,
-            self._on_edge_result,
-            qos.DETECTIONS,
-            qos_overriding_options=overrides,
-            callback_group=MutuallyExclusiveCallbackGroup(),
+            for camera, topic in enumerate(self.image_topics)
+        ]
+        self._serving.append(
+            self.create_subscription(
+                CompressedImage,
+                RESULT_TOPIC,
+                self._on_edge_result,
+                qos.DETECTIONS,
+                qos_overriding_options=overrides,
+                callback_group=MutuallyExclusiveCallbackGroup(),
+            )
         )
-        self._deadline_wake = threading.Condition()
-        self.deadlines = threading.Thread(target=self._deadline_loop, name='head-deadlines', daemon=True)
-        self.deadlines.start()
-        self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
-        self.worker = threading.Thread(target=self._inference_loop, name='head-inference', daemon=True)
-        self.worker.start()
-        self.sender = threading.Thread(target=self._send_loop, name='head-sender', daemon=True)
-        self.sender.start()
-        backend = f'{runtime.backend.name}/{runtime.backend.device}'
-        self.get_logger().info(
-            f'{package.folder.name} on {backend}: splits {splits} warm, mode {self.settings.mode}, '
-            f'split {self.settings.split}, codec {self.settings.codec}, deadline {self.deadline_s * 1e3:.0f} ms'
-        )
+        self._running = True
+        self._threads = [
+            threading.Thread(target=loop, name=name, daemon=True)
+            for loop, name in ((self._deadline_loop, 'head-deadlines'), (self._inference_loop, 'head-inference'),
+                               (self._send_loop, 'head-sender'))
+        ]  # fmt: skip
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Unsubscribe and stop the threads; frames still waiting for the edge get their fallback now."""
+        for subscription in self._serving:
+            self.destroy_subscription(subscription)
+        self._serving = []
+        self._running = False
+        for ready in (self._slot_ready, self._outbox_ready, self._deadline_wake):
+            with ready:
+                ready.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        with self._slot_ready:
+            for waiting in self._waiting:
+                waiting.clear()
+        self._outbox.clear()
+        for pending in self.pending.expire(math.inf):
+            self._fall_back(pending)
+
+    def free(self) -> None:
+        """Drop the model and the publishers of results."""
+        for publisher in (self.detections_pub, self.bottleneck_pub, self.debug_pub):
+            if publisher is not None:
+                self.destroy_publisher(publisher)
+        self.pipeline = self.settings = None
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         values = {p.name: p.value for p in parameters}
+        if self.pipeline is None or self.settings is None:  # not configured: configure checks the whole setting
+            mode = values.get('mode', MODES[0])
+            if mode not in MODES:
+                return SetParametersResult(successful=False, reason=f'mode must be one of {list(MODES)}, not {mode!r}')
+            return SetParametersResult(successful=True)
         candidate = replace(self.settings, **setting_changes(HEAD, values))
         try:
             self.pipeline.check(candidate)
@@ -350,31 +403,24 @@ class HeadNode(Node):
     def _telemetry(self, key, outcome: Outcome, values: dict) -> None:
         self.telemetry_pub.publish(frame_status(self.get_name(), key, outcome.value, values))
 
-    def _publish_health(self) -> None:
+    def report_health(self) -> None:
+        """Counters and settings at 1 Hz; ERROR with the reason while the last configure failed."""
         counts = dict(self.pending.counts)
         settings = self.settings
-        values = {
-            'mode': settings.mode,
-            'split_point': settings.split,
-            'codec': settings.codec,
-            'exit_threshold': settings.exit_threshold,
+        values: dict[str, object] = {
+            'active': self.active,
             'waiting_for_edge': len(self.pending),
             'superseded_unsent': self.superseded,
             'exit_checks_skipped': self.checks_skipped,
             **counts,
         }
+        if settings is not None:
+            values |= {'mode': settings.mode, 'split_point': settings.split, 'codec': settings.codec,
+                       'exit_threshold': settings.exit_threshold}  # fmt: skip
         level, message = self.problems.check(counts)
+        if self.configure_error:
+            level, message = DiagnosticStatus.ERROR, self.configure_error
         self.diagnostics_pub.publish(health(self, 'splitee: head_node', level, message, values))
-
-    def destroy_node(self) -> None:
-        """Stop the inference, sender and deadline threads first."""
-        self._running = False
-        for ready in (self._slot_ready, self._outbox_ready, self._deadline_wake):
-            with ready:
-                ready.notify()
-        for thread in (self.worker, self.sender, self.deadlines):
-            thread.join(timeout=5.0)
-        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -146,7 +146,10 @@ class MonitorNode(Node):
             choice = choice_from_parameters(values)
         except (KeyError, TypeError, ValueError) as error:
             self.head_state = 'waiting for the head'
-            self.get_logger().warning(f'{self.head_name} parameters unreadable ({error}); trying again')
+            self.get_logger().info(  # a head not configured yet has no split_point, codec, exit_threshold
+                f'{self.head_name} parameters unreadable ({error}): not configured yet? trying again',
+                throttle_duration_sec=5.0,
+            )
             return
         self.applied = values
         with self.lock:

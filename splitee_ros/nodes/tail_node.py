@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage
 
 from splitee_ros.codec import envelope
@@ -37,6 +36,7 @@ from splitee_ros.pipeline.scheduler import Batch, EdgeScheduler, Request, Schedu
 from splitee_ros.pipeline.tail import EdgeWork, RejectedError, TailPipeline
 from splitee_ros.ros import qos
 from splitee_ros.ros.executor import spin
+from splitee_ros.ros.lifecycle import ManagedNode
 from splitee_ros.ros.parameter_table import TAIL
 from splitee_ros.ros.params import declare_table, load_model
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
@@ -51,6 +51,7 @@ class Vehicle:
     results: object  # publisher of result envelopes
     probe_replies: object
     counts: Counter[str] = field(default_factory=Counter)
+    subscriptions: list = field(default_factory=list)  # its requests and probes
 
     def topic(self, relative: str) -> str:
         """A topic of this vehicle's."""
@@ -67,46 +68,82 @@ class Job:
     arrived: float
 
 
-class TailNode(Node):
-    """The edge side of split computing, for a fleet."""
+class TailNode(ManagedNode):
+    """The edge side of split computing, for a fleet (a managed node: configure loads, activate serves)."""
 
     def __init__(self, **kwargs) -> None:
-        """Declare parameters, load and warm every split's tail and the whole model, serve the named vehicles."""
+        """Declare the parameters; health and telemetry (the model loads on configure)."""
         super().__init__('tail_node', **kwargs)
-        values = declare_table(self, TAIL)
-        settings = SchedulerSettings(
-            max_batch=values['max_batch'], max_queue_delay_s=values['max_queue_delay_ms'] / 1e3,
-            queue_capacity=values['queue_capacity'], workers=values['workers'],
+        self.values = declare_table(self, TAIL)
+        self.settings = SchedulerSettings(
+            max_batch=self.values['max_batch'], max_queue_delay_s=self.values['max_queue_delay_ms'] / 1e3,
+            queue_capacity=self.values['queue_capacity'], workers=self.values['workers'],
         )  # fmt: skip
-        package, runtime = load_model(values, 'tail', max_batch=settings.max_batch)
-        max_payload, vehicles, discover = values['max_payload_bytes'], values['vehicles'], values['discover_vehicles']
-        self.class_names = list(package.config.class_names)
-        self.pipeline = TailPipeline(runtime, package.wire_spec(max_bytes=max_payload), max_payload)
-        self.scheduler: EdgeScheduler[Job] = EdgeScheduler(settings)
+        self.pipeline: TailPipeline | None = None
+        self.scheduler: EdgeScheduler[Job] = EdgeScheduler(self.settings)
         self.counts: Counter[str] = Counter()
         self.problems = RecentProblems(('rejected', 'busy', 'expired'))
         self.vehicles: dict[str, Vehicle] = {}
         self._vehicles_lock = threading.Lock()
-
+        self._running = False
+        self.workers: list[threading.Thread] = []
+        self._discovery = None
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        for namespace in vehicles:
-            self._serve(self._absolute(namespace))
-        if discover:
-            self.create_timer(1.0, self._discover, callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0, self._publish_health, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0, self.report_health, callback_group=MutuallyExclusiveCallbackGroup())
+
+    def load(self) -> None:
+        """Load and warm every split's tail and the whole model (or connect to the serving engine)."""
+        package, runtime = load_model(self.values, 'tail', max_batch=self.settings.max_batch)
+        max_payload = self.values['max_payload_bytes']
+        self.class_names = list(package.config.class_names)
+        self.pipeline = TailPipeline(runtime, package.wire_spec(max_bytes=max_payload), max_payload)
+        backend = f'{runtime.backend.name}/{runtime.backend.device}'
+        self.get_logger().info(
+            f'{package.folder.name} on {backend}: tails {runtime.split_names} warm; batches of up to '
+            f'{self.settings.max_batch}'
+        )
+
+    def start(self) -> None:
+        """Serve the named vehicles (and, with discovery, those that appear); start the inference workers."""
+        self.scheduler = EdgeScheduler(self.settings)
         self._running = True
+        for namespace in self.values['vehicles']:
+            self._serve(self._absolute(namespace))
+        if self.values['discover_vehicles']:
+            self._discovery = self.create_timer(1.0, self._discover, callback_group=MutuallyExclusiveCallbackGroup())
         self.workers = [
             threading.Thread(target=self._work_loop, name=f'tail-worker-{index}', daemon=True)
-            for index in range(settings.workers)
+            for index in range(self.settings.workers)
         ]
         for worker in self.workers:
             worker.start()
-        backend = f'{runtime.backend.name}/{runtime.backend.device}'
-        self.get_logger().info(
-            f'{package.folder.name} on {backend}: tails {runtime.split_names} warm; serving {sorted(self.vehicles)}, '
-            f'batches of up to {settings.max_batch}'
-        )
+        self.get_logger().info(f'serving {sorted(self.vehicles)}')
+
+    def stop(self) -> None:
+        """Stop taking requests and the workers; what was still queued is answered busy."""
+        if self._discovery is not None:
+            self.destroy_timer(self._discovery)
+            self._discovery = None
+        with self._vehicles_lock:
+            for vehicle in self.vehicles.values():
+                for subscription in vehicle.subscriptions:
+                    self.destroy_subscription(subscription)
+                vehicle.subscriptions.clear()
+        self._running = False
+        for left in self.scheduler.close():
+            self._refuse(left.item, Status.BUSY)
+        for worker in self.workers:
+            worker.join(timeout=5.0)
+        with self._vehicles_lock:
+            for vehicle in self.vehicles.values():
+                self.destroy_publisher(vehicle.results)
+                self.destroy_publisher(vehicle.probe_replies)
+            self.vehicles.clear()
+
+    def free(self) -> None:
+        """Drop the model."""
+        self.pipeline = None
 
     def _absolute(self, namespace: str) -> str:
         namespace = namespace.strip('/')
@@ -127,17 +164,23 @@ class TailNode(Node):
             )
             self.vehicles[namespace] = vehicle
         group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(
-            CompressedImage,
-            vehicle.topic(BOTTLENECK_TOPIC),
-            functools.partial(self._on_request, vehicle),
-            qos.BOTTLENECK,
-            qos_overriding_options=qos.overridable(),
-            callback_group=group,
-        )
-        self.create_subscription(
-            CompressedImage, vehicle.topic(PROBE_TOPIC), vehicle.probe_replies.publish, qos.PROBE, callback_group=group
-        )
+        vehicle.subscriptions += [
+            self.create_subscription(
+                CompressedImage,
+                vehicle.topic(BOTTLENECK_TOPIC),
+                functools.partial(self._on_request, vehicle),
+                qos.BOTTLENECK,
+                qos_overriding_options=qos.overridable(),
+                callback_group=group,
+            ),
+            self.create_subscription(
+                CompressedImage,
+                vehicle.topic(PROBE_TOPIC),
+                vehicle.probe_replies.publish,
+                qos.PROBE,
+                callback_group=group,
+            ),
+        ]
 
     def _discover(self) -> None:
         """Serve every namespace that publishes a bottleneck topic."""
@@ -217,23 +260,18 @@ class TailNode(Node):
             info['reason'] = answer.detail[:200]
         self.telemetry_pub.publish(frame_status(self.get_name(), frame_key(header), outcome, info))
 
-    def _publish_health(self) -> None:
+    def report_health(self) -> None:
+        """Counters at 1 Hz, per vehicle too; ERROR with the reason while the last configure failed."""
         counts = {'answered': self.counts['edge'], **{k: v for k, v in self.counts.items() if k != 'edge'}}
         level, message = self.problems.check(counts)
-        values: dict[str, object] = {**counts, 'queued': len(self.scheduler), 'vehicles': len(self.vehicles),
+        if self.configure_error:
+            level, message = DiagnosticStatus.ERROR, self.configure_error
+        values: dict[str, object] = {**counts, 'active': self.active, 'queued': len(self.scheduler),
+                                     'vehicles': len(self.vehicles),
                                      **{f'scheduler_{k}': v for k, v in self.scheduler.counts.items()}}  # fmt: skip
         for vehicle in list(self.vehicles.values()):
             values |= {f'{vehicle.namespace}/{k}': v for k, v in vehicle.counts.items()}
         self.diagnostics_pub.publish(health(self, 'splitee: tail_node', level, message, values))
-
-    def destroy_node(self) -> None:
-        """Stop the workers; what was still queued is answered busy."""
-        self._running = False
-        for left in self.scheduler.close():
-            self._refuse(left.item, Status.BUSY)
-        for worker in self.workers:
-            worker.join(timeout=5.0)
-        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -7,14 +7,22 @@ from __future__ import annotations
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
+from splitee_ros.ros.lifecycle import ManagedNode, autostart
+
 
 def spin(node_class, args: list[str] | None = None) -> None:
-    """Run `node_class` on a multi-threaded executor until Ctrl-C or shutdown."""
+    """Run `node_class` on a multi-threaded executor until Ctrl-C or shutdown.
+
+    A managed node with its `autostart` parameter set is configured and activated first; one whose configure
+    fails stays up, unconfigured, reporting why on /diagnostics.
+    """
     rclpy.init(args=args)
     node, executor = None, MultiThreadedExecutor(num_threads=4)
     try:
         node = node_class()
         executor.add_node(node)
+        if isinstance(node, ManagedNode) and node.get_parameter('autostart').value:
+            autostart(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

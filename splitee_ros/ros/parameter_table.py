@@ -16,7 +16,11 @@ from splitee_ros.control.policy import OBJECTIVES, PolicySettings
 from splitee_ros.ros.params import PACKAGE_DEFAULT, ParameterSpec
 from splitee_ros.runtime.base import BACKENDS, ENGINES
 
-MODEL_PARAMETERS = ('model', 'backend', 'device', 'threads')  # declared first: the package they load gives defaults
+MODEL_PARAMETERS = ('model', 'backend', 'device', 'threads')
+PACKAGE_PARAMETERS = ('split_point', 'codec', 'exit_threshold')  # declared on configure, from the package loaded
+AUTOSTART = ParameterSpec(
+    'autostart', False, 'configure and activate at start (launch files drive the transitions instead)', read_only=True
+)
 _policy = PolicySettings()
 _measuring = MonitorSettings()
 
@@ -33,6 +37,7 @@ def _model(backends: tuple[str, ...]) -> tuple[ParameterSpec, ...]:
 
 HEAD = (
     *_model(BACKENDS),
+    AUTOSTART,
     ParameterSpec('image_topics', ['image'], "the vehicle's cameras: one image topic each", read_only=True),
     ParameterSpec(
         'input_type', 'raw', 'raw: sensor_msgs/Image on each image topic; compressed: CompressedImage on '
@@ -68,6 +73,7 @@ HEAD = (
 
 TAIL = (
     *_model(BACKENDS + ENGINES),
+    AUTOSTART,
     ParameterSpec('engine_address', '', 'ray: cluster address (auto); triton: host:port (gRPC)', read_only=True),
     ParameterSpec('engine_replicas', 1, 'ray: replicas of each graph', read_only=True, value_range=(1, 64)),
     ParameterSpec('max_batch', 8, 'most requests run as one batch', read_only=True, value_range=(1, 64)),

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import SetParameters
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
@@ -28,6 +30,7 @@ from splitee_ros.ros import qos
 from splitee_ros.ros.telemetry import frame_key, status_values
 
 NODE_MODULES = {name: f'splitee_ros.nodes.{name}' for name in ('head_node', 'tail_node', 'monitor_node')}
+MANAGED_NODES = ('head_node', 'tail_node')  # lifecycle nodes: configure loads the model, activate serves
 
 
 def _parameter_text(value) -> str:
@@ -49,12 +52,16 @@ class NodeProcess:
         log_folder: str | Path,
         remappings: Mapping[str, str] | None = None,
         prefix: Sequence[str] = (),
+        autostart: bool = True,
     ) -> None:
         """Start `node` (head_node, tail_node, monitor_node) with `--ros-args -p name:=value` parameters.
 
-        `prefix` runs it through another program, e.g. `ip netns exec NAME` for another network namespace.
+        `prefix` runs it through another program, e.g. `ip netns exec NAME` for another network namespace. A
+        managed node configures and activates itself (`autostart`), or waits for its lifecycle services.
         """
         self.node = node
+        if node in MANAGED_NODES:
+            parameters = {'autostart': autostart, **parameters}
         arguments = [*prefix, sys.executable, '-m', NODE_MODULES[node], '--ros-args']
         for name, value in parameters.items():
             arguments += ['-p', f'{name}:={_parameter_text(value)}']
@@ -211,23 +218,39 @@ class Collector:
             time.sleep(0.1)
         return False
 
-    def set_parameters(self, node: str, values: Mapping[str, object], timeout_s: float = 30.0) -> list:
-        """Call `node`'s SetParameters service, as `ros2 param set` does; return the results."""
-        client = self.node.create_client(SetParameters, f'{node}/set_parameters')
+    def call(self, service_type, name: str, request, timeout_s: float = 30.0):
+        """Call a service of another node (waiting for it to appear) and return its response."""
+        client = self.node.create_client(service_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout_s):
-                raise TimeoutError(f'{node}/set_parameters is not available')
-            parameters = [Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
-            request = SetParameters.Request(parameters=parameters)
+                raise TimeoutError(f'{name} is not available')
             future = client.call_async(request)
             deadline = time.monotonic() + timeout_s
             while not future.done() and time.monotonic() < deadline:
                 time.sleep(0.01)
             if not future.done():
-                raise TimeoutError(f'{node}/set_parameters did not answer')
-            return list(future.result().results)
+                raise TimeoutError(f'{name} did not answer')
+            return future.result()
         finally:
             self.node.destroy_client(client)
+
+    def set_parameters(self, node: str, values: Mapping[str, object], timeout_s: float = 30.0) -> list:
+        """Call `node`'s SetParameters service, as `ros2 param set` does; return the results."""
+        parameters = [Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
+        response = self.call(SetParameters, f'{node}/set_parameters', SetParameters.Request(parameters=parameters),
+                             timeout_s)  # fmt: skip
+        return list(response.results)
+
+    def lifecycle(self, node: str, transition: str | None = None, timeout_s: float = 120.0) -> str:
+        """Take `node` through a lifecycle `transition` (configure, activate, ...), as `ros2 lifecycle set` does.
+
+        Returns the state it is in afterwards (its label: unconfigured, inactive, active, finalized); with no
+        transition, only reads it.
+        """
+        if transition is not None:
+            change = ChangeState.Request(transition=Transition(label=transition))
+            self.call(ChangeState, f'{node}/change_state', change, timeout_s)
+        return self.call(GetState, f'{node}/get_state', GetState.Request(), timeout_s).current_state.label
 
     def close(self) -> None:
         """Stop spinning and leave the domain."""
