@@ -4,6 +4,8 @@
 
 import itertools
 import os
+import runpy
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -21,6 +23,18 @@ def ros_env() -> dict[str, str]:
 
 
 DEMO_PACKAGE = 'models/splitee_demo'
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def setup_py(monkeypatch) -> dict:
+    """What setup.py passes to setup() (extras, entry points, ...), without running it."""
+    import setuptools
+
+    captured: dict = {}
+    monkeypatch.setattr(setuptools, 'setup', lambda **arguments: captured.update(arguments))
+    runpy.run_path(str(ROOT / 'setup.py'))
+    return captured
 
 
 @pytest.fixture(scope='session')

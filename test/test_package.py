@@ -6,6 +6,7 @@ import configparser
 import subprocess
 from pathlib import Path
 
+import yaml
 from catkin_pkg.package import parse_package
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +28,21 @@ def test_package_xml_is_a_valid_ament_python_package():
     assert [e.content for e in package.exports if e.tagname == 'build_type'] == ['ament_python']
     run_depends = {d.name for d in package.exec_depends}
     assert {'rclpy', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs', 'vision_msgs', 'cv_bridge'} <= run_depends
-    assert {'python3-numpy', 'python3-opencv'} <= run_depends
-    assert {'ament_copyright', 'ament_flake8', 'ament_pep257'} <= {d.name for d in package.test_depends}
+    assert {'python3-numpy', 'python3-opencv', 'lifecycle_msgs'} <= run_depends
+
+
+def test_every_package_xml_key_resolves_with_rosdep_or_is_a_documented_pip_extra(setup_py):
+    """Keys checked against rosdistro at the commit test/rosdep_keys.yaml names; pip-only ones are extras."""
+    keys = yaml.safe_load((ROOT / 'test' / 'rosdep_keys.yaml').read_text())
+    package = parse_package(str(ROOT / 'package.xml'))
+    dependencies = {d.name for group in (package.buildtool_depends, package.build_depends, package.exec_depends,
+                                         package.test_depends) for d in group}  # fmt: skip
+    unresolved = dependencies - set(keys['ros_packages']) - set(keys['system'])
+    assert unresolved == set(), f'package.xml keys that rosdep cannot resolve: {unresolved}'
+    extras = setup_py['extras_require']
+    for requirement, extra in keys['pip_only'].items():
+        assert any(r.split('>')[0].split('[')[0] == requirement for r in extras[extra]), (requirement, extra)
+        assert requirement in (ROOT / 'package.xml').read_text() or extra in (ROOT / 'package.xml').read_text()
 
 
 def test_ament_python_layout():

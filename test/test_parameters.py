@@ -3,7 +3,6 @@
 """The parameter tables against everything that names parameters: config files, launch files, the monitor."""
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
@@ -101,17 +100,14 @@ def test_launch_arguments_that_set_parameters_match_their_defaults_and_choices(l
     assert checked >= 4
 
 
-def console_scripts() -> set[str]:
-    return set(re.findall(r"'([a-z_]+) = splitee_ros\.[a-z_.]+:[a-z_]+'", (ROOT / 'setup.py').read_text()))
-
-
 @pytest.mark.parametrize('launch_file', sorted(p.name for p in (ROOT / 'launch').glob('*.launch.py')))
-def test_launch_files_start_only_executables_the_package_installs(launch_file):
+def test_launch_files_start_only_executables_the_package_installs(launch_file, setup_py):
     path = ROOT / 'launch' / launch_file
+    installed = {script.split('=')[0].strip() for script in setup_py['entry_points']['console_scripts']}
     assert launch_calls(path, 'ExecuteProcess') == [], f'{launch_file} runs a command that a colcon install may lack'
     for call in [*launch_calls(path, 'Node'), *launch_calls(path, 'LifecycleNode')]:
         assert keyword(call, 'package') == 'splitee_ros'
-        assert keyword(call, 'executable') in console_scripts(), f'{launch_file}: {keyword(call, "executable")}'
+        assert keyword(call, 'executable') in installed, f'{launch_file}: {keyword(call, "executable")}'
 
 
 def test_what_the_monitor_tunes_are_live_head_parameters():
