@@ -170,3 +170,17 @@ def test_build_engines_says_what_is_missing_without_tensorrt(capsys, monkeypatch
 
     assert main(['build-engines', DEMO_PACKAGE, '--precision', 'fp16']) == 2
     assert 'needs TensorRT 10' in capsys.readouterr().err
+
+
+def test_cuda_calls_name_their_error_and_devices_parse():
+    """The TensorRT backend's CUDA glue (cuda-python, no PyTorch): errors say which, device names parse."""
+    pytest.importorskip('cuda.bindings', reason='cuda-python is the tensorrt extra')
+    from splitee_ros.runtime.cuda_memory import call, cudart, device_index
+
+    runtime = cudart()
+    with pytest.raises(RuntimeError, match='cudaErrorInvalidValue'):
+        call((runtime.cudaError_t.cudaErrorInvalidValue,))
+    assert call((runtime.cudaError_t.cudaSuccess, 42)) == 42
+    assert (device_index('cuda'), device_index('cuda:3')) == (0, 3)
+    with pytest.raises(ValueError, match='cuda or cuda:N'):
+        device_index('cpu')
