@@ -21,7 +21,7 @@ lint: setup
 	$(ENV) && ruff check . && ruff format --check .
 
 test: lint
-	$(ENV) && pytest
+	$(ENV) && pytest && ./scripts/colcon_check.sh
 
 clean:
 	rm -rf .venv build install log .pytest_cache .ruff_cache

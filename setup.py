@@ -29,6 +29,7 @@ EXTRAS = {
         'tqdm',
         'matplotlib',
     ],
+    'test': ['pytest', 'pytest-timeout', 'hypothesis'],  # colcon test runs pytest when the package asks for it
     # serving engines for the fleet edge's tail (engine:=ray | triton)
     'ray': ['ray[serve]>=2.40'],
     'triton': ['tritonclient[grpc]>=2.41'],
