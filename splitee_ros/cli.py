@@ -333,6 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--out', default='artifacts/demo', help='folder for summary.json, report.html, logs')
     demo.set_defaults(handler=_demo)
 
+    view = commands.add_parser(
+        'view', help='live view in Foxglove (WebSocket server): frames, detections, outcomes, the monitor'
+    )
+    view.add_argument('--namespace', default='', help="the vehicle's namespace, e.g. veh_1")
+    view.add_argument('--camera', default='camera/image_raw', help='image topic (also <topic>/compressed)')
+    view.add_argument('--host', default='127.0.0.1', help='0.0.0.0 to serve other machines')
+    view.add_argument('--port', type=int, default=8765)
+    view.set_defaults(handler=_view)
+
     player = commands.add_parser('play', help='publish a rosbag2 with its timing (for hosts without ros2 bag)')
     player.add_argument('bag', help='rosbag2 folder (mcap or sqlite3)')
     player.add_argument('--rate', type=float, default=1.0, help='speed factor')
@@ -357,6 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SpliteeError, RuntimeError, ValueError, FileNotFoundError) as error:
         print(f'splitee {args.command}: error: {error}', file=sys.stderr)
         return 2
+
+
+def _view(args: argparse.Namespace) -> int:
+    from splitee_ros.tools.view import run
+
+    run(args.namespace, args.camera, args.host, args.port)
+    return 0
 
 
 def bag_player() -> int:

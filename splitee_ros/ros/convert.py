@@ -98,6 +98,18 @@ def msg_to_detections(msg, class_names) -> Detections:
     return Detections(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(labels, np.int64))
 
 
+def detection_rows(msg) -> list[list]:
+    """[x0, y0, x1, y1, score, class id] of the best hypothesis of each detection of a Detection2DArray."""
+    rows = []
+    for detection in msg.detections:
+        box = detection.bbox
+        x, y, w, h = box.center.position.x, box.center.position.y, box.size_x, box.size_y
+        best = max(detection.results, key=lambda r: r.hypothesis.score, default=None)
+        if best is not None:
+            rows.append([x - w / 2, y - h / 2, x + w / 2, y + h / 2, best.hypothesis.score, best.hypothesis.class_id])
+    return rows
+
+
 def load_cv_bridge():
     """A CvBridge if `cv_bridge` imports here, else None (the fallback conversion is used)."""
     try:

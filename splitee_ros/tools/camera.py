@@ -26,6 +26,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from splitee_ros.ros.convert import detection_rows
 from splitee_ros.ros.telemetry import frame_key, key_text, status_values
 from splitee_ros.tools.harness import Collector
 
@@ -89,7 +90,7 @@ def main() -> None:
             'published': published,
             'results': {key_text(key): count for key, count in collector.result_counts.items()},
             'answered_at': {key_text(key): when for key, (when, _) in collector.results.items()},
-            'detections': {key_text(key): _detections(msg) for key, (_, msg) in collector.results.items()},
+            'detections': {key_text(key): detection_rows(msg) for key, (_, msg) in collector.results.items()},
             'telemetry': [
                 (when, msg.message, msg.hardware_id, status_values(msg))
                 for when, msg in collector.telemetry['head_node']
@@ -102,18 +103,6 @@ def main() -> None:
     # Leave without the interpreter's teardown: destroying the middleware's threads there sometimes ends in
     # "terminate called without an active exception" here, after everything above has been done.
     os._exit(0)
-
-
-def _detections(msg) -> list[list]:
-    """[x0, y0, x1, y1, score, class name] of each detection of a Detection2DArray."""
-    rows = []
-    for detection in msg.detections:
-        box = detection.bbox
-        x, y, w, h = box.center.position.x, box.center.position.y, box.size_x, box.size_y
-        best = max(detection.results, key=lambda r: r.hypothesis.score, default=None)
-        if best is not None:
-            rows.append([x - w / 2, y - h / 2, x + w / 2, y + h / 2, best.hypothesis.score, best.hypothesis.class_id])
-    return rows
 
 
 if __name__ == '__main__':
