@@ -68,7 +68,8 @@ class SplittableDetector(nn.Module):
         self.backbone = backbone
         self.neck_head = neck_head
         self.output_kind = output_kind
-        self.input_size = tuple(input_size)
+        height, width = input_size
+        self.input_size = (height, width)
         self.class_names = list(class_names)
         self.postprocess_config = postprocess
         self.bottlenecks = nn.ModuleDict()
