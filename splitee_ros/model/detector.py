@@ -31,6 +31,9 @@ class SplitPoint:
 class Normalize(nn.Module):
     """Per-channel normalisation of a float image in [0, 1] (N, 3, H, W)."""
 
+    mean: Tensor  # buffers (1, 3, 1, 1)
+    std: Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         """Store mean and standard deviation per channel."""
         super().__init__()
