@@ -18,7 +18,7 @@ demo: setup
 	$(ENV) && splitee demo --mode $(MODE) --fleet $(FLEET) $(if $(filter-out 0,$(FLEET)),--drives 4 --out artifacts/demo_fleet)
 
 lint: setup
-	$(ENV) && ruff check . && ruff format --check .
+	$(ENV) && ruff check . && ruff format --check . && mypy
 
 test: lint
 	$(ENV) && pytest
