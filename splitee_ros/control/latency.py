@@ -287,7 +287,7 @@ class LatencyModel:
         return Accounting(rate, exits, codec, accuracy.exit_alone.get(choice.split, 0.0))
 
 
-def choice_from_parameters(values: dict[str, object]) -> Choice:
+def choice_from_parameters(values: Mapping[str, object]) -> Choice:
     """The choice that the head's parameter values select (the inverse of `Choice.parameters`)."""
     mode = str(values.get('mode', 'split'))
     if mode == 'split':
