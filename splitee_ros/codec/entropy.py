@@ -73,12 +73,13 @@ class Lz4:
 
     def compress(self, data: bytes) -> bytes:
         """Compress as one LZ4 block without a size prefix."""
-        return lz4.block.compress(data, store_size=False)
+        compressed: bytes = lz4.block.compress(data, store_size=False)
+        return compressed
 
     def decompress(self, data: bytes, expected_size: int) -> bytes:
         """Decompress into a buffer of exactly the expected size."""
         try:
-            output = lz4.block.decompress(data, uncompressed_size=expected_size)
+            output: bytes = lz4.block.decompress(data, uncompressed_size=expected_size)
         except lz4.block.LZ4BlockError as error:
             raise EntropyError(f'lz4: {error}') from error
         if len(output) != expected_size:

@@ -110,9 +110,10 @@ def encode_envelope(envelope: Envelope) -> bytes:
 
 def envelope_crc(data: bytes | bytearray) -> int:
     """CRC32C of an envelope with its CRC field taken as zero."""
-    crc = google_crc32c.extend(0, bytes(data[:CRC_OFFSET]))
+    crc: int = google_crc32c.extend(0, bytes(data[:CRC_OFFSET]))
     crc = google_crc32c.extend(crc, b'\0\0\0\0')
-    return google_crc32c.extend(crc, bytes(data[HEADER.size :]))
+    crc = google_crc32c.extend(crc, bytes(data[HEADER.size :]))
+    return crc
 
 
 def decode_envelope(data: bytes, class_count: int) -> Envelope:

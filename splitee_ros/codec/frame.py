@@ -47,7 +47,7 @@ FLAG_CLIPPED = 0x01
 KNOWN_FLAGS = FLAG_CLIPPED
 HEADER = struct.Struct('<4sBBBB8sBBHIII')
 CRC_OFFSET = HEADER.size - 4
-DTYPES = {1: np.dtype(np.float32), 2: np.dtype(np.float16), 3: np.dtype(np.float64)}
+DTYPES: dict[int, np.dtype] = {1: np.dtype(np.float32), 2: np.dtype(np.float16), 3: np.dtype(np.float64)}
 DTYPE_CODES = {dtype: code for code, dtype in DTYPES.items()}
 MAX_SCALE = 1e30
 
@@ -136,9 +136,10 @@ def encode_frame(
 
 def frame_crc(frame: bytes | bytearray) -> int:
     """CRC32C of a frame with its CRC field taken as zero."""
-    crc = google_crc32c.extend(0, bytes(frame[:CRC_OFFSET]))
+    crc: int = google_crc32c.extend(0, bytes(frame[:CRC_OFFSET]))
     crc = google_crc32c.extend(crc, b'\0\0\0\0')
-    return google_crc32c.extend(crc, bytes(frame[HEADER.size :]))
+    crc = google_crc32c.extend(crc, bytes(frame[HEADER.size :]))
+    return crc
 
 
 class FrameDecoder:

@@ -100,11 +100,11 @@ def load_tables(arrays: Mapping[str, np.ndarray]) -> dict[tuple[int, int], Table
             raise ConfigError(f'learned tables: unexpected entry {key!r}')
         grouped.setdefault((int(split), int(level)), {})[name] = np.asarray(value)
     tables = {}
-    for key, fields in sorted(grouped.items()):
+    for split_level, fields in sorted(grouped.items()):
         missing = [name for name in TABLE_FIELDS if name not in fields]
         if missing:
-            raise ConfigError(f'learned tables of split {key[0]}, level {key[1]} lack {missing}')
-        tables[key] = Table(
+            raise ConfigError(f'learned tables of split {split_level[0]}, level {split_level[1]} lack {missing}')
+        tables[split_level] = Table(
             quantized_cdf=fields['quantized_cdf'].astype(np.int32), cdf_length=fields['cdf_length'].astype(np.int32),
             offset=fields['offset'].astype(np.int32), medians=fields['medians'].astype(np.float32),
             gain=fields['gain'].astype(np.float32),
@@ -216,7 +216,8 @@ class LearnedCodec:
              for s in strings], np.int32,
         ).reshape(shape)  # fmt: skip
         decoded = symbols.astype(np.float32) + table.medians[None, :, None, None]
-        return (decoded / table.gain[None, :, None, None]).astype(dtype, copy=False)
+        tensor: np.ndarray = (decoded / table.gain[None, :, None, None]).astype(dtype, copy=False)
+        return tensor
 
     def error_bound(self, values: np.ndarray) -> float:
         """Rounding to integers around the medians: half a step (1 / gain), plus float rounding."""
@@ -231,4 +232,5 @@ class LearnedCodec:
 def _channel_indexes(item_shape: tuple[int, ...]) -> list[int]:
     """Each value's CDF: its channel's, for one (C, H, W) item in C order."""
     channels, *spatial = item_shape
-    return np.repeat(np.arange(channels, dtype=np.int32), int(np.prod(spatial, dtype=np.int64))).tolist()
+    indexes: list[int] = np.repeat(np.arange(channels, dtype=np.int32), int(np.prod(spatial, dtype=np.int64))).tolist()
+    return indexes

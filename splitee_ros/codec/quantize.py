@@ -172,7 +172,7 @@ def pack_bits(codes: np.ndarray, bits: int) -> bytes:
         return padded.tobytes()
     padded = np.zeros(-(-codes.size // 8) * 8, np.uint64)
     padded[: codes.size] = codes
-    words = np.bitwise_or.reduce(padded.reshape(-1, 8) << _SHIFTS[bits], axis=1).astype('<u8')
+    words: np.ndarray = np.bitwise_or.reduce(padded.reshape(-1, 8) << _SHIFTS[bits], axis=1).astype('<u8')
     return words.view(np.uint8).reshape(-1, 8)[:, :bits].tobytes()
 
 
@@ -183,5 +183,5 @@ def unpack_bits(body: bytes, bits: int, count: int) -> np.ndarray:
     groups = np.zeros((len(body) // bits, 8), np.uint8)
     groups[:, :bits] = np.frombuffer(body, np.uint8).reshape(-1, bits)
     words = groups.view('<u8').reshape(-1, 1)
-    codes = (words >> _SHIFTS[bits]) & np.uint64((1 << bits) - 1)
+    codes: np.ndarray = (words >> _SHIFTS[bits]) & np.uint64((1 << bits) - 1)
     return codes.reshape(-1)[:count].astype(np.uint8)

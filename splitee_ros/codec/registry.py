@@ -23,8 +23,13 @@ from splitee_ros.errors import UnknownNameError
 class Quantizer(Protocol):
     """Float tensor ⇄ (parameters, body bytes)."""
 
-    name: str
-    lossless: bool
+    @property
+    def name(self) -> str:
+        """Codec-name part, e.g. int8."""
+
+    @property
+    def lossless(self) -> bool:
+        """Whether a round trip returns the tensor exactly."""
 
     def body_size(self, shape: tuple[int, ...], dtype: np.dtype) -> int:
         """Bytes of the quantised body."""
@@ -42,7 +47,9 @@ class Quantizer(Protocol):
 class EntropyStage(Protocol):
     """Bytes ⇄ fewer bytes, losslessly, with bounded decompression."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Codec-name part, e.g. zstd3 ('' for no entropy coding)."""
 
     def compress(self, data: bytes) -> bytes:
         """Compress."""
@@ -51,13 +58,50 @@ class EntropyStage(Protocol):
         """Decompress to exactly `expected_size` bytes, or raise EntropyError."""
 
 
+class Codec(Protocol):
+    """What a frame is coded with: a quantiser with an entropy stage (`StagedCodec`) or the learned codec."""
+
+    @property
+    def codec_id(self) -> int:
+        """The frame's one-byte codec id."""
+
+    @property
+    def name(self) -> str:
+        """Registry name, e.g. int8+zstd3."""
+
+    @property
+    def lossless(self) -> bool:
+        """Whether decode(encode(x)) == x exactly."""
+
+    def for_split(self, split_index: int) -> Codec:
+        """The codec for one split point."""
+
+    def params_count(self, shape: tuple[int, ...]) -> int:
+        """Number of (offset, scale) pairs that a frame of this shape carries."""
+
+    def fixed_body_size(self, shape: tuple[int, ...], dtype: np.dtype) -> int | None:
+        """Exact body size when it does not depend on the content, else None."""
+
+    def working_bytes(self, payload_length: int, shape: tuple[int, ...], dtype: np.dtype) -> int:
+        """Memory that decoding may use."""
+
+    def encode(self, values: np.ndarray, clip: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
+        """Code a tensor: (params (P, 2) float32, body); `clip`: calibration ranges."""
+
+    def decode(self, params: np.ndarray, body: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Inverse of `encode`."""
+
+    def error_bound(self, values: np.ndarray) -> float:
+        """Largest absolute error of a round trip of `values`."""
+
+
 QUANTIZERS: dict[int, Quantizer] = {0: Raw(), 1: Float16(), 2: Affine(8), 3: Affine(6), 4: Affine(4)}
 ENTROPY_STAGES: dict[int, EntropyStage] = {0: Plain(), 1: Lz4(), 2: Zstd(1), 3: Zstd(3), 4: Zstd(9), 5: Zstd(19)}
 LEARNED_QUANTIZER_ID = 5
 
 
 @dataclass(frozen=True)
-class Codec:
+class StagedCodec:
     """A quantiser followed by an entropy stage."""
 
     codec_id: int
@@ -74,8 +118,8 @@ class Codec:
         """Whether decode(encode(x)) == x exactly."""
         return self.quantizer.lossless
 
-    def for_split(self, split_index: int) -> Codec:
-        """The codec for one split point (codecs with per-split tables override this)."""
+    def for_split(self, split_index: int) -> StagedCodec:
+        """The codec for one split point: the same for every split."""
         return self
 
     def params_count(self, shape: tuple[int, ...]) -> int:
@@ -109,7 +153,7 @@ class Codec:
 CODECS: dict[str, Codec] = {}
 for _quantizer_id, _quantizer in QUANTIZERS.items():
     for _entropy_id, _entropy in ENTROPY_STAGES.items():
-        _codec = Codec(_quantizer_id << 4 | _entropy_id, _quantizer, _entropy)
+        _codec = StagedCodec(_quantizer_id << 4 | _entropy_id, _quantizer, _entropy)
         CODECS[_codec.name] = _codec
 CODECS_BY_ID: dict[int, Codec] = {codec.codec_id: codec for codec in CODECS.values()}
 

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import SupportsFloat, SupportsInt
 
 import numpy as np
 
@@ -208,9 +209,9 @@ class LatencyModel:
 
         `exit_scale` corrects what an exit's answers are worth, per split, from the edge's checks of them.
         """
-        cache: dict[tuple, tuple[float, float, float]] = {}
+        cache: dict[tuple[object, ...], tuple[float, float, float]] = {}
 
-        def timing(key: tuple, total: Callable[[], np.ndarray]) -> tuple[float, float, float]:
+        def timing(key: tuple[object, ...], total: Callable[[], np.ndarray]) -> tuple[float, float, float]:
             """P(latency <= deadline), p50 and p95 of one path, computed once per call."""
             if key not in cache:
                 values = total()
@@ -219,14 +220,17 @@ class LatencyModel:
             return cache[key]
 
         linked = link is not None and link.goodput_mbps > 0
-        rtt_ms, goodput_mbps = link.draw(self.link_uniforms) if linked else (0.0, 1.0)
+        rtt_ms, goodput_mbps = link.draw(self.link_uniforms) if link is not None and linked else (0.0, 1.0)
+        loss = link.loss if link is not None else 0.0
 
-        def network(key: tuple, vehicle_ms: np.ndarray, edge_ms: np.ndarray, size: np.ndarray):
+        def network(
+            key: tuple[object, ...], vehicle_ms: np.ndarray, edge_ms: np.ndarray, size: np.ndarray
+        ) -> tuple[float, float, float]:
             if not linked:
                 return 0.0, float('inf'), float('inf')
             hit, p50, p95 = timing(key, lambda: vehicle_ms * vehicle_scale + size * 8 / (goodput_mbps * 1e3)
                                    + rtt_ms + edge_ms * edge_scale)  # fmt: skip
-            return hit * (1.0 - link.loss), p50, p95
+            return hit * (1.0 - loss), p50, p95
 
         predictions = []
         for choice in choices:
@@ -283,14 +287,28 @@ class LatencyModel:
         return Accounting(rate, exits, codec, accuracy.exit_alone.get(choice.split, 0.0))
 
 
-def choice_from_parameters(values: dict[str, object]) -> Choice:
+def choice_from_parameters(values: Mapping[str, object]) -> Choice:
     """The choice that the head's parameter values select (the inverse of `Choice.parameters`)."""
     mode = str(values.get('mode', 'split'))
     if mode == 'split':
-        return Choice('split', str(values['split_point']), str(values['codec']), float(values['exit_threshold']))
+        return Choice('split', str(values['split_point']), str(values['codec']), _float(values['exit_threshold']))
     if mode == 'offload-image':
-        return Choice('offload-image', jpeg_quality=int(values['jpeg_quality']))
+        return Choice('offload-image', jpeg_quality=_int(values['jpeg_quality']))
     return Choice(mode)
+
+
+def _float(value: object) -> float:
+    """A parameter value (parameters arrive untyped) as float; TypeError where float() would raise it."""
+    if isinstance(value, (str, SupportsFloat)):
+        return float(value)
+    raise TypeError(f'float() argument must be a string or a real number, not {type(value).__name__!r}')
+
+
+def _int(value: object) -> int:
+    """A parameter value as int; TypeError where int() would raise it."""
+    if isinstance(value, (str, SupportsInt)):
+        return int(value)
+    raise TypeError(f'int() argument must be a string or a real number, not {type(value).__name__!r}')
 
 
 class ComputeScale:

@@ -34,6 +34,9 @@ import numpy as np
 
 from splitee_ros.control.profile import LEVELS
 
+# the time-stamped samples a LinkEstimator keeps (time first), which a change or the window drops
+TimedSamples = deque[tuple[float, int, float | None]] | deque[tuple[float, bool]] | deque[tuple[float, float]]
+
 
 @dataclass(frozen=True)
 class LinkEstimate:
@@ -204,14 +207,16 @@ class LinkEstimator:
         return since
 
     def _restart(self, since: float, now: float) -> None:
-        for samples in (self.probes, self.frames, self.overheads, self.bounds, *self.samples.values()):
+        timed: list[TimedSamples] = [self.probes, self.frames, self.overheads, self.bounds, *self.samples.values()]
+        for samples in timed:
             while samples and samples[0][0] < since:
                 samples.popleft()
         self.changes += 1
         self.last_change = now
 
     def _trim(self, now: float) -> None:
-        for samples in (self.probes, self.frames, self.bounds, *self.samples.values()):
+        timed: list[TimedSamples] = [self.probes, self.frames, self.bounds, *self.samples.values()]
+        for samples in timed:
             while samples and samples[0][0] < now - self.window_s:
                 samples.popleft()
         while len(self.overheads) > self.kept_transfers and self.overheads[0][0] < now - self.window_s:
@@ -273,8 +278,8 @@ class StageStats:
                         numbers.setdefault(key, []).append(float(value))
                     except ValueError:
                         continue
-        for key, values in numbers.items():
+        for key, measured in numbers.items():
             result[f'{key}_p50' if key != 'bytes' else 'bytes_mean'] = float(
-                np.median(values) if key != 'bytes' else np.mean(values)
+                np.median(measured) if key != 'bytes' else np.mean(measured)
             )
         return result

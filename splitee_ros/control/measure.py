@@ -7,8 +7,9 @@ from __future__ import annotations
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 
@@ -18,10 +19,12 @@ from splitee_ros.data.synth import sample_frames
 from splitee_ros.model.package import ModelPackage
 from splitee_ros.runtime.base import make_runtime
 
+Result = TypeVar('Result')
 PROFILE_SEED = 4049  # frames no training or evaluation set uses
 
 
-def _timed(function, *args):
+def _timed(function: Callable[..., Result], *args: object) -> tuple[Result, float]:
+    """`function(*args)` and the milliseconds it took."""
     start = time.perf_counter()
     result = function(*args)
     return result, (time.perf_counter() - start) * 1e3

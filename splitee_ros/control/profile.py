@@ -49,7 +49,8 @@ class Distribution:
 
     def draw(self, uniforms: np.ndarray) -> np.ndarray:
         """Values at the probabilities `uniforms` (inverse-CDF sampling)."""
-        return np.interp(uniforms, LEVELS, self.quantiles)
+        values: np.ndarray = np.interp(uniforms, LEVELS, self.quantiles)
+        return values
 
     def scaled(self, factor: float) -> Distribution:
         """The same shape, every value times `factor`."""
@@ -162,8 +163,8 @@ class ExitPoint:
     agreement: float | None = None  # mean F1 of the exited frames' answers against the edge's
 
 
-def _exit_point(values: Sequence[float | None]) -> ExitPoint:
-    """An ExitPoint from its [threshold, exit rate, mAP@.5, agreement] list (the agreement may be missing)."""
+def _exit_point(values: Sequence[Any]) -> ExitPoint:
+    """An ExitPoint from its [threshold, exit rate, mAP@.5, agreement] list, as YAML gives it (no agreement: None)."""
     agreement = values[3] if len(values) > 3 else None
     return ExitPoint(
         float(values[0]), float(values[1]), float(values[2]), None if agreement is None else float(agreement)

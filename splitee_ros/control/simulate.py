@@ -22,6 +22,7 @@ import csv
 import heapq
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -181,10 +182,10 @@ class Simulator:
         self.frames = int(trace.duration_s * fps)
         self.rng = np.random.default_rng(seed)
         self.uniforms = {name: self.rng.random(self.frames) for name in ('vehicle', 'code', 'edge', 'exit', 'encode')}
-        self._cache: dict[tuple, np.ndarray] = {}
+        self._cache: dict[tuple[object, ...], np.ndarray] = {}
         self.records: list[FrameRecord] = []  # the frames of the last run
 
-    def _draw(self, key: tuple, distribution: Distribution, stream: str) -> np.ndarray:
+    def _draw(self, key: tuple[object, ...], distribution: Distribution, stream: str) -> np.ndarray:
         if key not in self._cache:
             self._cache[key] = distribution.draw(self.uniforms[stream])
         return self._cache[key]
@@ -224,8 +225,6 @@ class Simulator:
         uplink's queue as they would.
         """
         adaptive = isinstance(chooser, Policy)
-        if adaptive and start is None:
-            raise ValueError('an adaptive run needs the choice the head starts with')
         run = _Run(self, chooser, start, monitor_settings or MonitorSettings())
         events = run.events
         for frame in range(self.frames):
@@ -270,28 +269,34 @@ class _Events:
 class _Run:
     """The state of one simulated run: the head's choice, the vehicle, the uplink, the edge, the monitor."""
 
-    def __init__(self, sim: Simulator, chooser: Choice | Policy, start: Choice | None, settings: MonitorSettings):
+    def __init__(
+        self, sim: Simulator, chooser: Choice | Policy, start: Choice | None, settings: MonitorSettings
+    ) -> None:
+        choice = chooser if isinstance(chooser, Choice) else start
+        if choice is None:
+            raise ValueError('an adaptive run needs the choice the head starts with')
         self.sim, self.events = sim, _Events()
         self.link = _Link(sim.trace, sim.max_queue_s)
         self.policy = chooser if isinstance(chooser, Policy) else None
         self.monitor = LinkMonitor(settings, sim.model, self.policy) if self.policy else None
-        self.choice = chooser if isinstance(chooser, Choice) else start
+        self.choice = choice
         if self.policy is not None:
-            self.policy.start(start, 0.0)
+            self.policy.start(choice, 0.0)
         self.vehicle_free = self.edge_free = 0.0
         self.changes = 0
         self.used: dict[str, int] = {}
         self.records: list[FrameRecord] = []
         self.work: dict[Choice, tuple[dict[str, np.ndarray], Accounting]] = {}
 
-    def handle(self, when: float, kind: str, payload) -> None:
+    def handle(self, when: float, kind: str, payload: Any) -> None:
+        """Handle one event; its payload is what `kind` pushes (frame index, send or head arguments, probe id)."""
         monitor = self.monitor
-        if monitor is None and kind not in ('frame', 'send'):
-            return  # a static choice: nobody watches
         if kind == 'frame':
             self._frame(when, payload)
         elif kind == 'send':
             self._send(when, *payload)
+        elif monitor is None:
+            return  # a static choice: nobody watches
         elif kind == 'tick':  # the monitor's probe timer
             probe = monitor.next_probe(when)
             if probe is not None:
@@ -332,7 +337,7 @@ class _Run:
         values['bytes'] = str(int(stage['bytes'][frame]))
         self.events.push(self.vehicle_free, 'send', (frame, now, choice, values))
 
-    def _send(self, when: float, frame: int, now: float, choice: Choice, values: dict) -> None:
+    def _send(self, when: float, frame: int, now: float, choice: Choice, values: dict[str, str]) -> None:
         sim = self.sim
         stage, worth = self.work[choice]
         size, key, deadline = int(values['bytes']), str(frame), now + sim.deadline_s
@@ -347,7 +352,7 @@ class _Run:
             values = {**values, 'edge_rtt_ms': str((answered_at - when) * 1e3), 'edge_queue_ms': str(queue * 1e3),
                       'edge_compute_ms': str(stage['edge'][frame] * 1e3)}  # fmt: skip
         hit = answered_at is not None and answered_at <= deadline
-        if hit:
+        if answered_at is not None and hit:
             self.events.push(answered_at, 'head', (key, 'edge', values))
         else:
             fallback = {k: v for k, v in values.items() if not k.startswith('edge_')}

@@ -31,6 +31,9 @@ class SplitPoint:
 class Normalize(nn.Module):
     """Per-channel normalisation of a float image in [0, 1] (N, 3, H, W)."""
 
+    mean: Tensor  # buffers (1, 3, 1, 1)
+    std: Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         """Store mean and standard deviation per channel."""
         super().__init__()
@@ -68,7 +71,8 @@ class SplittableDetector(nn.Module):
         self.backbone = backbone
         self.neck_head = neck_head
         self.output_kind = output_kind
-        self.input_size = tuple(input_size)
+        height, width = input_size
+        self.input_size = (height, width)
         self.class_names = list(class_names)
         self.postprocess_config = postprocess
         self.bottlenecks = nn.ModuleDict()

@@ -88,7 +88,7 @@ def export_split(
     head_path, tail_path = folder / f'{split}.head.onnx', folder / f'{split}.tail.onnx'
     _export(head, image, head_path, 'image', head_names)
     _export(tail, code, tail_path, 'code', tail_names)
-    np.savez(folder / 'constants.npz', **detector.constants())
+    np.savez(folder / 'constants.npz', allow_pickle=False, **detector.constants())
     return ExportedSplit(split, head_path, tail_path, tuple(head_names), tuple(tail_names), tuple(code.shape))
 
 

@@ -74,7 +74,11 @@ def write_package(
             'bytes': {'fp32': 4 * values, 'fp16': 2 * values, 'int8': values}, 'exit': name in detector.exits,
         })  # fmt: skip
     if entropy_models:
-        np.savez(folder / ENTROPY_TABLES, **export_tables({split_names.index(n): m for n, m in entropy_models.items()}))
+        np.savez(
+            folder / ENTROPY_TABLES,
+            allow_pickle=False,
+            **export_tables({split_names.index(n): m for n, m in entropy_models.items()}),
+        )
         manifest['codecs'] = {'learned': {'tables': ENTROPY_TABLES, 'splits': sorted(entropy_models)}}
     manifest |= extra or {}
     path = folder / MANIFEST

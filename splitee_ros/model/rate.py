@@ -68,7 +68,7 @@ def prior_table(prior: torch.nn.Module, gain: torch.Tensor) -> dict[str, np.ndar
 
 def export_tables(levels: Mapping[int, RateLevels]) -> dict[str, np.ndarray]:
     """Every split's tables at every level, keyed '<split index>.<level>.<field>' (what `load_tables` reads)."""
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     for split_index, split_levels in levels.items():
         for level, prior in enumerate(split_levels.priors):
             table = prior_table(prior, split_levels.log_gains[level].exp())

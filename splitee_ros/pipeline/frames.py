@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 Result = TypeVar('Result')
 FrameKey = tuple[int, int, str]  # header stamp (sec, nanosec) and frame_id: what identifies a frame end to end
@@ -50,12 +50,12 @@ class Pending(Generic[Result]):
     sent_at: float
     deadline: float
     fallback: Callable[[], Result]
-    info: dict = field(default_factory=dict)
-    context: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
     check: bool = False  # answered already by an exit: the edge's answer only checks it (no fallback)
 
 
-def _spent() -> None:
+def _spent() -> NoReturn:
     raise RuntimeError('this frame is done: its fallback was released')
 
 
@@ -97,12 +97,13 @@ class PendingFrames(Generic[Result]):
                 if refused:
                     self.counts['refused_by_edge'] += 1
                 return outcome, self._finish(key, outcome)
-            outcome, pending = self._resolved.get(key, (None, None))
-            if outcome is Outcome.FALLBACK and pending is not None:
+            resolved = self._resolved.get(key)
+            if resolved is not None and resolved[0] is Outcome.FALLBACK:
+                pending = resolved[1]
                 self.counts[Outcome.LATE.value] += 1
                 self._resolved[key] = (Outcome.LATE, pending)
                 return Outcome.LATE, pending
-            self.counts['unknown_edge_results' if outcome is None else 'duplicate_edge_results'] += 1
+            self.counts['unknown_edge_results' if resolved is None else 'duplicate_edge_results'] += 1
             return Outcome.REJECTED, None
 
     def expire(self, now: float) -> list[Pending[Result]]:

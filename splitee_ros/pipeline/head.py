@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,7 +46,7 @@ class HeadStep:
     payload: bytes = b''
     request: RequestFormat | None = None
     fallback: Callable[[], Detections] = Detections.empty
-    info: dict = field(default_factory=dict)  # split, codec, exit, confidence, head_ms, encode_ms, bytes
+    info: dict[str, Any] = field(default_factory=dict)  # split, codec, exit, confidence, head_ms, encode_ms, bytes
 
 
 class HeadPipeline:
@@ -85,11 +87,11 @@ class HeadPipeline:
             return [HeadStep(Outcome.LOCAL, detections, info=dict(info)) for detections in results]
         if settings.mode == 'offload-image':
             return [self._jpeg(image, settings) for image in images_bgr]
-        results = self.runtime.run_heads(settings.split, images_bgr)
+        head_results = self.runtime.run_heads(settings.split, images_bgr)
         head_ms = elapsed_ms(start)
         return [
             self._split_step(result, settings, sequence, check_exit, head_ms, len(images_bgr))
-            for result, sequence, check_exit in zip(results, sequences, check_exits, strict=True)
+            for result, sequence, check_exit in zip(head_results, sequences, check_exits, strict=True)
         ]
 
     @staticmethod
@@ -130,7 +132,7 @@ class HeadPipeline:
         payload = encode_frame(result.code, codec, self.model_id, self.split_index[settings.split], sequence)
         info |= {'encode_ms': elapsed_ms(start), 'bytes': len(payload)}
         request = RequestFormat(BOTTLENECK, result.frame_size)
-        if exits:  # answered by the exit, and the code goes to the edge to check it
+        if best is not None and exits:  # answered by the exit, and the code goes to the edge to check it
             return HeadStep(Outcome.EXIT, result.exit_detections(best), payload, request, info=info)
-        fallback = (lambda: result.exit_detections(best)) if best is not None else Detections.empty
+        fallback = functools.partial(result.exit_detections, best) if best is not None else Detections.empty
         return HeadStep(None, payload=payload, request=request, fallback=fallback, info=info)

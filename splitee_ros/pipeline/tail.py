@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,7 +45,7 @@ class EdgeWork:
     value: np.ndarray  # the decoded code, or the BGR image
     request: RequestFormat
     frame_size: tuple[int, int]
-    info: dict = field(default_factory=dict)  # mode, split, codec, decode_ms, bytes, sequence
+    info: dict[str, Any] = field(default_factory=dict)  # mode, split, codec, decode_ms, bytes, sequence
 
 
 @dataclass
@@ -52,7 +53,7 @@ class TailStep:
     """The edge's result of one message and what it cost."""
 
     detections: Detections
-    info: dict  # split, codec, decode_ms, tail_ms, bytes
+    info: dict[str, Any]  # split, codec, decode_ms, tail_ms, bytes
 
 
 class TailPipeline:

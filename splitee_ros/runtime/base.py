@@ -13,13 +13,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from splitee_ros.model.postprocess import Detections, postprocess
 from splitee_ros.runtime.preprocess import to_model_input
-from splitee_ros.runtime.spec import FULL_GRAPH, RuntimeSpec, graph_name
+from splitee_ros.runtime.spec import FULL_GRAPH, RuntimeSpec, Side, graph_name
 
 Role = Literal['head', 'tail', 'both']
 
@@ -76,7 +76,7 @@ class HeadResult:
 
 def graphs_of(spec: RuntimeSpec, role: Role, full: bool) -> Iterable[str]:
     """The graphs a runtime of `role` loads."""
-    sides = ('head', 'tail') if role == 'both' else (role,)
+    sides: tuple[Side, ...] = ('head', 'tail') if role == 'both' else (role,)
     yield from (graph_name(split.name, side) for split in spec.splits for side in sides)
     if full:
         yield FULL_GRAPH
@@ -195,7 +195,7 @@ def make_runtime(
     device: str = 'cpu',
     full: bool = False,
     threads: int = 0,
-    options: Mapping[str, object] | None = None,
+    options: Mapping[str, Any] | None = None,
     cache: str | Path | None = None,
 ) -> SplitRuntime:
     """Load `package_folder` on `backend` for `role`, every split warm.

@@ -18,15 +18,16 @@ import numpy as np
 def cudart() -> ModuleType:
     """cuda-python's runtime API, or a RuntimeError that says how to get it."""
     try:
-        from cuda.bindings import runtime
+        from cuda.bindings import runtime as api
     except ImportError as error:
         raise RuntimeError(
             'the tensorrt backend needs cuda-python 12.6 or newer: pip install "splitee_ros[tensorrt]"'
         ) from error
+    runtime: ModuleType = api
     return runtime
 
 
-def call(result: tuple) -> Any:
+def call(result: tuple[Any, ...]) -> Any:
     """The value of a cuda-python call (`(error, value...)`), or a RuntimeError naming the CUDA error."""
     api = cudart()
     error, *values = result

@@ -57,7 +57,7 @@ class OnnxRuntimeBackend:
                 f'onnxruntime here has no {missing.pop()} (available: {onnxruntime.get_available_providers()}); '
                 'install onnxruntime-gpu for device cuda'
             )
-        self.providers: list = list(PROVIDERS[kind])
+        self.providers: list[str | tuple[str, dict[str, int]]] = list(PROVIDERS[kind])
         if kind == 'cuda' and ':' in device:
             self.providers[0] = ('CUDAExecutionProvider', {'device_id': int(device.split(':')[1])})
         self.options = session_options(threads)

@@ -18,6 +18,6 @@ def to_model_input(image_bgr: np.ndarray, input_size: tuple[int, int]) -> np.nda
     height, width = image_bgr.shape[:2]
     if (height, width) != tuple(input_size):
         image_bgr = cv2.resize(image_bgr, (input_size[1], input_size[0]), interpolation=cv2.INTER_AREA)
-    rgb = image_bgr[..., ::-1].transpose(2, 0, 1).astype(np.float32)
+    rgb: np.ndarray = image_bgr[..., ::-1].transpose(2, 0, 1).astype(np.float32)
     rgb *= 1.0 / 255.0
     return rgb

@@ -12,11 +12,16 @@ is used as it is.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from splitee_ros.runtime.spec import RuntimeSpec
+
+if TYPE_CHECKING:
+    from ray.serve.handle import DeploymentHandle
 
 NAMESPACE = 'splitee'
 
@@ -47,13 +52,14 @@ def application_name(model_id: str, graph: str) -> str:
 class RaySession:
     """Calls one graph's deployment with a batch and waits for its outputs."""
 
-    def __init__(self, handle, timeout_s: float) -> None:
+    def __init__(self, handle: DeploymentHandle[GraphReplica], timeout_s: float) -> None:
         """Use the deployment `handle`."""
         self.handle, self.timeout_s = handle, timeout_s
 
     def run(self, value: np.ndarray) -> dict[str, np.ndarray]:
         """Run on a batch, on whichever replica Serve picks."""
-        return self.handle.remote(value).result(timeout_s=self.timeout_s)
+        outputs: dict[str, np.ndarray] = self.handle.remote(value).result(timeout_s=self.timeout_s)
+        return outputs
 
 
 class RayServeBackend:
@@ -84,7 +90,7 @@ class RayServeBackend:
         self.spec = RuntimeSpec.load(self.folder)
         self.replicas, self.threads, self.cpus, self.timeout_s = replicas, threads, cpus_per_replica, timeout_s
         if not ray.is_initialized():
-            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level='warning')
+            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
 
     def load(self, graph: str) -> RaySession:
         """The graph's deployment: the running one, or deployed now with `replicas` replicas."""
@@ -96,7 +102,7 @@ class RayServeBackend:
             handle = serve.get_app_handle(name)
         except RayServeException:  # not deployed yet
             serve.start(proxy_location='Disabled')  # handles only: no HTTP proxy
-            deployment = serve.deployment(GraphReplica, name=graph.replace('.', '_')).options(
+            deployment = serve.deployment(name=graph.replace('.', '_'))(GraphReplica).options(
                 num_replicas=self.replicas, ray_actor_options={'num_cpus': self.cpus}
             )
             onnx = (self.folder / f'{graph}.onnx').read_bytes()

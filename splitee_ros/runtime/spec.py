@@ -68,7 +68,7 @@ class RuntimeSpec:
                 code_shape = tuple(head(zeros)['code'].shape)
                 splits.append(SplitSpec(name, index, code_shape, tuple(head.exit_stages.values())))
         return cls(
-            model_id.hex(), detector.output_kind, tuple(detector.input_size), tuple(detector.class_names),
+            model_id.hex(), detector.output_kind, detector.input_size, tuple(detector.class_names),
             detector.postprocess_config, tuple(splits), detector.constants(),
         )  # fmt: skip
 
@@ -90,7 +90,7 @@ class RuntimeSpec:
                        for s in self.splits],
         }  # fmt: skip
         (folder / SPEC_FILE).write_text(yaml.safe_dump(entry, sort_keys=False))
-        np.savez(folder / CONSTANTS_FILE, **self.constants)
+        np.savez(folder / CONSTANTS_FILE, allow_pickle=False, **self.constants)  # read back without pickles
 
     @classmethod
     def load(cls, folder: str | Path) -> RuntimeSpec:

@@ -21,12 +21,18 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from splitee_ros.runtime.cuda_memory import DeviceBuffer, Stream, device_index, device_name
 from splitee_ros.runtime.graph_io import TensorSpec, onnx_io
 from splitee_ros.runtime.spec import RuntimeSpec
+
+if TYPE_CHECKING:
+    import tensorrt
+    from typing_extensions import Buffer
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
 MAX_BATCH = 64
@@ -186,20 +192,22 @@ def calibration_inputs(folder: str | Path, graph: str, images: Sequence[np.ndarr
     return [head.run(value)['code'] for value in inputs]
 
 
-def require_tensorrt():
+def require_tensorrt() -> ModuleType:
     """The `tensorrt` module, or a RuntimeError that says how to get it."""
     try:
-        import tensorrt
+        import tensorrt as api
     except ImportError as error:
         raise RuntimeError(
             'the tensorrt backend needs TensorRT 10 (JetPack 6 ships it; on x86 `pip install tensorrt` with a '
             'CUDA GPU); use backend onnxruntime or torch here'
         ) from error
+    tensorrt: ModuleType = api
     return tensorrt
 
 
-def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache, stream: Stream):
-    class Calibrator(trt.IInt8EntropyCalibrator2):
+def _make_calibrator(trt: ModuleType, inputs: Sequence[np.ndarray], cache: CalibrationCache, stream: Stream) -> object:
+    # TensorRT is untyped: mypy neither resolves a base class from the module passed in nor subclasses Any
+    class Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[name-defined, misc]
         """Feeds the sample inputs one at a time (batches of one: the profile's least) from a device buffer."""
 
         def __init__(self) -> None:
@@ -210,7 +218,7 @@ def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache,
         def get_batch_size(self) -> int:
             return 1
 
-        def get_batch(self, names):
+        def get_batch(self, names: list[str]) -> list[int] | None:
             if not self.inputs:
                 return None
             value = self.inputs.pop(0)
@@ -222,10 +230,10 @@ def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache,
             del kept
             return [self.buffer.address]
 
-        def read_calibration_cache(self):
+        def read_calibration_cache(self) -> bytes | None:
             return cache.read()
 
-        def write_calibration_cache(self, data) -> None:
+        def write_calibration_cache(self, data: Buffer) -> None:
             cache.write(bytes(data))
 
     return Calibrator()
@@ -234,14 +242,14 @@ def _make_calibrator(trt, inputs: Sequence[np.ndarray], cache: CalibrationCache,
 class TensorRTSession:
     """One deserialised engine with device buffers for its largest batch, run with `execute_async_v3`."""
 
-    def __init__(self, trt, engine, stream: Stream, max_batch: int = 1) -> None:
+    def __init__(self, trt: ModuleType, engine: tensorrt.ICudaEngine, stream: Stream, max_batch: int = 1) -> None:
         """Allocate a device buffer per I/O tensor (the batch axis at `max_batch`) and bind its address once."""
         self.engine = engine
         self.context = engine.create_execution_context()
         self.stream = stream
         self.max_batch = max_batch
         self.tensors = engine_io(trt, engine)
-        self.buffers = {}
+        self.buffers: dict[str, DeviceBuffer] = {}
         stream.use()
         for tensor in self.tensors:
             shape = (max_batch, *tensor.shape[1:]) if tensor.shape[:1] == (-1,) else tensor.shape
@@ -269,7 +277,7 @@ class TensorRTSession:
         return outputs
 
 
-def engine_io(trt, engine) -> list[TensorSpec]:
+def engine_io(trt: ModuleType, engine: tensorrt.ICudaEngine) -> list[TensorSpec]:
     """An engine's I/O tensors in the same form as `onnx_io`."""
     tensors = []
     for index in range(engine.num_io_tensors):

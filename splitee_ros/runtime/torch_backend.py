@@ -79,6 +79,8 @@ class TorchBackend:
 
     def load(self, graph: str) -> TorchSession | CudaGraphSession:
         """The module of `graph` (`<split>.head`, `<split>.tail` or `full`)."""
+        module: nn.Module
+        shape: tuple[int, ...]
         if graph == FULL_GRAPH:
             module, shape = self.detector, (1, 3, *self.spec.input_size)
         else:

@@ -14,12 +14,16 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from splitee_ros.runtime.base import Role, graphs_of
 from splitee_ros.runtime.graph_io import TensorSpec, onnx_io
 from splitee_ros.runtime.spec import RuntimeSpec
+
+if TYPE_CHECKING:
+    import tritonclient.grpc
 
 MODEL_ID_PARAMETER = 'splitee_model_id'
 TRITON_TYPES = {'float32': 'TYPE_FP32', 'float16': 'TYPE_FP16', 'int64': 'TYPE_INT64'}
@@ -93,7 +97,9 @@ def write_repository(
 class TritonSession:
     """One Triton model, called over gRPC with a batch."""
 
-    def __init__(self, client, name: str, tensors: list[TensorSpec], timeout_s: float) -> None:
+    def __init__(
+        self, client: tritonclient.grpc.InferenceServerClient, name: str, tensors: list[TensorSpec], timeout_s: float
+    ) -> None:
         """Call model `name` whose tensors are `tensors`."""
         self.client, self.name, self.timeout_s = client, name, timeout_s
         self.input = next(t for t in tensors if t.is_input)

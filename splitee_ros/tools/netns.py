@@ -203,8 +203,8 @@ def run_two_hosts(
             while not ready.exists() and driver.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
             if not ready.exists():
-                logs = '\n'.join(f'--- {n.node}\n{n.log_tail()}' for n in nodes)
-                raise RuntimeError(f'the camera did not start:\n{(folder / "camera.log").read_text()}\n{logs}')
+                tails = '\n'.join(f'--- {n.node}\n{n.log_tail()}' for n in nodes)
+                raise RuntimeError(f'the camera did not start:\n{(folder / "camera.log").read_text()}\n{tails}')
             start = json.loads(ready.read_text())['start']
             changed_at.append((start, schedule[0][1]))
             for offset, rate in schedule[1:]:

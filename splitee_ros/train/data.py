@@ -67,7 +67,8 @@ class DetectionDataset(Dataset):
     def __init__(self, coco: CocoDataset, input_size: tuple[int, int], augment: bool = False, seed: int = 0) -> None:
         """Serve `coco` at `input_size`."""
         self.coco = coco
-        self.input_size = tuple(input_size)
+        height, width = input_size
+        self.input_size = (height, width)
         self.augment = augment
         self.seed = seed
         self.epoch = 0

@@ -131,7 +131,8 @@ def train_stage(
     clipped = stage.clipped_parameters()
     options = dict(stage_config.optimizer)
     optimizer = OPTIMIZERS[options.pop('name')](stage.param_groups(float(options.get('lr', 1e-3))), **options)
-    iteration, log = 0, {'losses': []}
+    log: dict[str, Any] = {'losses': []}
+    iteration = 0
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         for name, module in modules.items():

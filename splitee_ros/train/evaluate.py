@@ -35,6 +35,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from splitee_ros.codec.frame import FrameDecoder, encode_frame
+from splitee_ros.codec.learned import LearnedCodec
 from splitee_ros.data.coco import CocoDataset
 from splitee_ros.model.detector import SplittableDetector
 from splitee_ros.model.package import ModelPackage
@@ -157,7 +158,7 @@ class Evaluation:
             codes = [head(to_input(bgr, size)[0][None])['code'].numpy() for bgr in self.images]  # fmt: skip
         report: dict[str, Any] = {'bytes': {}, 'accuracy': {}}
         for name, codec in codecs.items():
-            if name.startswith('learned') and (index, getattr(codec, 'level', 0)) not in codec.tables:
+            if isinstance(codec, LearnedCodec) and (index, codec.level) not in codec.tables:
                 continue  # a rate level this split was not trained for
             frames = [encode_frame(code, codec, self.package.model_id, index, n) for n, code in enumerate(codes)]
             report['bytes'][name] = float(np.mean([len(frame) for frame in frames]))
@@ -395,7 +396,8 @@ def smallest_within(report: Mapping[str, Any], tolerance: float = ACCURACY_TOLER
         result[kind] = dict(zip(('bytes', 'config', 'map50'), entry, strict=True)) if entry else None
     code = best['code']
     for kind in ('jpeg', 'webp', 'h264'):
-        result[f'{kind}_ratio'] = best[kind][0] / code[0] if code and best[kind] else None
+        image = best[kind]
+        result[f'{kind}_ratio'] = image[0] / code[0] if code and image else None
     return result
 
 
