@@ -29,6 +29,7 @@ EXTRAS = {
         'tqdm',
         'matplotlib',
     ],
+    'view': ['foxglove-sdk>=0.30'],  # splitee view: Foxglove's WebSocket server, for machines without ROS tools
     'test': ['pytest', 'pytest-timeout', 'hypothesis'],  # colcon test runs pytest when the package asks for it
     # serving engines for the fleet edge's tail (engine:=ray | triton)
     'ray': ['ray[serve]>=2.40'],

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -340,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument('--camera', default='camera/image_raw', help='image topic (also <topic>/compressed)')
     view.add_argument('--host', default='127.0.0.1', help='0.0.0.0 to serve other machines')
     view.add_argument('--port', type=int, default=8765)
+    view.add_argument('--layout', metavar='FILE', help='only write the Foxglove layout of the channels to FILE')
     view.set_defaults(handler=_view)
 
     player = commands.add_parser('play', help='publish a rosbag2 with its timing (for hosts without ros2 bag)')
@@ -369,8 +371,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _view(args: argparse.Namespace) -> int:
-    from splitee_ros.tools.view import run
+    from splitee_ros.tools.view import layout, run
 
+    if args.layout:
+        Path(args.layout).write_text(json.dumps(json.loads(layout()), indent=1) + '\n')
+        return 0
     run(args.namespace, args.camera, args.host, args.port)
     return 0
 

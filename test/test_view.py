@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -20,7 +21,7 @@ from websockets.sync.client import connect
 from splitee_ros.ros import qos
 from splitee_ros.ros.telemetry import frame_key, frame_status, health
 from splitee_ros.tools.harness import Collector
-from splitee_ros.tools.view import CAMERA, DETECTIONS, FRAMES, MONITOR, FoxgloveView
+from splitee_ros.tools.view import CAMERA, DETECTIONS, FRAMES, MONITOR, FoxgloveView, layout
 
 CHANNELS = (CAMERA, DETECTIONS, FRAMES, MONITOR)
 JPEG = bytes.fromhex('ffd8ffe000104a46494600') + b'frame'
@@ -150,3 +151,11 @@ def test_splitee_view_forwards_what_the_vehicle_publishes(ros_env):
         collector.close()
         view.terminate()
         view.wait(30)
+
+
+def test_the_shipped_layout_is_the_channels_layout():
+    """config/foxglove_layout.json is what `splitee view --layout` writes: it shows the channels the view serves."""
+    shipped = json.loads((Path(__file__).resolve().parents[1] / 'config' / 'foxglove_layout.json').read_text())
+    assert shipped == json.loads(layout())
+    text = json.dumps(shipped)
+    assert all(f'"{channel}' in text for channel in CHANNELS)

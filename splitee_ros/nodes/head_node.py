@@ -41,9 +41,10 @@ from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
 from splitee_ros.codec.envelope import EnvelopeError, Status, decode_envelope
+from splitee_ros.control.latency import MODES
 from splitee_ros.model.postprocess import Detections, agreement
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
-from splitee_ros.pipeline.head import MODES, HeadPipeline, HeadSettings
+from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
 from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.ros import qos
 from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
@@ -256,11 +257,13 @@ class HeadNode(ManagedNode):
 
     def _process(self, frames: list[tuple]) -> None:
         """Run the head on one image of each camera that had one: (camera, header, time received, image)."""
-        settings = self.settings
+        settings, pipeline = self.settings, self.pipeline
+        if settings is None or pipeline is None:  # the threads run from activate to deactivate: never here
+            raise RuntimeError('head_node is not configured')
         sequences = [self.sequence + 1 + index for index in range(len(frames))]
         self.sequence += len(frames)
         checks = [self._exit_check_due() for _ in frames]
-        steps = self.pipeline.steps([frame[3] for frame in frames], settings, sequences, checks)
+        steps = pipeline.steps([frame[3] for frame in frames], settings, sequences, checks)
         for (camera, header, received, image), step in zip(frames, steps, strict=True):
             self._answer_or_send(camera, header, received, image, step)
 

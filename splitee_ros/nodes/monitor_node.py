@@ -18,11 +18,13 @@ import os
 import threading
 import time
 from collections import deque
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterEvent, SetParametersResult
 from rcl_interfaces.srv import GetParameters, SetParametersAtomically
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.client import Client
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from sensor_msgs.msg import CompressedImage
@@ -65,7 +67,7 @@ class MonitorNode(Node):
         self.monitor = LinkMonitor(settings, self.model, self.policy, seed=os.getpid())
         self.lock = threading.Lock()  # the measurements, shared by the measuring and the deciding callbacks
         self.head_name = head if head.startswith('/') else f'{self.get_namespace().rstrip("/")}/{head}'
-        self.applied: dict[str, object] = {}  # the head's settings as last read or set (by the monitor or by hand)
+        self.applied: dict[str, Any] = {}  # the head's settings as last read or set (by the monitor or by hand)
         self.recently_set: deque[tuple[float, str, object]] = deque()  # what the monitor set, for 10 s
         self.decision: Decision | None = None
         self.changes = self.apply_failures = 0
@@ -73,10 +75,12 @@ class MonitorNode(Node):
         self.probe_pub = self.create_publisher(CompressedImage, PROBE_TOPIC, qos.PROBE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         group, deciding = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()  # a slow decision
-        self.set_client = self.create_client(  # never delays a probe's reply, so never inflates its RTT
+        self.set_client: Client = self.create_client(  # never delays a probe's reply, so never inflates its RTT
             SetParametersAtomically, f'{self.head_name}/set_parameters_atomically', callback_group=deciding
         )
-        self.get_client = self.create_client(GetParameters, f'{self.head_name}/get_parameters', callback_group=deciding)
+        self.get_client: Client = self.create_client(
+            GetParameters, f'{self.head_name}/get_parameters', callback_group=deciding
+        )
         self.create_subscription(CompressedImage, PROBE_REPLY_TOPIC, self._on_reply, qos.PROBE, callback_group=group)
         self.create_subscription(
             DiagnosticStatus, f'{head}/telemetry', self._on_head, qos.TELEMETRY, callback_group=group
@@ -176,7 +180,7 @@ class MonitorNode(Node):
         self.get_logger().info(decision.explain())
         self._apply(decision.choice.parameters())
 
-    def _apply(self, values: dict[str, object]) -> None:
+    def _apply(self, values: dict[str, Any]) -> None:
         """Set `values` on the head in one atomic call; a failure is logged and the choice tried again."""
         if not self.set_client.service_is_ready():
             self._apply_failed(f'{self.set_client.srv_name} is not available')
@@ -190,9 +194,12 @@ class MonitorNode(Node):
             parameters=[Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
         )
         future = self.set_client.call_async(request)
-        future.add_done_callback(
-            lambda f: None if f.result().result.successful else self._apply_failed(f.result().result.reason)
-        )
+        future.add_done_callback(self._on_applied)
+
+    def _on_applied(self, future) -> None:
+        response = future.result()
+        if response is None or not response.result.successful:
+            self._apply_failed('no answer' if response is None else response.result.reason)
 
     def _apply_failed(self, reason: str) -> None:
         self.apply_failures += 1

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.publisher import Publisher
+from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage
 
 from splitee_ros.codec import envelope
@@ -48,8 +50,8 @@ class Vehicle:
     """One vehicle the edge serves: its namespace, where its answers go, and its counts."""
 
     namespace: str  # absolute, e.g. /veh_3
-    results: object  # publisher of result envelopes
-    probe_replies: object
+    results: Publisher  # of result envelopes
+    probe_replies: Publisher
     counts: Counter[str] = field(default_factory=Counter)
     subscriptions: list = field(default_factory=list)  # its requests and probes
 
@@ -87,7 +89,7 @@ class TailNode(ManagedNode):
         self._vehicles_lock = threading.Lock()
         self._running = False
         self.workers: list[threading.Thread] = []
-        self._discovery = None
+        self._discovery: Timer | None = None
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(1.0, self.report_health, callback_group=MutuallyExclusiveCallbackGroup())
@@ -145,6 +147,12 @@ class TailNode(ManagedNode):
         """Drop the model."""
         self.pipeline = None
 
+    def _loaded(self) -> TailPipeline:
+        """The pipeline: requests arrive only from activate on, after configure loaded it."""
+        if self.pipeline is None:
+            raise RuntimeError('tail_node is not configured')
+        return self.pipeline
+
     def _absolute(self, namespace: str) -> str:
         namespace = namespace.strip('/')
         if not namespace:
@@ -195,7 +203,7 @@ class TailNode(ManagedNode):
     def _on_request(self, vehicle: Vehicle, msg: CompressedImage) -> None:
         arrived = time.monotonic()
         try:
-            work = self.pipeline.decode(msg.format, bytes(msg.data))
+            work = self._loaded().decode(msg.format, bytes(msg.data))
         except Exception as error:  # a malformed message (RejectedError) or a failure on it: answer, count, serve on
             if not isinstance(error, RejectedError):
                 error = RejectedError('internal', f'{type(error).__name__}: {error}')
@@ -224,7 +232,7 @@ class TailNode(ManagedNode):
         start = time.perf_counter()
         started = time.monotonic()
         try:
-            results = self.pipeline.run([job.work for job in jobs])
+            results = self._loaded().run([job.work for job in jobs])
         except Exception as error:  # the batch failed: every request in it gets a reason, the node serves on
             self.scheduler.done(batch, time.perf_counter() - start)
             self.counts['rejected_internal'] += len(jobs)

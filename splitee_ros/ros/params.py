@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+if TYPE_CHECKING:
+    from splitee_ros.runtime.base import Role
 
 PACKAGE_DEFAULT = object()  # the default is the model package's operating point, given when declaring
 
@@ -81,7 +84,7 @@ def setting_changes(table: Iterable[ParameterSpec], values: Mapping[str, Any]) -
             for name, value in values.items() if name in settings}  # fmt: skip
 
 
-def load_model(values: Mapping[str, Any], role: str, max_batch: int = 1):
+def load_model(values: Mapping[str, Any], role: Role, max_batch: int = 1):
     """Load the package named by the model parameters' `values` (model, backend, device, threads) for `role`.
 
     Returns the package and its runtime with every split of `role` (and the whole model) loaded and warm;

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -20,6 +21,7 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import SetParameters
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.client import Client
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -220,7 +222,7 @@ class Collector:
 
     def call(self, service_type, name: str, request, timeout_s: float = 30.0):
         """Call a service of another node (waiting for it to appear) and return its response."""
-        client = self.node.create_client(service_type, name)
+        client: Client = self.node.create_client(service_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout_s):
                 raise TimeoutError(f'{name} is not available')
@@ -234,7 +236,7 @@ class Collector:
         finally:
             self.node.destroy_client(client)
 
-    def set_parameters(self, node: str, values: Mapping[str, object], timeout_s: float = 30.0) -> list:
+    def set_parameters(self, node: str, values: Mapping[str, Any], timeout_s: float = 30.0) -> list:
         """Call `node`'s SetParameters service, as `ros2 param set` does; return the results."""
         parameters = [Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
         response = self.call(SetParameters, f'{node}/set_parameters', SetParameters.Request(parameters=parameters),

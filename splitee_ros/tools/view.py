@@ -56,6 +56,33 @@ def _numbers(values: Mapping[str, str]) -> dict[str, Any]:
     return record
 
 
+def layout() -> str:
+    """The Foxglove layout of these channels (JSON), shipped as `config/foxglove_layout.json`.
+
+    The camera with its detections; latency and bytes per frame over time; each frame's record; the monitor's
+    latest status.
+    """
+    from foxglove import layouts
+
+    def plot(title: str, field: str) -> layouts.SplitItem:
+        series = layouts.PlotSeries(value=f'{FRAMES}.{field}', label=field, enabled=True)
+        return layouts.SplitItem(content=layouts.PlotPanel(title=title, config=layouts.PlotConfig(paths=[series])))
+
+    def record(title: str, topic: str) -> layouts.SplitItem:
+        config = layouts.RawMessagesConfig(topic_path=topic)
+        return layouts.SplitItem(content=layouts.RawMessagesPanel(title=title, config=config))
+
+    annotations = {DETECTIONS: layouts.ImageAnnotationSettings(visible=True)}
+    image_mode = layouts.ImageModeConfig(image_topic=CAMERA, annotations=annotations)
+    image = layouts.ImagePanel(title='camera and detections', config=layouts.ImageConfig(image_mode=image_mode))
+    charts = layouts.SplitContainer(direction='column', items=[plot('latency', 'latency_ms'), plot('bytes', 'bytes')])
+    side = layouts.SplitContainer(direction='column', items=[record('frame', FRAMES), record('monitor', MONITOR)])
+    items = [layouts.SplitItem(proportion=2, content=image), layouts.SplitItem(content=charts),
+             layouts.SplitItem(content=side)]  # fmt: skip
+    content = layouts.SplitContainer(direction='row', items=items)
+    return layouts.Layout(content=content).to_json()
+
+
 class FoxgloveView:
     """The channels and the server; fed with what the vehicle publishes (no rclpy here)."""
 
