@@ -4,6 +4,7 @@
 
 import json
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -149,8 +150,12 @@ def test_splitee_view_forwards_what_the_vehicle_publishes(ros_env):
         if client is not None:
             client.close()
         collector.close()
-        view.terminate()
-        view.wait(30)
+        view.send_signal(signal.SIGINT)  # as Ctrl-C; a machine that stalls may take long to leave DDS: then kill
+        try:
+            view.wait(30)
+        except subprocess.TimeoutExpired:
+            view.kill()
+            view.wait()
 
 
 def test_the_shipped_layout_is_the_channels_layout():
