@@ -29,7 +29,8 @@ class CameraFrame:
     frame_id: str = 'camera'
 
 
-def _header(stamp_ns: int, frame_id: str):
+def header_of(stamp_ns: int, frame_id: str):
+    """A `std_msgs/Header` of the bag's type store."""
     types = TYPESTORE.types
     stamp = types['builtin_interfaces/msg/Time'](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
     return types['std_msgs/msg/Header'](stamp=stamp, frame_id=frame_id)
@@ -40,7 +41,7 @@ def _camera_info(stamp_ns: int, frame_id: str, width: int, height: int, intrinsi
     projection = np.zeros((3, 4), np.float64)
     projection[:, :3] = intrinsics
     return types['sensor_msgs/msg/CameraInfo'](
-        header=_header(stamp_ns, frame_id), height=height, width=width, distortion_model='plumb_bob',
+        header=header_of(stamp_ns, frame_id), height=height, width=width, distortion_model='plumb_bob',
         d=np.zeros(5, np.float64), k=intrinsics.reshape(-1).astype(np.float64), r=np.eye(3).reshape(-1),
         p=projection.reshape(-1), binning_x=0, binning_y=0,
         roi=types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
@@ -62,7 +63,7 @@ def write_camera_bag(
         for frame in frames:
             height, width = frame.image.shape[:2]
             image = types[image_type](
-                header=_header(frame.stamp_ns, frame.frame_id), height=height, width=width, encoding='bgr8',
+                header=header_of(frame.stamp_ns, frame.frame_id), height=height, width=width, encoding='bgr8',
                 is_bigendian=0, step=width * 3, data=np.ascontiguousarray(frame.image).reshape(-1),
             )  # fmt: skip
             info = _camera_info(frame.stamp_ns, frame.frame_id, width, height, intrinsics)
