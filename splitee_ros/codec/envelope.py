@@ -34,16 +34,16 @@ import enum
 import struct
 from dataclasses import dataclass
 
-import google_crc32c
 import numpy as np
 
+from splitee_ros.codec.checksum import CRC_SIZE, crc32c_of_record
 from splitee_ros.model.postprocess import Detections
 
 MAGIC = b'SPLR'
 VERSION = 1
 FORMAT = 'splitee-result/1'  # CompressedImage.format of an envelope
 HEADER = struct.Struct('<4sBBBBIIffI')
-CRC_OFFSET = HEADER.size - 4
+CRC_OFFSET = HEADER.size - CRC_SIZE
 MAX_DETECTIONS = 10_000
 BYTES_PER_DETECTION = 22
 
@@ -110,10 +110,7 @@ def encode_envelope(envelope: Envelope) -> bytes:
 
 def envelope_crc(data: bytes | bytearray) -> int:
     """CRC32C of an envelope with its CRC field taken as zero."""
-    crc: int = google_crc32c.extend(0, bytes(data[:CRC_OFFSET]))
-    crc = google_crc32c.extend(crc, b'\0\0\0\0')
-    crc = google_crc32c.extend(crc, bytes(data[HEADER.size :]))
-    return crc
+    return crc32c_of_record(data, HEADER.size)
 
 
 def decode_envelope(data: bytes, class_count: int) -> Envelope:

@@ -34,9 +34,9 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import google_crc32c
 import numpy as np
 
+from splitee_ros.codec.checksum import CRC_SIZE, crc32c_of_record
 from splitee_ros.codec.entropy import EntropyError
 from splitee_ros.codec.registry import CODECS_BY_ID, Codec
 
@@ -46,7 +46,7 @@ MAX_RANK = 8
 FLAG_CLIPPED = 0x01
 KNOWN_FLAGS = FLAG_CLIPPED
 HEADER = struct.Struct('<4sBBBB8sBBHIII')
-CRC_OFFSET = HEADER.size - 4
+CRC_OFFSET = HEADER.size - CRC_SIZE
 DTYPES: dict[int, np.dtype] = {1: np.dtype(np.float32), 2: np.dtype(np.float16), 3: np.dtype(np.float64)}
 DTYPE_CODES = {dtype: code for code, dtype in DTYPES.items()}
 MAX_SCALE = 1e30
@@ -136,10 +136,7 @@ def encode_frame(
 
 def frame_crc(frame: bytes | bytearray) -> int:
     """CRC32C of a frame with its CRC field taken as zero."""
-    crc: int = google_crc32c.extend(0, bytes(frame[:CRC_OFFSET]))
-    crc = google_crc32c.extend(crc, b'\0\0\0\0')
-    crc = google_crc32c.extend(crc, bytes(frame[HEADER.size :]))
-    return crc
+    return crc32c_of_record(frame, HEADER.size)
 
 
 class FrameDecoder:
