@@ -8,8 +8,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from splitee_ros.errors import ConfigError, SpliteeError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _smoke(args: argparse.Namespace) -> int:
@@ -156,11 +160,15 @@ def _build_engines(args: argparse.Namespace) -> int:
 
     require_tensorrt()
     folder = ensure_exported(ModelPackage.load(args.package), args.cache)
-    images = []
+    images: list[np.ndarray] = []
     if args.precision == 'int8':
         if args.calibration_dir:
             paths = sorted(p for p in Path(args.calibration_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            images = [cv2.imread(str(path)) for path in paths[: args.calibration_frames]]
+            for path in paths[: args.calibration_frames]:
+                image = cv2.imread(str(path))
+                if image is None:
+                    raise ConfigError(f'calibration image {path} is unreadable')
+                images.append(image)
         else:
             images = sample_frames(args.calibration_frames, seed=7000)
     backend = TensorRTBackend(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys.stores.ros2_humble import sensor_msgs__msg__Image as ImageMessage
 
 from splitee_ros.errors import UnknownNameError
 
@@ -83,9 +84,11 @@ def read_camera_frames(path: str | Path, topic: str = IMAGE_TOPIC) -> Iterator[C
             )
         for connection, _, raw in reader.messages(connections=connections):
             message = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
+            if not isinstance(message, ImageMessage):
+                raise ValueError(f'{path}: topic {topic} carries {connection.msgtype}, not sensor_msgs/msg/Image')
             channels = {'bgr8': 3, 'rgb8': 3, 'mono8': 1}[message.encoding]
-            image = np.asarray(message.data, np.uint8).reshape(message.height, message.step)
-            image = image[:, : message.width * channels].reshape(message.height, message.width, channels)
+            rows = np.asarray(message.data, np.uint8).reshape(message.height, message.step)
+            image = rows[:, : message.width * channels].reshape(message.height, message.width, channels)
             if message.encoding == 'rgb8':
                 image = image[..., ::-1]
             stamp = message.header.stamp

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -103,7 +104,8 @@ def kitti_to_coco(kitti_root: str | Path, image_folder: str = 'image_2', label_f
     if not label_files:
         raise FileNotFoundError(f'no KITTI label files in {root / label_folder}')
     category_id = {c['name']: c['id'] for c in categories()}
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []  # COCO records
+    annotations: list[dict[str, Any]] = []
     for image_id, label_file in enumerate(label_files, start=1):
         image_path = next((root / image_folder).glob(label_file.stem + '.*'), None)
         if image_path is None:

@@ -45,6 +45,7 @@ IGNORE_VISIBLE = 0.4  # between MIN_VISIBLE and this it is annotated as a crowd 
 MIN_TRANSMISSION = 0.08  # fog: an object keeping less of its contrast than this is not annotated
 IGNORE_TRANSMISSION = 0.25  # ... and one keeping less than this is a crowd
 NEAR, FAR = 3.0, 140.0
+Light = tuple[float, float, float, tuple[int, int, int]]  # (u, v, radius, BGR colour) of a light that glows at night
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,7 @@ class Drive:
         placed.sort(key=lambda item: -item[0])
         boxes = []
         night = self.spec.condition.startswith('night')
-        lights = []
+        lights: list[Light] = []
         for distance, track_id, actor, lateral in placed:
             drawn = _draw_actor(image, depth, ids, camera, actor, lateral, distance, track_id, night, lights)
             if drawn is not None and actor.annotated:
@@ -346,7 +347,7 @@ class Drive:
             draw_facade(image, depth, emissive, camera, facade, ego_z, palette, self.textures)
 
     def _apply_condition(
-        self, image: np.ndarray, depth: np.ndarray, emissive: np.ndarray, lights: list, index: int
+        self, image: np.ndarray, depth: np.ndarray, emissive: np.ndarray, lights: list[Light], index: int
     ) -> None:
         condition = self.spec.condition
         rng = np.random.default_rng([self.spec.seed, 2, index])
@@ -435,7 +436,8 @@ def _object_color(kind: str, rng: np.random.Generator) -> tuple[int, int, int]:
     }
     options = palettes[kind]
     base = np.array(options[int(rng.integers(len(options)))], np.float32) + rng.normal(0, 10, 3)
-    return tuple(int(c) for c in np.clip(base, 0, 255))
+    blue, green, red = (int(c) for c in np.clip(base, 0, 255))
+    return blue, green, red
 
 
 def _glow(image: np.ndarray, u: float, v: float, radius: float, color) -> None:
@@ -459,8 +461,8 @@ def _draw_actor(image, depth, ids, camera: Camera, actor: Actor, lateral, distan
     x0, y0 = math.floor(u0), math.floor(v_top)
     patch_w, patch_h = math.ceil(u1) - x0 + 1, math.ceil(v_bottom) - y0 + 1
     scale = 4 if max(patch_w, patch_h) < 64 else 1
-    patch = np.zeros((patch_h * scale, patch_w * scale, 3), np.float32)
-    mask = np.zeros(patch.shape[:2], np.uint8)
+    patch: np.ndarray = np.zeros((patch_h * scale, patch_w * scale, 3), np.float32)  # supersampled, then resized
+    mask: np.ndarray = np.zeros(patch.shape[:2], np.uint8)
     offset = ((u0 - x0) * scale, (v_top - y0) * scale)
     rng = np.random.default_rng(actor.variant)
     DRAWERS[actor.kind](patch, mask, offset, width_px * scale, height_px * scale, actor, rng)
@@ -503,7 +505,7 @@ def _surface_detail(patch: np.ndarray, rng: np.random.Generator) -> None:
     patch *= (rows * (1 + 0.07 * mottling))[..., None]
 
 
-def _add_lights(lights: list, actor: Actor, u0: float, v_top: float, width: float, height: float) -> None:
+def _add_lights(lights: list[Light], actor: Actor, u0: float, v_top: float, width: float, height: float) -> None:
     """Lights that stay bright at night: vehicle lamps, street lamps, the lit lamp of a traffic light."""
     if actor.kind in ('car', 'truck', 'bus'):
         color = (40, 40, 255) if actor.facing > 0 else (230, 240, 255)
@@ -538,7 +540,8 @@ def _poly(patch, mask, points, color) -> None:
 
 
 def _shade(color, factor: float) -> tuple[float, float, float]:
-    return tuple(float(min(255, c * factor)) for c in color)
+    blue, green, red = (float(min(255, c * factor)) for c in color)
+    return blue, green, red
 
 
 def _draw_car(patch, mask, offset, w, h, actor, rng) -> None:

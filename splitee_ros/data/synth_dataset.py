@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -81,7 +82,9 @@ def make_synthetic_dataset(out: str | Path, config: SynthConfig, workers: int | 
     out = Path(out)
     (out / 'images').mkdir(parents=True, exist_ok=True)
     camera = Camera()
-    images, annotations, bag_frames = [], [], []
+    images: list[dict[str, Any]] = []  # COCO records
+    annotations: list[dict[str, Any]] = []
+    bag_frames: list[CameraFrame] = []
     category_id = {c['name']: c['id'] for c in categories()}
     for drive_index, frame in _frames(config, (os.cpu_count() or 1) if workers is None else workers):
         image_id = len(images) + 1

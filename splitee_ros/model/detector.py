@@ -115,15 +115,30 @@ class SplittableDetector(nn.Module):
             raise UnknownNameError(f'{self.family} has no split point {name!r}; known: {", ".join(self.split_points)}')
         return self.split_points[name]
 
-    def add_bottleneck(self, split: str, code_channels: int, stride: int, hidden: int = 0, blocks: int = 0):
+    def add_bottleneck(
+        self, split: str, code_channels: int, stride: int, hidden: int = 0, blocks: int = 0
+    ) -> Bottleneck:
         """Inject a bottleneck at `split`."""
         channels, height, width = self.split(split).shape
         if stride not in (1, 2, 4) or code_channels < 1:
             raise ValueError(f'split {split!r}: bottleneck needs code_channels >= 1 and stride 1, 2 or 4')
         if height % stride or width % stride:
             raise ValueError(f'split {split!r}: {height}x{width} is not divisible by bottleneck stride {stride}')
-        self.bottlenecks[split] = Bottleneck(channels, code_channels, stride, hidden, blocks)
-        return self.bottlenecks[split]
+        bottleneck = Bottleneck(channels, code_channels, stride, hidden, blocks)
+        self.bottlenecks[split] = bottleneck
+        return bottleneck
+
+    def bottleneck_at(self, split: str) -> Bottleneck:
+        """The bottleneck at `split`, typed (a ModuleDict's items are typed Module)."""
+        bottleneck = self.bottlenecks[split]
+        assert isinstance(bottleneck, Bottleneck)  # only add_bottleneck fills `bottlenecks`
+        return bottleneck
+
+    def exit_at(self, split: str) -> ExitHead | PyramidExit:
+        """The exit head at `split`, typed (a ModuleDict's items are typed Module)."""
+        exit_head = self.exits[split]
+        assert isinstance(exit_head, (ExitHead, PyramidExit))  # only add_exit fills `exits`
+        return exit_head
 
     def add_exit(self, split: str, config: ExitConfig) -> nn.Module:
         """Attach an exit head of `config`'s kind to the features at `split`."""
@@ -140,7 +155,7 @@ class SplittableDetector(nn.Module):
             getattr(self.neck_head, 'anchors', None),
             getattr(self.neck_head, 'anchors_per_level', None),
         )
-        if self.output_kind != 'retinanet' or anchors is None or len(per_level) != 3:
+        if self.output_kind != 'retinanet' or anchors is None or per_level is None or len(per_level) != 3:
             raise ValueError(f"{self.family}: a pyramid exit predicts on a three-level RetinaNet head's anchors")
         finest = (height * point.stride // 8) * (width * point.stride // 8)  # cells at stride 8
         exit_head = PyramidExit(
@@ -200,7 +215,7 @@ class HeadModel(nn.Module):
         self.normalize = detector.normalize
         self.stages = detector.backbone.stages[: point.stage_index]
         self.encoder = (
-            detector.bottlenecks[point.name].encoder if bottleneck and point.name in detector.bottlenecks else None
+            detector.bottleneck_at(point.name).encoder if bottleneck and point.name in detector.bottlenecks else None
         )
         self.exit_stages = {
             other.stage_index - 1: name
@@ -239,7 +254,7 @@ class TailModel(nn.Module):
         self.backbone = detector.backbone.suffix(point.stage_index)
         self.neck_head = detector.neck_head
         self.decoder = (
-            detector.bottlenecks[point.name].decoder if bottleneck and point.name in detector.bottlenecks else None
+            detector.bottleneck_at(point.name).decoder if bottleneck and point.name in detector.bottlenecks else None
         )
 
     def forward(self, code: Tensor) -> dict[str, Tensor]:

@@ -14,6 +14,7 @@ import inspect
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,9 @@ from splitee_ros.runtime.spec import FULL_GRAPH, OPSET
 BATCH_AXIS = {0: 'batch'}
 # The TorchScript-based exporter handles these plain conv graphs on every torch from JetPack 6's on; torch
 # 2.5+ must be told to use it (`dynamo=False`), older ones do not know the argument.
-_EXPORTER_OPTIONS = {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}
+_EXPORTER_OPTIONS: dict[str, Any] = (
+    {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}
+)
 
 
 @dataclass(frozen=True)

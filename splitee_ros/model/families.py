@@ -13,6 +13,7 @@ import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +36,14 @@ from splitee_ros.model.detector import Normalize, SplittableDetector
 from splitee_ros.model.parts import StagedBackbone, fixed_anchors
 from splitee_ros.model.postprocess import PostprocessConfig
 from splitee_ros.model.weights import load_weights
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from torchvision.models.detection.ssd import SSD
+
+    # The torchvision detectors that split here (untyped: torchvision ships no type information).
+    TorchvisionDetector: TypeAlias = FasterRCNN | RetinaNet | SSD
 
 Builder = Callable[[ModelConfig], SplittableDetector]
 FAMILIES: dict[str, Builder] = {}
@@ -119,16 +128,16 @@ class FasterRCNNNeckHead(nn.Module):
 
 def _flatten(body: Mapping[str, nn.Module], expand: Sequence[str] = ()) -> list[tuple[str, nn.Module]]:
     """List a body's children as stages, expanding the named Sequentials into their blocks."""
-    stages = []
+    stages: list[tuple[str, nn.Module]] = []
     for name, module in body.items():
         if name in expand:
-            stages += [(f'{name}_{index}', block) for index, block in enumerate(module)]
+            stages += [(f'{name}_{index}', block) for index, block in enumerate(module.children())]
         else:
             stages.append((name, module))
     return stages
 
 
-def _last_stage(stages: list[tuple[str, nn.Module]]) -> dict[str, int]:
+def _last_stage(stages: Sequence[tuple[str, nn.Module]]) -> dict[str, int]:
     """Map each stage name, and each layer name (before '_'), to the index of its last stage."""
     last = {}
     for index, (name, _) in enumerate(stages):
@@ -136,13 +145,13 @@ def _last_stage(stages: list[tuple[str, nn.Module]]) -> dict[str, int]:
     return last
 
 
-def _returned(stages: list[tuple[str, nn.Module]], return_layers: Mapping[str, str]) -> dict[int, str]:
+def _returned(stages: Sequence[tuple[str, nn.Module]], return_layers: Mapping[str, str]) -> dict[int, str]:
     """Map the index of the last stage of each returned layer to the feature's name."""
     last = _last_stage(stages)
     return {last[layer]: feature for layer, feature in return_layers.items()}
 
 
-def _split_indices(stages: list[tuple[str, nn.Module]], names: Sequence[str]) -> dict[str, int]:
+def _split_indices(stages: Sequence[tuple[str, nn.Module]], names: Sequence[str]) -> dict[str, int]:
     """Name each split after the last stage that the head runs: split 'layer1' cuts after layer1's last block."""
     last = _last_stage(stages)
     unknown = [name for name in names if name not in last]
@@ -165,7 +174,12 @@ def _postprocess(defaults: PostprocessConfig, config: ModelConfig) -> Postproces
 
 
 def _one_stage_neck_head(
-    backbone: StagedBackbone, normalize: Normalize, neck: nn.Module, head: nn.Module, generator: nn.Module, size
+    backbone: StagedBackbone,
+    normalize: Normalize,
+    neck: nn.Module,
+    head: nn.Module,
+    generator: AnchorGenerator,
+    size: tuple[int, int],
 ) -> OneStageNeckHead:
     backbone.eval()
     neck.eval()
@@ -175,7 +189,7 @@ def _one_stage_neck_head(
     return OneStageNeckHead(neck, head, anchors, per_level)
 
 
-def _ssdlite_stages(model: nn.Module) -> StagedBackbone:
+def _ssdlite_stages(model: SSD) -> StagedBackbone:
     features = model.backbone.features
     stages = [(f'features_{i}', block) for i, block in enumerate(features[0])]
     stages += [(f'features_{len(features[0]) + i}', block) for i, block in enumerate(features[1])]
@@ -189,13 +203,13 @@ def _ssdlite_stages(model: nn.Module) -> StagedBackbone:
 class TorchvisionFamily:
     """How to build a torchvision detector and where to split it."""
 
-    make: Callable[..., nn.Module]
+    make: Callable[..., TorchvisionDetector]
     default_size: tuple[int, int]  # (height, width)
     splits: tuple[str, ...]  # default split points, named after the last stage of the head
     expand: tuple[str, ...] = ()  # body layers listed block by block, so that splits can fall inside them
     fixed_size: bool = False  # SSD resizes to a fixed size; the others resize by min/max side
 
-    def model(self, config: ModelConfig) -> nn.Module:
+    def model(self, config: ModelConfig) -> TorchvisionDetector:
         """Build the torchvision model with random weights, its transform a no-op at the input size."""
         height, width = config.input_size or self.default_size
         options = {'weights': None, 'weights_backbone': None, 'num_classes': len(config.class_names)}
@@ -228,10 +242,11 @@ TORCHVISION_FAMILIES = {
 }
 
 
-def wrap_torchvision(family: str, model: nn.Module, config: ModelConfig) -> SplittableDetector:
+def wrap_torchvision(family: str, model: TorchvisionDetector, config: ModelConfig) -> SplittableDetector:
     """Make a torchvision detector splittable; the result shares (not copies) the model's modules."""
     spec = TORCHVISION_FAMILIES[family]
-    size = tuple(config.input_size or spec.default_size)
+    height, width = config.input_size or spec.default_size
+    size = (height, width)
     divisor = model.transform.size_divisible
     if size[0] % divisor or size[1] % divisor:
         raise ValueError(f'{family}: input size {size} must be a multiple of {divisor} (torchvision pads to it)')
@@ -243,6 +258,7 @@ def wrap_torchvision(family: str, model: nn.Module, config: ModelConfig) -> Spli
         body = model.backbone.body
         stages = _flatten(OrderedDict(body.named_children()), spec.expand)
         backbone = StagedBackbone(stages, _returned(stages, body.return_layers))
+    neck_head: FasterRCNNNeckHead | OneStageNeckHead
     if isinstance(model, FasterRCNN):
         roi = model.roi_heads
         postprocess = _postprocess(PostprocessConfig(roi.score_thresh, roi.nms_thresh, roi.detections_per_img), config)
@@ -302,12 +318,18 @@ def build_demo(config: ModelConfig) -> SplittableDetector:
     """
     from torchvision.models.detection.retinanet import RetinaNetHead
 
-    options = {'widths': (16, 24, 40, 80, 128), 'blocks': (1, 2, 3, 2), 'fpn_channels': 48, 'head_convs': 2}
+    options: dict[str, Any] = {  # as they come from the YAML config
+        'widths': (16, 24, 40, 80, 128),
+        'blocks': (1, 2, 3, 2),
+        'fpn_channels': 48,
+        'head_convs': 2,
+    }
     options |= {'anchor_sizes': ((12, 20, 32), (40, 64, 96), (128, 192, 288))} | dict(config.options)
     unknown = sorted(set(options) - {'widths', 'blocks', 'fpn_channels', 'head_convs', 'anchor_sizes'})
     if unknown:
         raise ValueError(f'unknown splitee_demo options {unknown}')
-    size = tuple(config.input_size or (480, 640))
+    height, width = config.input_size or (480, 640)
+    size = (height, width)
     widths, blocks = options['widths'], options['blocks']
     stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
     stages = [('stem', stem)] + [

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
+
+if TYPE_CHECKING:
+    from torchvision.models.detection.retinanet import RetinaNetHead  # untyped: torchvision ships no type information
 
 
 class StagedBackbone(nn.Module):
@@ -102,6 +106,7 @@ class Bottleneck(nn.Module):
             raise ValueError(f'bottleneck stride must be 1, 2 or 4, got {stride}')
         hidden = hidden or max(code_channels * 2, channels)
         self.stride = stride
+        self.code_channels = code_channels
         self.encoder = nn.Sequential(
             _conv(channels, hidden, 3, stride), *(_Residual(hidden) for _ in range(blocks)),
             nn.Conv2d(hidden, code_channels, 1),
@@ -130,6 +135,9 @@ class ExitHead(nn.Module):
     predicts whether its detections agree with the full model's; it is calibrated in training.
     """
 
+    anchors: Tensor  # buffers: (A, 4), and the anchors of each level
+    anchors_per_level: Tensor
+
     def __init__(
         self,
         in_channels: int,
@@ -153,6 +161,7 @@ class ExitHead(nn.Module):
         self.cls_logits = nn.Conv2d(width, anchors_per_cell * num_classes, 3, padding=1)
         self.bbox_regression = nn.Conv2d(width, anchors_per_cell * 4, 3, padding=1)
         self.confidence = nn.Linear(width + 2, 1)
+        assert self.cls_logits.bias is not None  # built with a bias
         nn.init.constant_(self.cls_logits.bias, -4.6)  # focal-loss prior of 0.01
         pooled = self.pool(torch.zeros(1, 1, *feature_size))
         anchors, per_level = fixed_anchors(generator, image_size, [pooled])
@@ -207,6 +216,7 @@ class _SeparableHeadConv(nn.Module):
             self.pointwise.weight[:, channel, 0, 0] = u[:, 0] * s[0]
             self.depthwise.weight[channel, 0] = v[0].reshape(3, 3)
         if conv.bias is not None:
+            assert self.pointwise.bias is not None  # built with a bias
             self.pointwise.bias.copy_(conv.bias)
 
 
@@ -219,6 +229,9 @@ class PyramidExit(nn.Module):
     depthwise-separable convolutions, and can start from the teacher's weights (`init_from_teacher`). The
     confidence predicts agreement with the full model, as `ExitHead`'s.
     """
+
+    anchors: Tensor  # buffers: the teacher's anchors (A, 4), and the anchors of each level
+    anchors_per_level: Tensor
 
     def __init__(
         self,
@@ -252,6 +265,7 @@ class PyramidExit(nn.Module):
         self.cls_tower, self.bbox_tower = tower(), tower()
         self.cls_logits = _SeparableHeadConv(width, anchors_per_cell * num_classes)
         self.bbox_regression = _SeparableHeadConv(width, anchors_per_cell * 4)
+        assert self.cls_logits.pointwise.bias is not None  # built with a bias
         nn.init.constant_(self.cls_logits.pointwise.bias, -4.6)  # focal-loss prior of 0.01
         self.confidence = nn.Linear(width + 2, 1)
 
@@ -286,13 +300,16 @@ class PyramidExit(nn.Module):
         confidence = torch.sigmoid(self.confidence(summary)).squeeze(1)
         return {'cls_logits': cls_logits, 'bbox_regression': bbox_regression, 'confidence': confidence}
 
-    def init_from_teacher(self, head: nn.Module) -> bool:
+    def init_from_teacher(self, head: RetinaNetHead) -> bool:
         """Start the head from a torchvision RetinaNetHead's weights where the shapes allow; True if they did."""
         towers = ((self.cls_tower, head.classification_head.conv), (self.bbox_tower, head.regression_head.conv))
         predictors = ((self.cls_logits, head.classification_head.cls_logits),
                       (self.bbox_regression, head.regression_head.bbox_reg))  # fmt: skip
-        pairs = [(ours, theirs[0]) for tower, teacher in towers
-                 for ours, theirs in zip(tower[0::2], teacher, strict=False)]  # fmt: skip
+        pairs = [
+            (ours, theirs[0])
+            for tower, teacher in towers
+            for ours, theirs in zip([m for m in tower if isinstance(m, _SeparableHeadConv)], teacher, strict=False)
+        ]
         pairs += list(predictors)
         fits = all(
             ours.pointwise.weight.shape[:2] == theirs.weight.shape[:2] and theirs.weight.shape[2:] == (3, 3)

@@ -9,11 +9,15 @@ Training estimates the rate with these modules; `export_tables` turns them into 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from splitee_ros.codec.learned import TABLE_FIELDS
+
+if TYPE_CHECKING:
+    from compressai.entropy_models import EntropyBottleneck  # untyped: compressai ships no type information
 
 
 def entropy_bottleneck(channels: int) -> torch.nn.Module:
@@ -42,18 +46,22 @@ class RateLevels(torch.nn.Module):
         """The gains of `level`, shaped (1, C, 1, 1) for a code (N, C, H, W)."""
         return self.log_gains[level].exp()[None, :, None, None]
 
+    def prior(self, level: int) -> EntropyBottleneck:
+        """The prior of `level` (`priors` holds only EntropyBottlenecks; a ModuleList's items are typed Module)."""
+        return self.priors[level]
+
     def forward(self, code: torch.Tensor, level: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The code as the decoder sees it at `level` (training: uniform noise for rounding), and its likelihoods."""
         gain = self.gain(level)
-        noisy, likelihoods = self.priors[level](code * gain)
+        noisy, likelihoods = self.prior(level)(code * gain)
         return noisy / gain, likelihoods
 
     def aux_loss(self) -> torch.Tensor:
         """The priors' quantile loss (CompressAI's auxiliary loss)."""
-        return sum(prior.loss() for prior in self.priors)
+        return sum(self.prior(level).loss() for level in range(len(self)))
 
 
-def prior_table(prior: torch.nn.Module, gain: torch.Tensor) -> dict[str, np.ndarray]:
+def prior_table(prior: EntropyBottleneck, gain: torch.Tensor) -> dict[str, np.ndarray]:
     """One prior's CDF tables (recomputed from its current density) and medians, with the level's gains."""
     prior.update(force=True)
     table = {
@@ -70,7 +78,7 @@ def export_tables(levels: Mapping[int, RateLevels]) -> dict[str, np.ndarray]:
     """Every split's tables at every level, keyed '<split index>.<level>.<field>' (what `load_tables` reads)."""
     arrays: dict[str, np.ndarray] = {}
     for split_index, split_levels in levels.items():
-        for level, prior in enumerate(split_levels.priors):
-            table = prior_table(prior, split_levels.log_gains[level].exp())
+        for level in range(len(split_levels)):
+            table = prior_table(split_levels.prior(level), split_levels.log_gains[level].exp())
             arrays |= {f'{split_index}.{level}.{name}': value for name, value in table.items()}
     return arrays

@@ -4,15 +4,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import operator
 import random
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +29,9 @@ from splitee_ros.model.package import write_package
 from splitee_ros.train.data import DetectionDataset, collate, open_dataset
 from splitee_ros.train.registry import Registry
 from splitee_ros.train.stages import STAGES, Stage
+
+if TYPE_CHECKING:
+    from splitee_ros.model.rate import RateLevels
 
 OPTIMIZERS: Registry = Registry('optimizer')
 OPTIMIZERS.register('adamw')(torch.optim.AdamW)
@@ -180,7 +185,7 @@ def train_stage(
                                    device):  # fmt: skip
             stage.train_mode()
             losses = stage.losses(batch)
-            loss = sum(losses.values())
+            loss: torch.Tensor = functools.reduce(operator.add, losses.values())  # a stage has at least one loss
             if not torch.isfinite(loss):
                 raise FloatingPointError(f'{stage_config.name}: loss is {float(loss)} at iteration {iteration}')
             optimizer.zero_grad(set_to_none=True)
@@ -219,7 +224,9 @@ def run_training(config: TrainConfig) -> Path:
     calibration_images = DetectionDataset(calibration_set, detector.input_size)
     count = min(config.calibration_images, len(calibration_images))
     calibration = DataLoader(Subset(calibration_images, range(count)), batch_size=8, collate_fn=collate)
-    logs, entropy_models, started = {}, {}, time.monotonic()
+    logs: dict[str, dict[str, Any]] = {}
+    entropy_models: dict[str, RateLevels] = {}
+    started = time.monotonic()
     for stage_config in config.stages:
         stage = STAGES[stage_config.kind](detector, stage_config.options)
         for module in stage.extra_modules.values():

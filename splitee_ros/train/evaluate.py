@@ -211,7 +211,7 @@ class Evaluation:
         """The whole frame compressed as an image and decoded at the edge, with the whole model there."""
         report = {}
         for kind, quality in IMAGE_BASELINES:
-            sizes = []
+            sizes: list[int] = []
 
             def predict(bgr, _, kind=kind, quality=quality, sizes=sizes):
                 data = image_bytes(bgr, kind, quality)

@@ -24,7 +24,7 @@ import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,9 +34,15 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from splitee_ros.errors import ConfigError
 from splitee_ros.model.detector import SplittableDetector
+from splitee_ros.model.families import OneStageNeckHead
+from splitee_ros.model.parts import PyramidExit
 from splitee_ros.model.postprocess import agreement
 from splitee_ros.train.losses import DetectionLoss, feature_distillation
 from splitee_ros.train.registry import Registry
+
+if TYPE_CHECKING:
+    from splitee_ros.model.rate import RateLevels
+    from splitee_ros.train.data import DetectionDataset
 
 STAGES: Registry = Registry('training stage')
 
@@ -77,7 +83,7 @@ class Stage(abc.ABC):
     def __init__(self, detector: SplittableDetector, options: Mapping[str, Any]) -> None:
         """Keep the detector and the options."""
         self.detector = detector
-        self.extra_modules: dict[str, nn.Module] = {}  # trained modules that are not the detector's (by split)
+        self.extra_modules: dict[str, RateLevels] = {}  # trained, not the detector's: rate levels by split
 
     @abc.abstractmethod
     def trained_modules(self) -> dict[str, nn.Module]:
@@ -105,14 +111,16 @@ class Stage(abc.ABC):
         for module in self.trained_modules().values():
             module.train()
 
-    def prepare(self, dataset: Dataset, device: torch.device) -> None:  # noqa: B027 - most stages need nothing
+    def prepare(self, dataset: DetectionDataset, device: torch.device) -> None:  # noqa: B027 - most need nothing
         """Work before the first batch (caches)."""
 
-    def size(self, dataset: Dataset) -> int:
+    def size(self, dataset: DetectionDataset) -> int:
         """Items in one epoch."""
         return len(dataset)
 
-    def batches(self, dataset: Dataset, batch_size: int, order: Sequence[int], device: torch.device) -> Iterable:
+    def batches(
+        self, dataset: DetectionDataset, batch_size: int, order: Sequence[int], device: torch.device
+    ) -> Iterable:
         """The epoch's batches, items in `order`."""
         return image_batches(dataset, batch_size, order, device)
 
@@ -159,7 +167,7 @@ class _NoOptions:
 class CutCache:
     """Head-side tensors at one cut (float16, in memory) of the first `count` images of a data set."""
 
-    def __init__(self, detector: SplittableDetector, dataset: Dataset, splits: Sequence[str], count: int,
+    def __init__(self, detector: SplittableDetector, dataset: DetectionDataset, splits: Sequence[str], count: int,
                  device: torch.device, with_teacher: bool = False) -> None:  # fmt: skip
         """Run the frozen head (and with `with_teacher` the whole teacher) once per image."""
         from splitee_ros.train.data import collate
@@ -259,7 +267,7 @@ class BottleneckStage(CachedStage):
             if len(gains) != len(levels):
                 raise ValueError(f'bottleneck stage: {len(levels)} rate levels but {len(gains)} gains')
             self.extra_modules = {
-                split: RateLevels(detector.bottlenecks[split].encoder[-1].out_channels, gains) for split in self.splits
+                split: RateLevels(detector.bottleneck_at(split).code_channels, gains) for split in self.splits
             }
         self._level = 0
 
@@ -321,7 +329,7 @@ class BottleneckStage(CachedStage):
         return cuts[:, :, top : top + h, left : left + w]
 
     def _split_losses(self, split: str, cut: Tensor, teacher: dict[str, Tensor] | None) -> dict[str, Tensor]:
-        options, bottleneck = self.options, self.detector.bottlenecks[split]
+        options, bottleneck = self.options, self.detector.bottleneck_at(split)
         totals: dict[str, Tensor] = {}
         code = bottleneck.encode(cut)
         if split in self.extra_modules:
@@ -347,7 +355,12 @@ class BottleneckStage(CachedStage):
                     feature_distillation(student[n], wanted[n]) for n in later
                 ) / max(1, len(later))  # fmt: skip
             if options.neck_weight:
-                neck = self.detector.neck_head.neck
+                neck_head = self.detector.neck_head
+                if not isinstance(neck_head, OneStageNeckHead):
+                    raise ValueError(
+                        f'bottleneck stage: neck_weight needs a one-stage head, {self.detector.family} has none'
+                    )
+                neck = neck_head.neck
                 with torch.no_grad():
                     wanted_neck = neck(wanted)
                 student_neck = neck(student)
@@ -409,10 +422,10 @@ class ExitStage(CachedStage):
         self.dense = self.options.distill_weight > 0
         teacher_anchors = getattr(detector.neck_head, 'anchors', None)
         for split in self.splits:
-            head = detector.exits[split]
+            head = detector.exit_at(split)
             if self.dense and (teacher_anchors is None or not torch.equal(head.anchors, teacher_anchors)):
                 raise ValueError(f"exits stage: dense distillation needs the exit at {split} on the teacher's anchors")
-            if self.options.init_from_teacher and hasattr(head, 'init_from_teacher'):
+            if self.options.init_from_teacher and isinstance(head, PyramidExit):
                 head.init_from_teacher(detector.neck_head.head)
         self.loss = DetectionLoss()
 
