@@ -18,10 +18,10 @@ demo: setup
 	$(ENV) && splitee demo --mode $(MODE) --fleet $(FLEET) $(if $(filter-out 0,$(FLEET)),--drives 4 --out artifacts/demo_fleet)
 
 lint: setup
-	$(ENV) && ruff check . && ruff format --check .
+	$(ENV) && ruff check . && ruff format --check . && mypy
 
 test: lint
 	$(ENV) && pytest && ./scripts/colcon_check.sh
 
 clean:
-	rm -rf .venv build install log .pytest_cache .ruff_cache
+	rm -rf .venv build install log .pytest_cache .ruff_cache .mypy_cache

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag2 import Reader, Writer
+from rosbags.typesys.stores.ros2_humble import sensor_msgs__msg__CompressedImage as CompressedImageMessage
 
 from splitee_ros.data.bag import STORAGE, TYPESTORE, header_of
 from splitee_ros.errors import UnknownNameError
@@ -58,6 +59,8 @@ def read_compressed_messages(path: str | Path, topic: str) -> Iterator[Compresse
             raise UnknownNameError(f'{path} has no CompressedImage topic {topic}')
         for connection, _, raw in reader.messages(connections=connections):
             message = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
+            if not isinstance(message, CompressedImageMessage):
+                raise ValueError(f'{topic} holds {type(message).__name__}, not a CompressedImage')
             stamp = message.header.stamp
             yield CompressedMessage(stamp.sec * 10**9 + stamp.nanosec, message.header.frame_id, message.format,
                                     bytes(message.data))  # fmt: skip
