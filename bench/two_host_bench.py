@@ -109,6 +109,7 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
     settled = [c for c, t in zip(choices, times, strict=False) if t >= 5.0]
     changes_after_5s = sum(a != b for a, b in itertools.pairwise(settled))
     first_10s = [c for c, t in zip(choices, times, strict=False) if t < 10.0]
+    reactions = reaction_times(trace, list(zip(times, choices, strict=False)))
     frames = len(record['published'])
     checks = [float(values['agreement']) for _, outcome, _, values in record['telemetry']
               if outcome == 'exit_check' and 'agreement' in values]  # fmt: skip
@@ -120,9 +121,28 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
         'hit_rate': hits / frames, 'dropped': len(dropped), 'drop_rate': len(dropped) / frames,
         'fallback_lateness_ms': _quantiles(lateness), 'changes': changes, 'changes_after_5s': changes_after_5s,
         'changes_in_first_10s': sum(a != b for a, b in itertools.pairwise(first_10s)),
+        'reaction_to_drops_s': reactions,  # the step's goal: a leaner configuration within 2 s of the drop
         'duration_s': max(times, default=0.0),
         'shares': {label: choices.count(label) / len(choices) for label in sorted(set(choices))} if choices else {},
     }  # fmt: skip
+
+
+def reaction_times(trace: Trace, timeline: list[tuple[float, str]]) -> list[float | None]:
+    """Per fall of the rate by half or more: seconds from it to the first frame with another configuration.
+
+    None when the configuration did not change before the next change of the rate (it fitted the lower link).
+    """
+    falls = [(offset, rate) for (_, before), (offset, rate) in itertools.pairwise(schedule_of(trace, trace.duration_s))
+             if rate <= before / 2]  # fmt: skip
+    offsets = [offset for offset, _ in schedule_of(trace, trace.duration_s)]
+    reactions: list[float | None] = []
+    for fall, _ in falls:
+        following = [offset for offset in offsets if offset > fall]
+        until = following[0] if following else float('inf')
+        before = [choice for when, choice in timeline if when < fall]
+        after = [when for when, choice in timeline if fall <= when < until and before and choice != before[-1]]
+        reactions.append(round(after[0] - fall, 3) if after else None)
+    return reactions
 
 
 def _choice(values: dict[str, str]) -> Choice:
