@@ -99,8 +99,9 @@ def run_demo(options: DemoOptions, out: str | Path) -> dict:
     collector = Collector(domain)
     try:
         print(f'demo: starting head, tail and monitor nodes (mode {options.mode}, ROS_DOMAIN_ID {domain})', flush=True)
-        ready = {IMAGE_TOPIC: 1, 'splitee/bottleneck': 1, 'splitee/probe': 1}
-        if not collector.wait_for_subscribers(ready, 300, publishers={'perception/detections': 1}):
+        ready = {IMAGE_TOPIC: 1, 'splitee/bottleneck': 1, 'splitee/probe': 1}  # and discovered by this node
+        active = collector.wait_until_active(['head_node', 'tail_node'], 300)
+        if not (active and collector.wait_for_subscribers(ready, 120, publishers={'perception/detections': 1})):
             raise RuntimeError('nodes did not come up:\n' + '\n'.join(n.log_tail(10) for n in nodes))
         print(f'demo: replaying {options.drives * options.frames} frames at {options.fps:g} FPS', flush=True)
         published = play(bag, PlayOptions(topics=(IMAGE_TOPIC,), wait_for_subscribers_s=60.0), node=collector.node)
@@ -154,7 +155,8 @@ def run_fleet_demo(options: DemoOptions, out: str | Path) -> dict:
         answers = {f'/{v}/perception/detections': 1 for v in vehicles} | {
             f'/{v}/splitee/edge/result': 1 for v in vehicles
         }
-        if not edge.wait_for_subscribers(ready, 600, publishers=answers):
+        active = edge.wait_until_active(['tail_node', *(f'/{v}/head_node' for v in vehicles)], 600)
+        if not (active and edge.wait_for_subscribers(ready, 120, publishers=answers)):
             raise RuntimeError('nodes did not come up:\n' + '\n'.join(n.log_tail(10) for n in nodes))
         frames = options.drives * options.frames
         print(f'demo: replaying {frames} frames per vehicle at {options.fps:g} FPS, every vehicle at once', flush=True)

@@ -254,6 +254,21 @@ class Collector:
             self.call(ChangeState, f'{node}/change_state', change, timeout_s)
         return self.call(GetState, f'{node}/get_state', GetState.Request(), timeout_s).current_state.label
 
+    def wait_until_active(self, nodes: Iterable[str], timeout_s: float) -> bool:
+        """Wait until every managed node in `nodes` (names, with namespace) reports the active lifecycle state."""
+        deadline = time.monotonic() + timeout_s
+        waiting = set(nodes)
+        while waiting and time.monotonic() < deadline:
+            for node in sorted(waiting):
+                try:
+                    if self.lifecycle(node, timeout_s=max(0.1, min(10.0, deadline - time.monotonic()))) == 'active':
+                        waiting.discard(node)
+                except TimeoutError:  # not up yet
+                    pass
+            if waiting:
+                time.sleep(0.2)
+        return not waiting
+
     def close(self) -> None:
         """Stop spinning and leave the domain."""
         self.executor.shutdown()
