@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from splitee_ros.codec.frame import FrameDecoder, FrameError, WireSpec
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import elapsed_ms
+from splitee_ros.pipeline.images import decode_image
 from splitee_ros.pipeline.request import BOTTLENECK, RequestFormat
 from splitee_ros.runtime.base import SplitRuntime
 from splitee_ros.runtime.spec import FULL_GRAPH
@@ -75,9 +75,10 @@ class TailPipeline:
             raise RejectedError('bad_format', str(error)) from None
         start = time.perf_counter()
         if request.kind != BOTTLENECK:
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-            if image is None:
-                raise RejectedError('bad_image', 'the JPEG does not decode')
+            try:
+                image = decode_image(data)
+            except ValueError as error:
+                raise RejectedError('bad_image', str(error)) from None
             info = {'mode': 'offload-image', 'decode_ms': elapsed_ms(start), 'bytes': len(data)}
             return EdgeWork(FULL_GRAPH, image, request, image.shape[:2], info)
         try:

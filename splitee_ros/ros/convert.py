@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from splitee_ros.model.postprocess import Detections
+from splitee_ros.pipeline.images import decode_image
 
 CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
 TO_BGR = {
@@ -44,11 +45,11 @@ def image_to_bgr(msg, bridge=None) -> np.ndarray:
 
 
 def compressed_to_bgr(msg) -> np.ndarray:
-    """`sensor_msgs/CompressedImage` (JPEG or PNG) → BGR uint8; ValueError if it does not decode."""
-    image = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR) if len(msg.data) else None
-    if image is None:
-        raise ValueError(f'compressed image ({msg.format!r}, {len(msg.data)} B) does not decode')
-    return image
+    """`sensor_msgs/CompressedImage` (JPEG or PNG of a sane size) → BGR uint8; ValueError if it is not one."""
+    try:
+        return decode_image(bytes(msg.data))
+    except ValueError as error:
+        raise ValueError(f'compressed image ({msg.format!r}, {len(msg.data)} B): {error}') from None
 
 
 def bgr_to_image(image_bgr: np.ndarray, header):
