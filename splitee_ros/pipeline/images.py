@@ -52,12 +52,22 @@ def encoded_size(data: bytes) -> tuple[int, int]:
     raise ValueError('JPEG without a frame header')
 
 
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A JPEG or PNG as BGR uint8; ValueError when it is neither, too large, or does not decode."""
+REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS, at_least: tuple[int, int] | None = None) -> np.ndarray:
+    """A JPEG or PNG as BGR uint8; ValueError when it is neither, too large, or does not decode.
+
+    With `at_least` (height, width), a large image is decoded at 1/2, 1/4 or 1/8 of its size (JPEG scales
+    while it decodes), as small as still covers `at_least`: the edge needs no more than the model's input.
+    """
     height, width = encoded_size(data)
     if not (height > 0 and width > 0 and height * width <= max_pixels):
         raise ValueError(f'image of {width}x{height} pixels (at most {max_pixels} decode)')
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    flag = cv2.IMREAD_COLOR
+    if at_least is not None:
+        flag = next((f for r, f in REDUCED if height // r >= at_least[0] and width // r >= at_least[1]), flag)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if image is None:
         raise ValueError(f'the {width}x{height} image does not decode')
     return np.asarray(image, np.uint8)

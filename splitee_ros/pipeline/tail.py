@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from splitee_ros.codec.frame import FrameDecoder, FrameError, WireSpec
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import elapsed_ms
-from splitee_ros.pipeline.images import decode_image
+from splitee_ros.pipeline.images import decode_image, encoded_size
 from splitee_ros.pipeline.request import BOTTLENECK, RequestFormat
 from splitee_ros.runtime.base import SplitRuntime
 from splitee_ros.runtime.spec import FULL_GRAPH
@@ -75,12 +76,16 @@ class TailPipeline:
             raise RejectedError('bad_format', str(error)) from None
         start = time.perf_counter()
         if request.kind != BOTTLENECK:
+            input_size = self.runtime.spec.input_size
             try:
-                image = decode_image(data)
+                frame_size = encoded_size(data)
+                image = decode_image(data, at_least=input_size)
             except ValueError as error:
                 raise RejectedError('bad_image', str(error)) from None
+            if image.shape[:2] != tuple(input_size):  # what waits in the queue is the model's input, no more
+                image = cv2.resize(image, (input_size[1], input_size[0]), interpolation=cv2.INTER_AREA)
             info = {'mode': 'offload-image', 'decode_ms': elapsed_ms(start), 'bytes': len(data)}
-            return EdgeWork(FULL_GRAPH, image, request, image.shape[:2], info)
+            return EdgeWork(FULL_GRAPH, image, request, frame_size, info)
         try:
             frame = self.decoder.decode(data)
         except FrameError as error:
@@ -98,7 +103,7 @@ class TailPipeline:
             raise ValueError(f'a batch runs one graph, not {sorted(keys)}')
         key = keys.pop()
         if key == FULL_GRAPH:
-            return self.runtime.run_full_batch([work.value for work in works])
+            return self.runtime.run_full_batch([work.value for work in works], [work.frame_size for work in works])
         return self.runtime.run_tails(key, [work.value for work in works], [work.frame_size for work in works])
 
     def step(self, payload_format: str, data: bytes) -> TailStep:

@@ -167,10 +167,16 @@ class SplitRuntime:
         """Run the whole, unsplit model on a BGR image (local mode, or the edge in image offload)."""
         return self.run_full_batch([image_bgr])[0]
 
-    def run_full_batch(self, images_bgr: Sequence[np.ndarray]) -> list[Detections]:
-        """Run the whole model on several BGR images (of any sizes) as one batch."""
+    def run_full_batch(
+        self, images_bgr: Sequence[np.ndarray], frame_sizes: Sequence[tuple[int, int]] | None = None
+    ) -> list[Detections]:
+        """Run the whole model on several BGR images (of any sizes) as one batch.
+
+        Detections are in each image's pixels, or in `frame_sizes` when the images were scaled from frames.
+        """
         outputs = self._session(FULL_GRAPH).run(np.concatenate([self.preprocess(image) for image in images_bgr]))
-        return self._batch_detections(outputs, [image.shape[:2] for image in images_bgr])
+        sizes = list(frame_sizes) if frame_sizes is not None else [image.shape[:2] for image in images_bgr]
+        return self._batch_detections(outputs, sizes)
 
     def _batch_detections(
         self, outputs: Mapping[str, np.ndarray], frame_sizes: Sequence[tuple[int, int] | None]
