@@ -70,7 +70,8 @@ def mutate_frame(frame: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
         return 'wrong model id', seal(data)
     if kind == 10:
         return 'extreme params', _extreme_parameters(data, rng)
-    body_start = len(frame) - struct.unpack_from('<I', frame, _LENGTH_OFFSET)[0]
+    declared = struct.unpack_from('<I', frame, _LENGTH_OFFSET)[0]  # a frame's body length; any number in an image
+    body_start = min(max(HEADER.size, len(frame) - declared), len(frame))
     data[body_start:] = rng.bytes(len(frame) - body_start)
     return 'random body+crc', seal(data)
 
