@@ -19,6 +19,7 @@ from splitee_ros.ros.convert import (
     image_to_bgr,
     msg_to_detections,
 )
+from splitee_ros.tools.fuzz import decompression_bomb
 
 CLASSES = ['__background__', 'car', 'pedestrian']
 
@@ -91,8 +92,10 @@ def test_compressed_images_decode_or_are_refused():
     bgr = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     png = cv2.imencode('.png', bgr)[1].tobytes()
     np.testing.assert_array_equal(compressed_to_bgr(CompressedImage(format='png', data=png)), bgr)
-    for data in (b'', png[:40], b'not an image'):
-        with pytest.raises(ValueError, match='does not decode'):
+    refusals = {b'': 'not a JPEG or PNG', png[:40]: 'does not decode', b'not an image': 'not a JPEG or PNG',
+                decompression_bomb(): 'at most'}  # fmt: skip
+    for data, reason in refusals.items():
+        with pytest.raises(ValueError, match=reason):
             compressed_to_bgr(CompressedImage(format='jpeg', data=data))
     header = Header(frame_id='cam')
     assert image_to_bgr(bgr_to_image(bgr, header)).tobytes() == bgr.tobytes()
