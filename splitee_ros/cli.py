@@ -365,7 +365,37 @@ def build_parser() -> argparse.ArgumentParser:
         help='wait up to this long until every played topic has a subscriber (reliable delivery starts there)',
     )  # fmt: skip
     player.set_defaults(handler=_play)
+
+    keys = commands.add_parser(
+        'keys', help='key files that authenticate frames and results (auth_key_file): new, add, activate, remove'
+    ).add_subparsers(dest='keys_command', required=True)
+    for name, text in (('new', 'a new key file with one key'), ('add', 'add a fresh key'),
+                       ('activate', 'sign with a key from now on'), ('remove', 'remove a key that no longer signs'),
+                       ('show', 'the key ids and the signing one')):  # fmt: skip
+        command = keys.add_parser(name, help=text)
+        command.add_argument('file', help='the key file (mode 600)')
+        if name in ('activate', 'remove'):
+            command.add_argument('key_id', type=int)
+        if name == 'add':
+            command.add_argument('--activate', action='store_true', help='also sign with it at once')
+        command.set_defaults(handler=_keys)
     return parser
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from splitee_ros.codec.auth import KeyRing
+    from splitee_ros.tools import keys
+
+    if args.keys_command == 'new':
+        ring = keys.new(args.file)
+    elif args.keys_command == 'add':
+        ring = keys.add(args.file, args.activate)
+    elif args.keys_command in ('activate', 'remove'):
+        ring = getattr(keys, args.keys_command)(args.file, args.key_id)
+    else:
+        ring = KeyRing.load(args.file)
+    print(f'{args.file}: {keys.describe(ring)}')
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,11 @@ from splitee_ros.ros.params import PACKAGE_DEFAULT
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_NODES = {'vehicle.launch.py': ('head_node', 'monitor_node'), 'edge.launch.py': ('tail_node',)}
+# the deployment files differ from the nodes' defaults (the demo's) only here: authentication is on
+DEPLOYMENT = {
+    'head_node': {'auth_key_file': '/etc/splitee/keys.yaml'},
+    'tail_node': {'auth_key_file': '/etc/splitee/keys.yaml'},
+}
 
 
 def spec(node: str, name: str):
@@ -38,8 +43,10 @@ def test_each_node_config_file_lists_its_parameters_at_their_defaults(node):
     assert set(values) <= set(table), f'{path.name} sets parameters the node does not have'
     missing = {name for name, s in table.items() if s.default is not PACKAGE_DEFAULT} - set(values)
     assert missing == set(), f'{path.name} lacks {missing}'
+    deployment = DEPLOYMENT.get(node, {})
     for name, value in values.items():
-        assert value == table[name].default, f'{path.name}: {name} is {value!r}, its default {table[name].default!r}'
+        expected = deployment.get(name, table[name].default)
+        assert value == expected, f'{path.name}: {name} is {value!r}, not {expected!r}'
     for name in (name for name, s in table.items() if s.default is PACKAGE_DEFAULT):
         assert name in path.read_text(), f"{path.name} does not say that {name} defaults to the package's"
 

@@ -20,6 +20,10 @@ A request tells the edge the time the frame has left and the network round trip 
 (`pipeline.request`), so that the edge never computes a frame whose answer would come too late. The edge
 answers with a result envelope (`codec.envelope`): the detections, or busy / expired / rejected, on which
 the frame falls back at once rather than at its deadline.
+
+With `auth_key_file` set, every request is sealed (`codec.auth`) and every answer must open with a key of the
+file, for this vehicle and that very frame, once: anything else is counted by reason and ignored, so the
+frame falls back at its deadline; the vehicle never publishes what it cannot verify.
 """
 
 from __future__ import annotations
@@ -40,18 +44,26 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
+from splitee_ros.codec.auth import AUTH_REASONS, REQUEST, RESULT, Authenticator, AuthError
 from splitee_ros.codec.envelope import EnvelopeError, Status, decode_envelope
 from splitee_ros.control.latency import MODES
+from splitee_ros.errors import ConfigError
 from splitee_ros.model.postprocess import Detections, agreement
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
 from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
 from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.ros import qos
-from splitee_ros.ros.convert import compressed_to_bgr, detections_to_msg, image_to_bgr, load_cv_bridge
+from splitee_ros.ros.convert import (
+    compressed_to_bgr,
+    detections_to_msg,
+    image_to_bgr,
+    load_cv_bridge,
+    message_context,
+)
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.lifecycle import ManagedNode
 from splitee_ros.ros.parameter_table import HEAD, MODEL_PARAMETERS, PACKAGE_PARAMETERS
-from splitee_ros.ros.params import declare_table, load_model, partition, setting_changes
+from splitee_ros.ros.params import declare_table, load_authenticator, load_model, partition, setting_changes
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
@@ -73,6 +85,8 @@ class HeadNode(ManagedNode):
         self.queue_depth = values['image_queue_depth']  # per camera
         self.deadline_s = values['deadline_ms'] / 1e3
         self.exit_check_share = values['exit_check_share']
+        self.auth_values = {name: values[name] for name in ('auth_key_file', 'auth_window_s')}
+        self.auth: Authenticator | None = None  # on configure, with auth_key_file
         self._exit_check_credit = 0.0
         self.pipeline: HeadPipeline | None = None  # loaded on configure
         self.settings: HeadSettings | None = None
@@ -80,7 +94,7 @@ class HeadNode(ManagedNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.pending: PendingFrames[Detection2DArray] = PendingFrames()
-        self.problems = RecentProblems(('fallback', 'late', 'dropped', 'rejected'))
+        self.problems = RecentProblems(('fallback', 'late', 'dropped', 'rejected', *AUTH_REASONS))
         self.sequence = 0
         self._waiting: list[deque[tuple]] = [deque() for _ in self.image_topics]  # per camera: (message, received)
         self._slot_ready = threading.Condition()
@@ -98,9 +112,11 @@ class HeadNode(ManagedNode):
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(1.0, self.report_health, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0, self._refresh_keys, callback_group=MutuallyExclusiveCallbackGroup())
 
     def load(self) -> None:
-        """Load and warm every split's head and the whole model; the package's operating point gives defaults."""
+        """Read the key file; load and warm every split's head and the whole model (the package gives defaults)."""
+        self.auth = load_authenticator(self.auth_values)
         values = {name: self.get_parameter(name).value for name in MODEL_PARAMETERS}
         package, runtime = load_model(values, 'head')
         codecs = {codec.name: codec for codec in package.codecs().values()}
@@ -195,6 +211,19 @@ class HeadNode(ManagedNode):
             if publisher is not None:
                 self.destroy_publisher(publisher)
         self.pipeline = self.settings = None
+        self.auth = None
+
+    def _refresh_keys(self) -> None:
+        """Take up a rotated key file; a broken one is reported and the keys in use stay."""
+        if self.auth is None:
+            return
+        try:
+            if self.auth.refresh():
+                self.get_logger().info(f'keys reloaded from {self.auth.path}; signing with key id '
+                                       f'{self.auth.sealer.ring.active}')  # fmt: skip
+        except ConfigError as error:
+            self.pending.counts['auth_key_file_errors'] += 1
+            self.get_logger().error(f'{error}; keeping the keys in use', throttle_duration_sec=10.0)
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         values = {p.name: p.value for p in parameters}
@@ -336,11 +365,23 @@ class HeadNode(ManagedNode):
             if self._running:
                 link_s = statistics.median(self._round_trips) if self._round_trips else 0.0
                 msg.format = request.with_budget(deadline - time.monotonic(), link_s).text()
+                if self.auth is not None:
+                    context = message_context(REQUEST, self.get_namespace(), msg.header, msg.format)
+                    msg.data = self.auth.seal(bytes(msg.data), context)
                 self.bottleneck_pub.publish(msg)
 
     def _on_edge_result(self, msg: CompressedImage) -> None:
+        data = bytes(msg.data)
+        if self.auth is not None:
+            try:
+                data = self.auth.open(data, message_context(RESULT, self.get_namespace(), msg.header, msg.format),
+                                      'edge')  # fmt: skip
+            except AuthError as error:  # not the edge's: counted, never published; the frame waits on
+                self.pending.counts[error.reason] += 1
+                self.get_logger().warning(f'edge result rejected: {error}', throttle_duration_sec=5.0)
+                return
         try:
-            answer = decode_envelope(bytes(msg.data), len(self.class_names))
+            answer = decode_envelope(data, len(self.class_names))
         except EnvelopeError as error:  # not the edge's envelope, or damaged: counted, the frame waits on
             self.pending.count(Outcome.REJECTED)
             self.get_logger().warning(f'edge result rejected: {error}', throttle_duration_sec=5.0)
@@ -417,6 +458,7 @@ class HeadNode(ManagedNode):
             'exit_checks_skipped': self.checks_skipped,
             **counts,
         }
+        values |= self.auth.health() if self.auth is not None else {'auth': 'off'}
         if settings is not None:
             values |= {'mode': settings.mode, 'split_point': settings.split, 'codec': settings.codec,
                        'exit_threshold': settings.exit_threshold}  # fmt: skip

@@ -14,6 +14,10 @@ the scheduler (`pipeline.scheduler`: earliest deadline first, fair share, busy a
 in time); `workers` inference threads take batches of up to `max_batch` requests for the same graph and run
 them. Malformed messages are answered as rejected, with the reason, and counted; the node keeps serving. It
 also answers each vehicle's link probes.
+
+With `auth_key_file` set, a request is opened (`codec.auth`) before anything of it is decoded: one that is not
+sealed with a key of the file, altered, replayed or stale is counted by reason and dropped unanswered (an
+answer would let a forger make the vehicle give up on its real frame), and every answer is sealed.
 """
 
 from __future__ import annotations
@@ -31,16 +35,19 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage
 
 from splitee_ros.codec import envelope
+from splitee_ros.codec.auth import AUTH_REASONS, REQUEST, RESULT, Authenticator, AuthError
 from splitee_ros.codec.envelope import Envelope, Status, encode_envelope
+from splitee_ros.errors import ConfigError
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import elapsed_ms
 from splitee_ros.pipeline.scheduler import Batch, EdgeScheduler, Request, SchedulerSettings
 from splitee_ros.pipeline.tail import EdgeWork, RejectedError, TailPipeline
 from splitee_ros.ros import qos
+from splitee_ros.ros.convert import message_context
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.lifecycle import ManagedNode
 from splitee_ros.ros.parameter_table import TAIL
-from splitee_ros.ros.params import declare_table, load_model
+from splitee_ros.ros.params import declare_table, load_authenticator, load_model
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
@@ -84,7 +91,8 @@ class TailNode(ManagedNode):
         self.pipeline: TailPipeline | None = None
         self.scheduler: EdgeScheduler[Job] = EdgeScheduler(self.settings)
         self.counts: Counter[str] = Counter()
-        self.problems = RecentProblems(('rejected', 'busy', 'expired'))
+        self.problems = RecentProblems(('rejected', 'busy', 'expired', *AUTH_REASONS))
+        self.auth: Authenticator | None = None  # on configure, with auth_key_file
         self.vehicles: dict[str, Vehicle] = {}
         self._vehicles_lock = threading.Lock()
         self._running = False
@@ -93,9 +101,11 @@ class TailNode(ManagedNode):
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(1.0, self.report_health, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0, self._refresh_keys, callback_group=MutuallyExclusiveCallbackGroup())
 
     def load(self) -> None:
-        """Load and warm every split's tail and the whole model (or connect to the serving engine)."""
+        """Read the key file; load and warm every split's tail and the whole model (or connect to the engine)."""
+        self.auth = load_authenticator(self.values)
         package, runtime = load_model(self.values, 'tail', max_batch=self.settings.max_batch)
         max_payload = self.values['max_payload_bytes']
         self.class_names = list(package.config.class_names)
@@ -144,8 +154,20 @@ class TailNode(ManagedNode):
             self.vehicles.clear()
 
     def free(self) -> None:
-        """Drop the model."""
-        self.pipeline = None
+        """Drop the model and the keys."""
+        self.pipeline = self.auth = None
+
+    def _refresh_keys(self) -> None:
+        """Take up a rotated key file; a broken one is reported and the keys in use stay."""
+        if self.auth is None:
+            return
+        try:
+            if self.auth.refresh():
+                self.get_logger().info(f'keys reloaded from {self.auth.path}; signing with key id '
+                                       f'{self.auth.sealer.ring.active}')  # fmt: skip
+        except ConfigError as error:
+            self.counts['auth_key_file_errors'] += 1
+            self.get_logger().error(f'{error}; keeping the keys in use', throttle_duration_sec=10.0)
 
     def _loaded(self) -> TailPipeline:
         """The pipeline: requests arrive only from activate on, after configure loaded it."""
@@ -202,8 +224,19 @@ class TailNode(ManagedNode):
 
     def _on_request(self, vehicle: Vehicle, msg: CompressedImage) -> None:
         arrived = time.monotonic()
+        data = bytes(msg.data)
+        if self.auth is not None:
+            try:
+                data = self.auth.open(data, message_context(REQUEST, vehicle.namespace, msg.header, msg.format),
+                                      vehicle.namespace)  # fmt: skip
+            except AuthError as error:  # not from a holder of the keys: counted, never decoded nor answered
+                self.counts[error.reason] += 1
+                vehicle.counts[error.reason] += 1
+                self.get_logger().warning(f'unauthenticated request on {vehicle.namespace}: {error}',
+                                          throttle_duration_sec=5.0)  # fmt: skip
+                return
         try:
-            work = self._loaded().decode(msg.format, bytes(msg.data))
+            work = self._loaded().decode(msg.format, data)
         except Exception as error:  # a malformed message (RejectedError) or a failure on it: answer, count, serve on
             if not isinstance(error, RejectedError):
                 error = RejectedError('internal', f'{type(error).__name__}: {error}')
@@ -259,7 +292,10 @@ class TailNode(ManagedNode):
 
     def _answer(self, vehicle: Vehicle, header, answer: Envelope, values: dict) -> None:
         """Publish `answer` on the vehicle's result topic with the request's header; count it; telemetry."""
-        vehicle.results.publish(CompressedImage(header=header, format=envelope.FORMAT, data=encode_envelope(answer)))
+        data = encode_envelope(answer)
+        if self.auth is not None:
+            data = self.auth.seal(data, message_context(RESULT, vehicle.namespace, header, envelope.FORMAT))
+        vehicle.results.publish(CompressedImage(header=header, format=envelope.FORMAT, data=data))
         outcome = 'edge' if answer.status is Status.OK else answer.status.name.lower()
         vehicle.counts[outcome] += 1
         self.counts[outcome] += 1
@@ -277,6 +313,7 @@ class TailNode(ManagedNode):
         values: dict[str, object] = {**counts, 'active': self.active, 'queued': len(self.scheduler),
                                      'vehicles': len(self.vehicles),
                                      **{f'scheduler_{k}': v for k, v in self.scheduler.counts.items()}}  # fmt: skip
+        values |= self.auth.health() if self.auth is not None else {'auth': 'off'}
         for vehicle in list(self.vehicles.values()):
             values |= {f'{vehicle.namespace}/{k}': v for k, v in vehicle.counts.items()}
         self.diagnostics_pub.publish(health(self, 'splitee: tail_node', level, message, values))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from splitee_ros.codec.auth import context
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.images import decode_image
 
@@ -118,3 +119,8 @@ def load_cv_bridge():
     except ImportError:
         return None
     return CvBridge()
+
+
+def message_context(kind: str, namespace: str, header, payload_format: str) -> bytes:
+    """What an authenticated message is (`codec.auth.context`): its kind, vehicle, header and format."""
+    return context(kind, namespace, (int(header.stamp.sec), int(header.stamp.nanosec)), header.frame_id, payload_format)

@@ -35,9 +35,22 @@ def _model(backends: tuple[str, ...]) -> tuple[ParameterSpec, ...]:
     )
 
 
+AUTHENTICATION = (
+    ParameterSpec(
+        'auth_key_file', '', "key file: seal and verify bottlenecks and results ('': off; `splitee keys new`)",
+        read_only=True,
+    ),
+    ParameterSpec(
+        'auth_window_s', 10.0, 'replay window: a message sent further than this from now is rejected', read_only=True,
+        value_range=(0.1, 3600.0),
+    ),
+)  # fmt: skip
+
+
 HEAD = (
     *_model(BACKENDS),
     AUTOSTART,
+    *AUTHENTICATION,
     ParameterSpec('image_topics', ['image'], "the vehicle's cameras: one image topic each", read_only=True),
     ParameterSpec(
         'input_type', 'raw', 'raw: sensor_msgs/Image on each image topic; compressed: CompressedImage on '
@@ -74,6 +87,7 @@ HEAD = (
 TAIL = (
     *_model(BACKENDS + ENGINES),
     AUTOSTART,
+    *AUTHENTICATION,
     ParameterSpec('engine_address', '', 'ray: cluster address (auto); triton: host:port (gRPC)', read_only=True),
     ParameterSpec('engine_replicas', 1, 'ray: replicas of each graph', read_only=True, value_range=(1, 64)),
     ParameterSpec('max_batch', 8, 'most requests run as one batch', read_only=True, value_range=(1, 64)),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 if TYPE_CHECKING:
+    from splitee_ros.codec.auth import Authenticator
     from splitee_ros.runtime.base import Role
 
 PACKAGE_DEFAULT = object()  # the default is the model package's operating point, given when declaring
@@ -104,3 +105,12 @@ def load_model(values: Mapping[str, Any], role: Role, max_batch: int = 1):
     package = ModelPackage.load(find_package(values['model']))
     runtime = make_runtime(package.folder, backend, role, values['device'], full=True, threads=threads, options=options)
     return package, runtime
+
+
+def load_authenticator(values: Mapping[str, Any]) -> Authenticator | None:
+    """The node's sealing and opening from its `auth_key_file` (None: authentication off); ConfigError if unusable."""
+    from splitee_ros.codec.auth import Authenticator
+
+    if not values['auth_key_file']:
+        return None
+    return Authenticator(values['auth_key_file'], values['auth_window_s'])
