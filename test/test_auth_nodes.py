@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from conftest import DEMO_PACKAGE
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
+from sensor_msgs.msg import CompressedImage
 
 from splitee_ros.codec.auth import REQUEST, RESULT, TRAILER, KeyRing, Sealer
 from splitee_ros.codec.envelope import FORMAT, Envelope, Status, encode_envelope
@@ -27,11 +26,11 @@ from splitee_ros.data.synth import sample_frames
 from splitee_ros.model.package import ModelPackage
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.ros import qos
-from splitee_ros.ros.convert import bgr_to_image, message_context, msg_to_detections
+from splitee_ros.ros.convert import message_context, msg_to_detections
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import frame_key
 from splitee_ros.tools import keys
-from splitee_ros.tools.harness import Collector, NodeProcess, node_env
+from splitee_ros.tools.harness import Camera, Collector, NodeProcess, node_env
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(600)]
 FORGED_BOX = [1.0, 2.0, 3.0, 4.0]
@@ -56,7 +55,8 @@ class Rogue:
         self.unknown_key = Sealer(KeyRing({9: os.urandom(32)}, 9))
         overridden = RELIABLE_50
         self.to_edge = node.create_publisher(CompressedImage, BOTTLENECK_TOPIC, overridden)
-        self.to_vehicle = node.create_publisher(CompressedImage, RESULT_TOPIC, qos.DETECTIONS)
+        # as the edge's writers do: the vehicle hears only writers that promise their liveliness
+        self.to_vehicle = node.create_publisher(CompressedImage, RESULT_TOPIC, qos.with_liveliness(qos.DETECTIONS, 0.5))
         node.create_subscription(CompressedImage, BOTTLENECK_TOPIC, self._on_request, overridden)
         node.create_subscription(CompressedImage, RESULT_TOPIC, self._on_result, qos.DETECTIONS)
 
@@ -93,49 +93,10 @@ class Rogue:
             self._publish(self.to_vehicle, msg.header, msg.format, sealed)  # the genuine result, once more
 
 
-def node_counts(collector: Collector, node: str) -> dict[str, str]:
-    """The values of `node`'s latest /diagnostics status."""
-    with collector.lock:
-        statuses = [s for a in collector.diagnostics for s in a.status if s.hardware_id.endswith(f'/{node}')]
-    return {v.key: v.value for v in statuses[-1].values} if statuses else {}
-
-
-def wait_for_counts(collector: Collector, node: str, check, timeout_s: float = 60.0) -> dict[str, str]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        counts = node_counts(collector, node)
-        if counts and check(counts):
-            return counts
-        time.sleep(0.2)
-    return node_counts(collector, node)
-
-
 def auth_counts(counts: dict[str, str]) -> dict[str, int]:
     return {
         k: int(v) for k, v in counts.items() if k.startswith('auth_') and k not in ('auth_key_ids', 'auth_signing_key')
     }
-
-
-class Camera:
-    """Publishes synthetic images with fresh stamps until stopped; remembers the keys of the frames sent."""
-
-    def __init__(self, node, images) -> None:
-        self.images = images
-        self.publisher = node.create_publisher(Image, IMAGE_TOPIC, RELIABLE_50)
-        self.node = node
-        self.sent: list[tuple[int, int, str]] = []
-        self.stopping = threading.Event()
-
-    def stream(self, period_s: float, count: int | None = None) -> None:
-        """Publish an image every `period_s`, `count` of them (None: until stopped)."""
-        index = 0
-        while not self.stopping.is_set() and (count is None or index < count):
-            stamp = self.node.get_clock().now().to_msg()
-            header = Header(stamp=stamp, frame_id='camera')
-            self.publisher.publish(bgr_to_image(self.images[index % len(self.images)], header))
-            self.sent.append((stamp.sec, stamp.nanosec, 'camera'))
-            index += 1
-            time.sleep(period_s)
 
 
 @pytest.fixture
@@ -177,13 +138,12 @@ def test_the_vehicle_and_edge_rotate_keys_live_and_believe_only_each_other(secur
     collector, nodes, ring, files = secured
     class_names = ModelPackage.load(DEMO_PACKAGE).config.class_names
     rogue = Rogue(collector.node)
-    camera = Camera(collector.node, sample_frames(3, seed=5))
+    camera = Camera(collector.node, sample_frames(3, seed=5), IMAGE_TOPIC)
 
     # 1. Rotation while the camera streams (the rogue only listens): add a key everywhere, sign with it,
     #    remove the old one. Not one message is rejected, and the edge answers frames signed with either key.
     rogue.forging = False
-    streaming = threading.Thread(target=camera.stream, args=(0.25,))
-    streaming.start()
+    camera.start(0.25)
     try:
         added = ring.with_new_key(activate=False)
         steps = [(added, '1 2', 1), (replace(added, active=2), '1 2', 2), (KeyRing({2: added.keys[2]}, 2), '2', 2)]
@@ -191,17 +151,16 @@ def test_the_vehicle_and_edge_rotate_keys_live_and_believe_only_each_other(secur
             for path in files.values():
                 keys.write(new_ring, path)
             for node in files:
-                counts = wait_for_counts(collector, node, lambda c, ids=ids, signing=signing: (
+                counts = collector.wait_for_health(node, lambda c, ids=ids, signing=signing: (
                     c.get('auth_key_ids') == ids and c.get('auth_signing_key') == str(signing)))  # fmt: skip
                 assert counts.get('auth_key_ids') == ids, (node, counts)
             time.sleep(1.0)  # frames of each step
     finally:
-        camera.stopping.set()
-        streaming.join()
+        camera.stop()
     assert collector.wait_for_results(camera.sent, 120), collector.outcomes()
     assert all(collector.result_counts[key] == 1 for key in camera.sent)
     for node in files:  # the latest report, a second after the last frame was answered
-        counts = wait_for_counts(collector, node, lambda c: int(c.get('answered', c.get('edge', 0))) > 0)
+        counts = collector.wait_for_health(node, lambda c: int(c.get('answered', c.get('edge', 0))) > 0)
         assert auth_counts(counts) == {}, (node, counts)
     head_frames = collector.head_frames()
     assert {used for _, used in rogue.requests} == {1, 2} and {used for _, used in rogue.results} == {1, 2}
@@ -214,7 +173,6 @@ def test_the_vehicle_and_edge_rotate_keys_live_and_believe_only_each_other(secur
     rogue.forging = True
     phase_one = list(camera.sent)
     camera.sent.clear()
-    camera.stopping.clear()
     camera.stream(0.5, count=6)
     assert collector.wait_for_results(camera.sent, 120), (collector.outcomes(), nodes['head_node'].log_tail())
     assert all(collector.result_counts[key] == 1 for key in camera.sent)
@@ -225,8 +183,8 @@ def test_the_vehicle_and_edge_rotate_keys_live_and_believe_only_each_other(secur
         assert not np.any(np.all(np.isclose(boxes, FORGED_BOX), axis=1)), boxes
     head_expected = {'auth_unsealed', 'auth_bad_tag', 'auth_replayed'}
     tail_expected = {'auth_unsealed', 'auth_bad_tag', 'auth_unknown_key', 'auth_replayed'}
-    head = wait_for_counts(collector, 'head_node', lambda c: head_expected <= set(auth_counts(c)))
-    tail = wait_for_counts(collector, 'tail_node', lambda c: tail_expected <= set(auth_counts(c)))
+    head = collector.wait_for_health('head_node', lambda c: head_expected <= set(auth_counts(c)))
+    tail = collector.wait_for_health('tail_node', lambda c: tail_expected <= set(auth_counts(c)))
     assert head_expected <= set(auth_counts(head)), head
     assert tail_expected <= set(auth_counts(tail)), tail
     answered = sum(int(tail.get(k, 0)) for k in ('answered', 'busy', 'expired'))

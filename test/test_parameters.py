@@ -18,7 +18,7 @@ LAUNCH_NODES = {'vehicle.launch.py': ('head_node', 'monitor_node'), 'edge.launch
 # the deployment files differ from the nodes' defaults (the demo's) only here: authentication is on
 DEPLOYMENT = {
     'head_node': {'auth_key_file': '/etc/splitee/keys.yaml'},
-    'tail_node': {'auth_key_file': '/etc/splitee/keys.yaml'},
+    'tail_node': {'auth_key_file': '/etc/splitee/keys.yaml', 'request_lifespan_ms': 200.0},
 }
 
 

@@ -19,7 +19,10 @@ inference.
 A request tells the edge the time the frame has left and the network round trip this head measured of late
 (`pipeline.request`), so that the edge never computes a frame whose answer would come too late. The edge
 answers with a result envelope (`codec.envelope`): the detections, or busy / expired / rejected, on which
-the frame falls back at once rather than at its deadline.
+the frame falls back at once rather than at its deadline. A bottleneck lives no longer than its deadline
+(its QoS lifespan), and the edge's result writers assert their liveliness: when every edge that was alive is
+lost (killed, or its link down past its lease), the frames waiting for it fall back at once, and new frames
+answer with their fallback at once instead of being sent, until an edge is alive again.
 
 With `auth_key_file` set, every request is sealed (`codec.auth`) and every answer must open with a key of the
 file, for this vehicle and that very frame, once: anything else is counted by reason and ignored, so the
@@ -41,6 +44,11 @@ from dataclasses import replace
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+
+try:  # Iron and later; Humble has them in qos_event
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # pragma: no cover - Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
@@ -85,6 +93,7 @@ class HeadNode(ManagedNode):
         self.queue_depth = values['image_queue_depth']  # per camera
         self.deadline_s = values['deadline_ms'] / 1e3
         self.exit_check_share = values['exit_check_share']
+        self.edge_lease_s = values['edge_lease_ms'] / 1e3
         self.auth_values = {name: values[name] for name in ('auth_key_file', 'auth_window_s')}
         self.auth: Authenticator | None = None  # on configure, with auth_key_file
         self._exit_check_credit = 0.0
@@ -104,6 +113,8 @@ class HeadNode(ManagedNode):
         self._outbox_ready = threading.Condition()
         self._deadline_wake = threading.Condition()
         self.superseded = 0
+        self.edges_alive: int | None = None  # live edge result writers; None until liveliness is first reported
+        self._publish_lock = threading.Lock()  # the bottleneck publisher is replaced when the deadline changes
         self.checks_skipped = 0  # exit checks not sent: the uplink was busy with a frame
         self._running = False
         self._serving: list = []  # what activate created: subscriptions
@@ -143,14 +154,19 @@ class HeadNode(ManagedNode):
         self.detections_pub = self.create_publisher(
             Detection2DArray, 'perception/detections', qos.DETECTIONS, qos_overriding_options=overrides
         )
-        self.bottleneck_pub = self.create_publisher(
-            CompressedImage, BOTTLENECK_TOPIC, qos.BOTTLENECK, qos_overriding_options=overrides
-        )
+        self.bottleneck_pub = self._bottleneck_publisher()
         self.debug_pub = self.create_publisher(Image, '~/debug_image', qos.IMAGE) if self.debug_image else None
         backend = f'{runtime.backend.name}/{runtime.backend.device}'
         self.get_logger().info(
             f'{package.folder.name} on {backend}: splits {splits} warm, mode {settings.mode}, '
             f'split {settings.split}, codec {settings.codec}, deadline {self.deadline_s * 1e3:.0f} ms'
+        )
+
+    def _bottleneck_publisher(self):
+        """The publisher of requests: a request lives as long as its frame's deadline (QoS lifespan)."""
+        profile = qos.with_lifespan(qos.BOTTLENECK, self.deadline_s)
+        return self.create_publisher(
+            CompressedImage, BOTTLENECK_TOPIC, profile, qos_overriding_options=qos.overridable()
         )
 
     def start(self) -> None:
@@ -173,11 +189,13 @@ class HeadNode(ManagedNode):
                 CompressedImage,
                 RESULT_TOPIC,
                 self._on_edge_result,
-                qos.DETECTIONS,
+                qos.with_liveliness(qos.DETECTIONS, self.edge_lease_s),
                 qos_overriding_options=overrides,
                 callback_group=MutuallyExclusiveCallbackGroup(),
+                event_callbacks=SubscriptionEventCallbacks(liveliness=self._on_edge_liveliness),
             )
         )
+        self.edges_alive = None  # until this subscription hears of the edges' liveliness
         self._running = True
         self._threads = [
             threading.Thread(target=loop, name=name, daemon=True)
@@ -240,6 +258,9 @@ class HeadNode(ManagedNode):
         self.settings = candidate  # the next frame runs with it
         if 'deadline_ms' in values:
             self.deadline_s = float(values['deadline_ms']) / 1e3
+            with self._publish_lock:  # the requests' lifespan follows the deadline
+                self.destroy_publisher(self.bottleneck_pub)
+                self.bottleneck_pub = self._bottleneck_publisher()
         if 'exit_check_share' in values:
             self.exit_check_share = float(values['exit_check_share'])
         return SetParametersResult(successful=True)
@@ -318,6 +339,10 @@ class HeadNode(ManagedNode):
             step.info,
             {'received': received, 'image': image if self.debug_pub else None, 'header': header},
         )
+        if self.edges_alive == 0:  # every edge was lost: answer now rather than send and wait for the deadline
+            self.pending.count(Outcome.FALLBACK)
+            self._fall_back(replace(pending, info={**pending.info, 'reason': 'no live edge'}))
+            return
         self._send(camera, pending, header, step)
         # the code is on its way: make the fallback now, so that at the deadline it only has to be published
         # (should it fail, the deadline tries again and publishes an empty result with the reason)
@@ -339,7 +364,7 @@ class HeadNode(ManagedNode):
         is skipped).
         """
         with self._outbox_ready:
-            if pending.check and camera in self._outbox:
+            if pending.check and (camera in self._outbox or self.edges_alive == 0):
                 self.checks_skipped += 1
                 return
             for overflow in self.pending.add(pending):
@@ -368,7 +393,8 @@ class HeadNode(ManagedNode):
                 if self.auth is not None:
                     context = message_context(REQUEST, self.get_namespace(), msg.header, msg.format)
                     msg.data = self.auth.seal(bytes(msg.data), context)
-                self.bottleneck_pub.publish(msg)
+                with self._publish_lock:
+                    self.bottleneck_pub.publish(msg)
 
     def _on_edge_result(self, msg: CompressedImage) -> None:
         data = bytes(msg.data)
@@ -409,6 +435,17 @@ class HeadNode(ManagedNode):
             self._publish(result, frame.key, Outcome.EDGE, frame.context['received'], info, frame.context['image'])
         else:  # late: published nothing, but its round trip and bytes still measure the link
             self._telemetry(frame.key, Outcome.LATE, info)
+
+    def _on_edge_liveliness(self, info) -> None:
+        """The edge's result writers came alive or were lost; when the last is lost, fall back now."""
+        lost = bool(self.edges_alive) and info.alive_count == 0
+        self.edges_alive = info.alive_count
+        if not lost:
+            return
+        self.pending.counts['edge_lost'] += 1
+        self.get_logger().warning('no live edge: falling back at once until one is alive again')
+        for pending in self.pending.expire(math.inf):
+            self._fall_back(replace(pending, info={**pending.info, 'reason': 'no live edge'}))
 
     def _deadline_loop(self) -> None:
         """Sleep until the earliest deadline (deadlines are steady-clock time, also under use_sim_time)."""
@@ -456,6 +493,7 @@ class HeadNode(ManagedNode):
             'waiting_for_edge': len(self.pending),
             'superseded_unsent': self.superseded,
             'exit_checks_skipped': self.checks_skipped,
+            'edges_alive': 'unknown' if self.edges_alive is None else self.edges_alive,
             **counts,
         }
         values |= self.auth.health() if self.auth is not None else {'auth': 'off'}

@@ -98,6 +98,8 @@ class TailNode(ManagedNode):
         self._running = False
         self.workers: list[threading.Thread] = []
         self._discovery: Timer | None = None
+        # results assert the edge's liveliness: a vehicle learns within the lease that this edge died
+        self._result_qos = qos.with_liveliness(qos.DETECTIONS, self.values['liveliness_lease_ms'] / 1e3)
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(1.0, self.report_health, callback_group=MutuallyExclusiveCallbackGroup())
@@ -189,7 +191,7 @@ class TailNode(ManagedNode):
             prefix = namespace.rstrip('/')
             vehicle = Vehicle(
                 namespace,
-                self.create_publisher(CompressedImage, f'{prefix}/{RESULT_TOPIC}', qos.DETECTIONS),
+                self.create_publisher(CompressedImage, f'{prefix}/{RESULT_TOPIC}', self._result_qos),
                 self.create_publisher(CompressedImage, f'{prefix}/{PROBE_REPLY_TOPIC}', qos.PROBE),
             )
             self.vehicles[namespace] = vehicle
@@ -199,7 +201,7 @@ class TailNode(ManagedNode):
                 CompressedImage,
                 vehicle.topic(BOTTLENECK_TOPIC),
                 functools.partial(self._on_request, vehicle),
-                qos.BOTTLENECK,
+                qos.with_lifespan(qos.BOTTLENECK, self.values['request_lifespan_ms'] / 1e3),
                 qos_overriding_options=qos.overridable(),
                 callback_group=group,
             ),

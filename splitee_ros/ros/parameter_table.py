@@ -79,6 +79,11 @@ HEAD = (
     ),
     ParameterSpec('deadline_ms', 100.0, 'answer every frame within this time', value_range=(1.0, 10000.0)),
     ParameterSpec(
+        'edge_lease_ms', 1000.0, "a dead edge is noticed within this time (the edge's liveliness lease must be "
+        'shorter: results of writers that promise no liveliness are not heard)', read_only=True,
+        value_range=(10.0, 60000.0),
+    ),
+    ParameterSpec(
         'exit_check_share', 0.05, 'share of the exits whose code also goes to the edge, to check them',
         value_range=(0.0, 1.0),
     ),
@@ -99,6 +104,15 @@ TAIL = (
     ParameterSpec('workers', 1, 'batches that run at once', read_only=True, value_range=(1, 16)),
     ParameterSpec(
         'max_payload_bytes', 4 << 20, 'larger messages are rejected', read_only=True, value_range=(1024, 1 << 30)
+    ),
+    ParameterSpec(
+        'request_lifespan_ms', 0.0, 'a request older than this on arrival is dropped by DDS (0: none; the edge '
+        'still refuses what cannot meet its budget)', read_only=True, value_range=(0.0, 600000.0),
+    ),
+    ParameterSpec(
+        'liveliness_lease_ms', 500.0, "this edge asserts it is alive within this time (at most the vehicles' "
+        'edge_lease_ms)',
+        read_only=True, value_range=(10.0, 60000.0),
     ),
     ParameterSpec('vehicles', [''], "the vehicles' namespaces ('': this node's own)", read_only=True),
     ParameterSpec(

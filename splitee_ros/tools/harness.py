@@ -11,10 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
@@ -25,10 +26,14 @@ from rclpy.client import Client
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from splitee_ros.pipeline.frames import FrameKey
 from splitee_ros.ros import qos
+from splitee_ros.ros.convert import bgr_to_image
 from splitee_ros.ros.telemetry import frame_key, status_values
 
 NODE_MODULES = {name: f'splitee_ros.nodes.{name}' for name in ('head_node', 'tail_node', 'monitor_node')}
@@ -200,6 +205,24 @@ class Collector:
             time.sleep(0.05)
         return False
 
+    def health(self, node: str) -> dict[str, str]:
+        """The values of `node`'s latest status on /diagnostics (by its name, with namespace); {} before any."""
+        with self.lock:
+            statuses = [s for a in self.diagnostics for s in a.status if s.hardware_id.endswith(f'/{node}')]
+        return {item.key: item.value for item in statuses[-1].values} if statuses else {}
+
+    def wait_for_health(
+        self, node: str, check: Callable[[dict[str, str]], bool], timeout_s: float = 60.0
+    ) -> dict[str, str]:
+        """Wait until `node`'s latest health values pass `check`; return the latest values either way."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            values = self.health(node)
+            if values and check(values):
+                return values
+            time.sleep(0.1)
+        return self.health(node)
+
     def wait_for_subscribers(
         self,
         topics: Mapping[str, int],
@@ -274,6 +297,45 @@ class Collector:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+class Camera:
+    """A camera in a test: publishes images with fresh stamps (reliable, so none is lost), from a thread if asked."""
+
+    def __init__(self, node: Node, images: Sequence[np.ndarray], topic: str = '/camera/image_raw') -> None:
+        """Publish `images` in turn on `topic` (bgr8) from `node`."""
+        self.images = images
+        self.node = node
+        self.publisher = node.create_publisher(
+            Image, topic, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        )
+        self.sent: list[FrameKey] = []  # the keys of the frames published, in order
+        self.stopping = threading.Event()
+
+    def stream(self, period_s: float, count: int | None = None) -> None:
+        """Publish an image every `period_s`, `count` of them (None: until `stopping` is set)."""
+        index = 0
+        while not self.stopping.is_set() and (count is None or index < count):
+            stamp = self.node.get_clock().now().to_msg()
+            self.publisher.publish(
+                bgr_to_image(self.images[index % len(self.images)], Header(stamp=stamp, frame_id='camera'))
+            )
+            self.sent.append((stamp.sec, stamp.nanosec, 'camera'))
+            index += 1
+            time.sleep(period_s)
+
+    def start(self, period_s: float) -> threading.Thread:
+        """Stream from a thread until `stop`."""
+        self.stopping.clear()
+        thread = threading.Thread(target=self.stream, args=(period_s,), daemon=True)
+        thread.start()
+        self._thread = thread
+        return thread
+
+    def stop(self) -> None:
+        """End a stream started with `start`."""
+        self.stopping.set()
+        self._thread.join()
 
 
 def with_parent(command: Sequence[str]) -> list[str]:
