@@ -63,6 +63,7 @@ def generate_launch_description() -> LaunchDescription:
         package='splitee_ros',
         executable='tail_node',
         name='tail_node',
+        ros_arguments=['--enclave', '/splitee/tail_node'],  # its SROS2 enclave (config/security), used when secured
         namespace=LaunchConfiguration('namespace'),
         parameters=[
             LaunchConfiguration('params_file'),

@@ -83,6 +83,7 @@ def generate_launch_description() -> LaunchDescription:
         package='splitee_ros',
         executable='head_node',
         name='head_node',
+        ros_arguments=['--enclave', '/splitee/head_node'],  # its SROS2 enclave (config/security), used when secured
         namespace=LaunchConfiguration('namespace'),
         parameters=[LaunchConfiguration('head_params_file'), overrides],
         output='screen',
@@ -92,6 +93,7 @@ def generate_launch_description() -> LaunchDescription:
         package='splitee_ros',
         executable='monitor_node',
         name='monitor_node',
+        ros_arguments=['--enclave', '/splitee/monitor_node'],  # its SROS2 enclave (config/security), used when secured
         namespace=LaunchConfiguration('namespace'),
         parameters=[
             LaunchConfiguration('monitor_params_file'),

@@ -379,7 +379,23 @@ def build_parser() -> argparse.ArgumentParser:
         if name == 'add':
             command.add_argument('--activate', action='store_true', help='also sign with it at once')
         command.set_defaults(handler=_keys)
+
+    security = commands.add_parser(
+        'security', help='SROS2 policy and DDS-Security permissions of the three nodes (a secured deployment)'
+    )
+    security.add_argument(
+        '--out', default='config/security', help='folder for policy.xml and <enclave>/permissions.xml'
+    )
+    security.set_defaults(handler=_security)
     return parser
+
+
+def _security(args: argparse.Namespace) -> int:
+    from splitee_ros.tools.security import write
+
+    for path in write(args.out):
+        print(path)
+    return 0
 
 
 def _keys(args: argparse.Namespace) -> int:

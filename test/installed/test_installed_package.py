@@ -32,7 +32,8 @@ def test_the_code_and_data_come_from_the_install(prefix, tmp_path):
     share = Path(get_package_share_directory(PACKAGE))
     for launch_file in ('vehicle.launch.py', 'edge.launch.py', 'demo.launch.py'):
         assert (share / 'launch' / launch_file).is_file()
-    for config in ('head_node.yaml', 'monitor_node.yaml', 'tail_node.yaml'):
+    for config in ('head_node.yaml', 'monitor_node.yaml', 'tail_node.yaml', 'security/policy.xml',
+                   'security/splitee/head_node/permissions.xml'):  # fmt: skip
         assert (share / 'config' / config).is_file()
     assert (share / 'models' / 'splitee_demo' / 'manifest.yaml').is_file()
     assert (share / 'package.xml').is_file()
