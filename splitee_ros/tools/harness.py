@@ -336,6 +336,7 @@ class Camera:
         """End a stream started with `start`."""
         self.stopping.set()
         self._thread.join()
+        self.stopping.clear()
 
 
 def with_parent(command: Sequence[str]) -> list[str]:
