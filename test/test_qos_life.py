@@ -101,7 +101,9 @@ def test_the_head_falls_back_at_once_when_its_edge_dies_and_returns_to_it(
         assert alive.get('edges_alive') == '1', alive
 
         # The QoS on the graph: requests live as long as the deadline (and follow it), results promise liveliness.
-        assert wait_for(lambda: endpoint_qos(collector, '/' + BOTTLENECK_TOPIC, True, 'head_node') is not None)
+        endpoints = (('/' + BOTTLENECK_TOPIC, True, 'head_node'), ('/' + BOTTLENECK_TOPIC, False, 'tail_node'),
+                     ('/' + RESULT_TOPIC, True, 'tail_node'))  # fmt: skip
+        assert wait_for(lambda: all(endpoint_qos(collector, *endpoint) is not None for endpoint in endpoints))
         assert endpoint_qos(collector, '/' + BOTTLENECK_TOPIC, True, 'head_node').lifespan.nanoseconds == 5 * 10**9
         assert endpoint_qos(collector, '/' + BOTTLENECK_TOPIC, False, 'tail_node').lifespan.nanoseconds == 2 * 10**9
         result_writer = endpoint_qos(collector, '/' + RESULT_TOPIC, True, 'tail_node')
