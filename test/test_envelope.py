@@ -84,6 +84,9 @@ def changed(offset: int, fmt: str, value) -> bytes:
         (changed(20, '<f', -1.0), 'bad_times'),
         (changed(HEADER.size, '<f', float('inf')), 'bad_detections'),
         (changed(HEADER.size + 20 * 4, '<H', CLASSES), 'bad_detections'),
+        (changed(HEADER.size, '<f', -1.0), 'bad_detections'),  # a negative coordinate
+        (changed(HEADER.size, '<f', 1e6), 'bad_detections'),  # x1 beyond x2
+        (changed(HEADER.size + 16 * 4, '<f', 1.5), 'bad_detections'),  # a score above 1
     ],
 )
 def test_the_decoder_names_the_first_wrong_field(data, reason):

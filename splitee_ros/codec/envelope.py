@@ -22,8 +22,8 @@ Layout, version 1 (all little-endian):
 | 16 | 4 | queue_ms: float32, time the request waited at the edge |
 | 20 | 4 | compute_ms: float32, time the edge computed (decode and model) |
 | 24 | 4 | CRC32C of the whole envelope, computed with these four bytes set to zero |
-| 28 | 16 N | boxes: x1, y1, x2, y2 float32 per detection, in the camera frame's pixels |
-| 28 + 16 N | 4 N | scores: float32 |
+| 28 | 16 N | boxes: x1, y1, x2, y2 float32 per detection, in the camera frame's pixels (x1 <= x2, y1 <= y2, >= 0) |
+| 28 + 16 N | 4 N | scores: float32, in [0, 1] |
 | 28 + 20 N | 2 N | class indices: uint16 |
 | 28 + 22 N | D | detail |
 """
@@ -141,6 +141,10 @@ def decode_envelope(data: bytes, class_count: int) -> Envelope:
     labels = np.frombuffer(data, '<u2', count, offset + 20 * count)
     if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
         raise EnvelopeError('bad_detections', 'boxes and scores must be finite')
+    if count and not ((boxes >= 0).all() and (boxes[:, 2:] >= boxes[:, :2]).all()):
+        raise EnvelopeError('bad_detections', 'boxes are x1 <= x2, y1 <= y2, within the frame (not negative)')
+    if count and not ((scores >= 0).all() and (scores <= 1).all()):
+        raise EnvelopeError('bad_detections', 'scores must be in [0, 1]')
     if count and int(labels.max()) >= class_count:
         raise EnvelopeError('bad_detections', f'class index {int(labels.max())} of {class_count} classes')
     try:

@@ -302,6 +302,7 @@ class HeadNode(ManagedNode):
 
     def _reject(self, header, error: Exception) -> None:
         self.pending.count(Outcome.REJECTED)
+        self.pending.counts[f'rejected_image_{getattr(error, "reason", "internal")}'] += 1
         self._telemetry(frame_key(header), Outcome.REJECTED, {'reason': str(error)[:200]})
         self.get_logger().warning(f'frame rejected: {error}', throttle_duration_sec=5.0)
 
@@ -409,7 +410,7 @@ class HeadNode(ManagedNode):
         try:
             answer = decode_envelope(data, len(self.class_names))
         except EnvelopeError as error:  # not the edge's envelope, or damaged: counted, the frame waits on
-            self.pending.count(Outcome.REJECTED)
+            self.pending.counts[f'rejected_result_{error.reason}'] += 1
             self.get_logger().warning(f'edge result rejected: {error}', throttle_duration_sec=5.0)
             return
         refused = answer.status is not Status.OK

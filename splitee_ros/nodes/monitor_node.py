@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -43,6 +43,8 @@ from splitee_ros.ros.telemetry import health, status_values
 
 HEAD_PARAMETERS = ('mode', 'split_point', 'codec', 'exit_threshold', 'jpeg_quality')
 PROBE_PREFIX = 'probe'
+PROBE_TOKEN_BYTES = 8
+MAX_PROBES_WAITING = 1024
 
 
 class MonitorNode(Node):
@@ -72,6 +74,9 @@ class MonitorNode(Node):
         self.decision: Decision | None = None
         self.changes = self.apply_failures = 0
         self.head_state: str = 'waiting for the head'  # then: reading its parameters, ready
+        # each probe carries a random token that its reply must echo: a forged reply is not a measurement
+        self._tokens: dict[int, bytes] = {}
+        self.reply_rejections: Counter[str] = Counter()
         self.probe_pub = self.create_publisher(CompressedImage, PROBE_TOPIC, qos.PROBE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         group, deciding = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()  # a slow decision
@@ -117,17 +122,36 @@ class MonitorNode(Node):
         if probe is None:
             return
         sequence, size = probe
-        msg = CompressedImage(format=PROBE_PREFIX, data=bytes(size))
+        token = os.urandom(PROBE_TOKEN_BYTES)
+        with self.lock:
+            self._tokens[sequence] = token
+            while len(self._tokens) > MAX_PROBES_WAITING:  # the oldest never came back
+                self._tokens.pop(next(iter(self._tokens)))
+        msg = CompressedImage(format=PROBE_PREFIX, data=token + bytes(max(0, size - PROBE_TOKEN_BYTES)))
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = f'{PROBE_PREFIX}/{self.get_name()}/{sequence}'
         self.probe_pub.publish(msg)
 
     def _on_reply(self, msg: CompressedImage) -> None:
+        """A probe's echo: measured only if it is one of this node's probes still waiting, with its token."""
+        received = time.monotonic()
         prefix, _, rest = msg.header.frame_id.rpartition('/')
-        if prefix != f'{PROBE_PREFIX}/{self.get_name()}' or not rest.isdigit():
-            return  # another monitor's probe, or not a probe
         with self.lock:
-            self.monitor.probe_reply(time.monotonic(), int(rest))
+            if (
+                prefix != f'{PROBE_PREFIX}/{self.get_name()}'
+                or not (rest.isascii() and rest.isdigit())
+                or len(rest) > 12
+            ):
+                self.reply_rejections['probe_replies_foreign'] += 1  # another monitor's, or not a probe
+                return
+            token = self._tokens.pop(int(rest), None)
+            if token is None:
+                self.reply_rejections['probe_replies_unknown'] += 1  # a duplicate, a late one, or forged
+                return
+            if bytes(msg.data[:PROBE_TOKEN_BYTES]) != token:
+                self.reply_rejections['probe_replies_forged'] += 1
+                return
+            self.monitor.probe_reply(received, int(rest))
 
     def _on_head(self, msg: DiagnosticStatus) -> None:
         with self.lock:
@@ -242,6 +266,7 @@ class MonitorNode(Node):
             'samples': estimate.probes,
             'changes_detected': estimate.changes,
             'probe_bytes': monitor.probe_bytes,
+            **self.reply_rejections,
         }
         level = DiagnosticStatus.OK if estimate.rtt_ms is not None and estimate.loss < 0.2 else DiagnosticStatus.WARN
         message = 'no probe replies' if estimate.rtt_ms is None else f'rtt {estimate.rtt_ms:.1f} ms'

@@ -21,23 +21,34 @@ TO_BGR = {
 }  # fmt: skip
 
 
+class ImageError(ValueError):
+    """A camera image the head cannot use; `reason` is the counter it goes to."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        """Keep the reason code (bad_encoding, empty, bad_step, bad_data_size, bad_compressed, cv_bridge)."""
+        super().__init__(detail)
+        self.reason = reason
+
+
 def image_to_bgr(msg, bridge=None) -> np.ndarray:
-    """`sensor_msgs/Image` → BGR uint8 (H, W, 3); ValueError for an encoding or layout it cannot use."""
+    """`sensor_msgs/Image` → BGR uint8 (H, W, 3); ImageError for an encoding or layout it cannot use."""
     if bridge is not None:
         try:
             return bridge.imgmsg_to_cv2(msg, desired_encoding='bgr8')
         except Exception as error:  # cv_bridge raises its own CvBridgeError (and TypeError) types
-            raise ValueError(f'cv_bridge: {error}') from None
+            raise ImageError('cv_bridge', f'cv_bridge: {error}') from None
     encoding = msg.encoding.lower()
     if encoding not in CHANNELS:
-        raise ValueError(f'unsupported image encoding {msg.encoding!r}; expected one of {list(CHANNELS)}')
+        raise ImageError(
+            'bad_encoding', f'unsupported image encoding {msg.encoding!r}; expected one of {list(CHANNELS)}'
+        )
     channels, height, width, step = CHANNELS[encoding], int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
-        raise ValueError(f'empty image {width}x{height}')
+        raise ImageError('empty', f'empty image {width}x{height}')
     if step < width * channels:
-        raise ValueError(f'step {step} < width {width} x {channels} channels')
+        raise ImageError('bad_step', f'step {step} < width {width} x {channels} channels')
     if len(msg.data) != step * height:
-        raise ValueError(f'data has {len(msg.data)} B, step x height is {step * height} B')
+        raise ImageError('bad_data_size', f'data has {len(msg.data)} B, step x height is {step * height} B')
     rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(height, step)
     pixels = rows[:, : width * channels].reshape(height, width, channels)
     if encoding == 'bgr8':
@@ -46,11 +57,11 @@ def image_to_bgr(msg, bridge=None) -> np.ndarray:
 
 
 def compressed_to_bgr(msg) -> np.ndarray:
-    """`sensor_msgs/CompressedImage` (JPEG or PNG of a sane size) → BGR uint8; ValueError if it is not one."""
+    """`sensor_msgs/CompressedImage` (JPEG or PNG of a sane size) → BGR uint8; ImageError if it is not one."""
     try:
         return decode_image(bytes(msg.data))
     except ValueError as error:
-        raise ValueError(f'compressed image ({msg.format!r}, {len(msg.data)} B): {error}') from None
+        raise ImageError('bad_compressed', f'compressed image ({msg.format!r}, {len(msg.data)} B): {error}') from None
 
 
 def bgr_to_image(image_bgr: np.ndarray, header):

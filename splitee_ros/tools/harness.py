@@ -205,23 +205,27 @@ class Collector:
             time.sleep(0.05)
         return False
 
-    def health(self, node: str) -> dict[str, str]:
-        """The values of `node`'s latest status on /diagnostics (by its name, with namespace); {} before any."""
+    def health(self, node: str, status: str | None = None) -> dict[str, str]:
+        """The values of `node`'s latest status on /diagnostics; {} before any.
+
+        `node` is its name, with namespace; `status` names the status to read if the node reports several.
+        """
         with self.lock:
-            statuses = [s for a in self.diagnostics for s in a.status if s.hardware_id.endswith(f'/{node}')]
+            statuses = [s for a in self.diagnostics for s in a.status
+                        if s.hardware_id.endswith(f'/{node}') and status in (None, s.name)]  # fmt: skip
         return {item.key: item.value for item in statuses[-1].values} if statuses else {}
 
     def wait_for_health(
-        self, node: str, check: Callable[[dict[str, str]], bool], timeout_s: float = 60.0
+        self, node: str, check: Callable[[dict[str, str]], bool], timeout_s: float = 60.0, status: str | None = None
     ) -> dict[str, str]:
         """Wait until `node`'s latest health values pass `check`; return the latest values either way."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            values = self.health(node)
+            values = self.health(node, status)
             if values and check(values):
                 return values
             time.sleep(0.1)
-        return self.health(node)
+        return self.health(node, status)
 
     def wait_for_subscribers(
         self,
