@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO_PACKAGE
+from rclpy._rclpy_pybind11 import NodeNameNonExistentError
 
 from splitee_ros.tools.harness import Collector, NodeProcess, node_env
 from splitee_ros.tools.security import NODES, artifacts, read_permissions
@@ -66,7 +67,10 @@ def test_each_enclave_grants_exactly_what_its_node_uses(ros_env, runtime_cache, 
             # the graph fills in as discovery goes: wait until every grant is used (or time is up), then compare
             deadline = time.monotonic() + 60
             while True:
-                used = dds_endpoints(collector, node, namespace)
+                try:
+                    used = dds_endpoints(collector, node, namespace)
+                except NodeNameNonExistentError:  # not discovered yet
+                    used = {'publish': set(), 'subscribe': set()}
                 unused = {action: [p for p in granted[action] if not any(fnmatchcase(n, p) for n in used[action])]
                           for action in granted}  # fmt: skip
                 if not any(unused.values()) or time.monotonic() > deadline:

@@ -63,6 +63,10 @@ class Host:
         _run(*self.prefix(), 'tc', 'qdisc', 'replace', 'dev', self.device, 'root', 'tbf', 'rate',
              f'{rate_mbit}mbit', 'burst', str(burst), 'latency', f'{latency_ms}ms')  # fmt: skip
 
+    def set_link(self, up: bool) -> None:
+        """Take this host's veth end down (the link is cut: no carrier on either end) or up again."""
+        _run(*self.prefix(), 'ip', 'link', 'set', self.device, 'up' if up else 'down')
+
     def routes_multicast(self) -> bool:
         """Whether this host has a route for multicast (224.0.0.0/4) at all."""
         result = subprocess.run([*self.prefix(), 'ip', 'route', 'get', '224.0.0.1'], capture_output=True)
@@ -151,6 +155,11 @@ class TwoHostRun:
     record: dict
     changed_at: list[tuple[float, float]]  # (monotonic time, Mbit/s) of every rate set, the first at the start
     logs: dict[str, str]
+    faults: list[tuple[float, str]]  # (monotonic time, fault) of every fault made, in order
+    wall_offset: float  # time.time() - time.monotonic() during the run: to read the nodes' log stamps
+
+
+FAULTS = ('kill_tail', 'stop_tail', 'start_tail', 'kill_monitor', 'link_down', 'link_up')
 
 
 def run_two_hosts(
@@ -163,13 +172,16 @@ def run_two_hosts(
     env: Mapping[str, str] | None = None,
     tag: str | None = None,
     routed: bool = False,
+    faults: Sequence[tuple[float, str]] = (),
 ) -> TwoHostRun:
     """Run head, monitor and camera on the vehicle, the tail on the edge, the link following `schedule`.
 
     `schedule` is (seconds after the camera's first frame, Mbit/s), the first entry at 0 (also the rate while the
     nodes start); `camera` the arguments of `splitee_ros.tools.camera` after its domain, ready and out flags.
     Returns the camera's record and when each rate took effect (monotonic clock, shared by the namespaces).
-    `routed`: the hosts sit in two subnets behind a router and find each other as static peers.
+    `routed`: the hosts sit in two subnets behind a router and find each other as static peers. `faults` are
+    (seconds after the first frame, one of `FAULTS`): the tail killed (SIGKILL) or stopped, a new tail started (a
+    new DDS participant), the monitor killed, the link cut or restored.
     """
     import json
     import sys
@@ -198,6 +210,8 @@ def run_two_hosts(
         with open(folder / 'camera.log', 'wb') as log:  # the camera keeps its own copy of the descriptor
             driver = subprocess.Popen(with_parent(command), env=vehicle_env, stdout=log, stderr=subprocess.STDOUT)
         changed_at: list[tuple[float, float]] = []
+        made: list[tuple[float, str]] = []
+        wall_offset = time.time() - time.monotonic()
         try:
             deadline = time.monotonic() + 240
             while not ready.exists() and driver.poll() is None and time.monotonic() < deadline:
@@ -207,11 +221,18 @@ def run_two_hosts(
                 raise RuntimeError(f'the camera did not start:\n{(folder / "camera.log").read_text()}\n{tails}')
             start = json.loads(ready.read_text())['start']
             changed_at.append((start, schedule[0][1]))
-            for offset, rate in schedule[1:]:
+            timeline = sorted([(offset, 'rate', rate) for offset, rate in schedule[1:]]
+                              + [(offset, fault, 0.0) for offset, fault in faults])  # fmt: skip
+            for offset, kind, rate in timeline:
                 time.sleep(max(0.0, start + offset - time.monotonic()))
-                for host in (vehicle, edge):
-                    host.limit(rate)
-                changed_at.append((time.monotonic(), rate))
+                if kind == 'rate':
+                    for host in (vehicle, edge):
+                        host.limit(rate)
+                    changed_at.append((time.monotonic(), rate))
+                    continue
+                nodes = _make_fault(kind, nodes, vehicle, lambda: NodeProcess('tail_node', tail, edge_env, folder,
+                                                                              prefix=edge.prefix()))  # fmt: skip
+                made.append((time.monotonic(), kind))
             if driver.wait(timeout=600) != 0:
                 raise RuntimeError(f'the camera failed:\n{(folder / "camera.log").read_text()}')
         finally:
@@ -220,4 +241,23 @@ def run_two_hosts(
             for node in nodes:
                 node.stop()
         logs = {node.node: node.log_path.read_text(errors='replace') for node in nodes}
-        return TwoHostRun(json.loads(record.read_text()), changed_at, logs)
+        return TwoHostRun(json.loads(record.read_text()), changed_at, logs, made, wall_offset)
+
+
+def _make_fault(kind: str, nodes: list, vehicle: Host, new_tail) -> list:
+    """Make one fault; returns the nodes that run afterwards (a killed node's process is reaped)."""
+    if kind not in FAULTS:
+        raise ValueError(f'unknown fault {kind!r}; one of {FAULTS}')
+    if kind in ('link_down', 'link_up'):
+        vehicle.set_link(kind == 'link_up')
+        return nodes
+    if kind == 'start_tail':  # a new process: a new DDS participant; its log continues the old one's
+        return [*nodes, new_tail()]
+    target = 'monitor_node' if kind == 'kill_monitor' else 'tail_node'
+    for node in [n for n in nodes if n.node == target and n.alive()]:
+        if kind == 'stop_tail':
+            node.stop()
+        else:
+            node.process.kill()
+            node.process.wait(timeout=30)
+    return nodes
