@@ -18,7 +18,6 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -147,13 +146,6 @@ class TailFuzzReport:
         }  # fmt: skip
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-        if line.startswith('VmRSS:'):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def fuzz_tail(
     collector, tail_pid: int, valid: list[tuple[str, bytes]], class_count: int, messages: int, seed: int = 0,
     valid_every: int = 4, rate_hz: float = 200.0,
@@ -171,6 +163,7 @@ def fuzz_tail(
     from splitee_ros.codec.envelope import EnvelopeError, decode_envelope
     from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
     from splitee_ros.ros.telemetry import status_values
+    from splitee_ros.tools.harness import rss_mb
 
     rng = np.random.default_rng(seed)
     bomb = decompression_bomb()
@@ -192,7 +185,7 @@ def fuzz_tail(
     kinds: dict[int, str] = {}
     for index in range(messages):
         if index and index % max(1, messages // 4) == 0:  # every input kind has been seen by the first
-            report.rss_mb.append(_rss_mb(tail_pid))
+            report.rss_mb.append(rss_mb(tail_pid))
         request_format, payload = valid[index % len(valid)]
         kind = 'valid'
         if index % valid_every:
@@ -212,7 +205,7 @@ def fuzz_tail(
         time.sleep(0.2)
     time.sleep(2.0)  # the last rejections
     report.seconds = time.monotonic() - started
-    report.rss_mb.append(_rss_mb(tail_pid))
+    report.rss_mb.append(rss_mb(tail_pid))
     with lock:
         received = dict(answers)
     for stamp, kind in kinds.items():
@@ -364,6 +357,7 @@ def fuzz_head(
     from splitee_ros.ros import qos
     from splitee_ros.ros.convert import bgr_to_image
     from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
+    from splitee_ros.tools.harness import rss_mb
 
     rng = np.random.default_rng(seed)
     report = HeadFuzzReport()
@@ -402,7 +396,7 @@ def fuzz_head(
     started = time.monotonic()
     for index in range(messages):
         if index and index % max(1, messages // 4) == 0:
-            report.rss_mb.append(_rss_mb(head_pid))
+            report.rss_mb.append(rss_mb(head_pid))
         image = images[index % len(images)]
         if index % valid_every == 0:
             stamp = node.get_clock().now().to_msg()
@@ -438,7 +432,7 @@ def fuzz_head(
     collector.wait_for_results(valid_keys, 60 + messages / 20)
     time.sleep(2.0)
     report.seconds = time.monotonic() - started
-    report.rss_mb.append(_rss_mb(head_pid))
+    report.rss_mb.append(rss_mb(head_pid))
     with collector.lock:
         results = dict(collector.results)
         counts = dict(collector.result_counts)

@@ -343,6 +343,15 @@ class Camera:
         self.stopping.clear()
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory of process `pid`, in MB (0 once it has gone)."""
+    try:
+        status = Path(f'/proc/{pid}/status').read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith('VmRSS:')), 0.0)
+
+
 def with_parent(command: Sequence[str]) -> list[str]:
     """`command` run so that it ends with SIGTERM when this process dies (Linux's parent-death signal).
 
