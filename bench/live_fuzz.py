@@ -29,6 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--messages', type=int, default=10_000)
     parser.add_argument('--rate', type=float, default=100.0, help='requests per second')
+    parser.add_argument('--depth', type=int, default=1000, help="history depth of the tail's reliable subscription")
+    parser.add_argument('--malloc-arena-max', type=int, help="glibc's MALLOC_ARENA_MAX for the tail (default: glibc's)")
     parser.add_argument('--out', type=Path, default=HERE / 'results' / 'live_fuzz.json')
     args = parser.parse_args()
 
@@ -43,9 +45,12 @@ def main() -> None:
     valid = valid_requests(cache_root())
     domain = 170
     parameters = {'model': package, 'qos_overrides./splitee/bottleneck.subscription.reliability': 'reliable',
-                  'qos_overrides./splitee/bottleneck.subscription.depth': 1000}  # fmt: skip
+                  'qos_overrides./splitee/bottleneck.subscription.depth': args.depth}  # fmt: skip
     with tempfile.TemporaryDirectory() as scratch:
-        tail = NodeProcess('tail_node', parameters, node_env(domain, cache_root()), scratch)
+        env = node_env(domain, cache_root())
+        if args.malloc_arena_max:
+            env['MALLOC_ARENA_MAX'] = str(args.malloc_arena_max)
+        tail = NodeProcess('tail_node', parameters, env, scratch)
         collector = Collector(domain)
         try:
             if not collector.wait_until_active(['tail_node'], 300):
@@ -58,7 +63,8 @@ def main() -> None:
             tail.stop()
             collector.close()
     result = {'command': 'python bench/live_fuzz.py ' + ' '.join(sys.argv[1:]), 'messages': args.messages,
-              'rate_hz': args.rate, **report.as_dict()}  # fmt: skip
+              'rate_hz': args.rate, 'depth': args.depth, 'malloc_arena_max': args.malloc_arena_max,
+              **report.as_dict()}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + '\n')
     fuzzed = sum(n for kind, n in report.sent.items() if kind != 'valid')

@@ -55,7 +55,6 @@ from vision_msgs.msg import Detection2DArray
 from splitee_ros.codec.auth import AUTH_REASONS, REQUEST, RESULT, Authenticator, AuthError
 from splitee_ros.codec.envelope import EnvelopeError, Status, decode_envelope
 from splitee_ros.control.latency import MODES
-from splitee_ros.errors import ConfigError
 from splitee_ros.model.postprocess import Detections, agreement
 from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
 from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
@@ -71,7 +70,14 @@ from splitee_ros.ros.convert import (
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.lifecycle import ManagedNode
 from splitee_ros.ros.parameter_table import HEAD, MODEL_PARAMETERS, PACKAGE_PARAMETERS
-from splitee_ros.ros.params import declare_table, load_authenticator, load_model, partition, setting_changes
+from splitee_ros.ros.params import (
+    declare_table,
+    load_authenticator,
+    load_model,
+    partition,
+    refresh_keys,
+    setting_changes,
+)
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
@@ -123,7 +129,11 @@ class HeadNode(ManagedNode):
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(1.0, self.report_health, callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0, self._refresh_keys, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(
+            1.0,
+            lambda: refresh_keys(self, self.auth, self.pending.counts),
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
 
     def load(self) -> None:
         """Read the key file; load and warm every split's head and the whole model (the package gives defaults)."""
@@ -230,18 +240,6 @@ class HeadNode(ManagedNode):
                 self.destroy_publisher(publisher)
         self.pipeline = self.settings = None
         self.auth = None
-
-    def _refresh_keys(self) -> None:
-        """Take up a rotated key file; a broken one is reported and the keys in use stay."""
-        if self.auth is None:
-            return
-        try:
-            if self.auth.refresh():
-                self.get_logger().info(f'keys reloaded from {self.auth.path}; signing with key id '
-                                       f'{self.auth.sealer.ring.active}')  # fmt: skip
-        except ConfigError as error:
-            self.pending.counts['auth_key_file_errors'] += 1
-            self.get_logger().error(f'{error}; keeping the keys in use', throttle_duration_sec=10.0)
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         values = {p.name: p.value for p in parameters}

@@ -37,7 +37,6 @@ from sensor_msgs.msg import CompressedImage
 from splitee_ros.codec import envelope
 from splitee_ros.codec.auth import AUTH_REASONS, REQUEST, RESULT, Authenticator, AuthError
 from splitee_ros.codec.envelope import Envelope, Status, encode_envelope
-from splitee_ros.errors import ConfigError
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import elapsed_ms
 from splitee_ros.pipeline.scheduler import Batch, EdgeScheduler, Request, SchedulerSettings
@@ -47,7 +46,7 @@ from splitee_ros.ros.convert import message_context
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.lifecycle import ManagedNode
 from splitee_ros.ros.parameter_table import TAIL
-from splitee_ros.ros.params import declare_table, load_authenticator, load_model
+from splitee_ros.ros.params import declare_table, load_authenticator, load_model, refresh_keys
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
@@ -103,7 +102,9 @@ class TailNode(ManagedNode):
         self.telemetry_pub = self.create_publisher(DiagnosticStatus, '~/telemetry', qos.TELEMETRY)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(1.0, self.report_health, callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0, self._refresh_keys, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(
+            1.0, lambda: refresh_keys(self, self.auth, self.counts), callback_group=MutuallyExclusiveCallbackGroup()
+        )
 
     def load(self) -> None:
         """Read the key file; load and warm every split's tail and the whole model (or connect to the engine)."""
@@ -158,18 +159,6 @@ class TailNode(ManagedNode):
     def free(self) -> None:
         """Drop the model and the keys."""
         self.pipeline = self.auth = None
-
-    def _refresh_keys(self) -> None:
-        """Take up a rotated key file; a broken one is reported and the keys in use stay."""
-        if self.auth is None:
-            return
-        try:
-            if self.auth.refresh():
-                self.get_logger().info(f'keys reloaded from {self.auth.path}; signing with key id '
-                                       f'{self.auth.sealer.ring.active}')  # fmt: skip
-        except ConfigError as error:
-            self.counts['auth_key_file_errors'] += 1
-            self.get_logger().error(f'{error}; keeping the keys in use', throttle_duration_sec=10.0)
 
     def _loaded(self) -> TailPipeline:
         """The pipeline: requests arrive only from activate on, after configure loaded it."""

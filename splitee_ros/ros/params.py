@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -114,3 +115,17 @@ def load_authenticator(values: Mapping[str, Any]) -> Authenticator | None:
     if not values['auth_key_file']:
         return None
     return Authenticator(values['auth_key_file'], values['auth_window_s'])
+
+
+def refresh_keys(node, auth: Authenticator | None, counts: Counter[str]) -> None:
+    """Take up a rotated key file (a node's 1-Hz timer); a broken one is logged and counted, the keys in use stay."""
+    from splitee_ros.errors import ConfigError
+
+    if auth is None:
+        return
+    try:
+        if auth.refresh():
+            node.get_logger().info(f'keys reloaded from {auth.path}; signing with key id {auth.sealer.ring.active}')
+    except ConfigError as error:
+        counts['auth_key_file_errors'] += 1
+        node.get_logger().error(f'{error}; keeping the keys in use', throttle_duration_sec=10.0)

@@ -17,7 +17,7 @@ import collections
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -116,17 +116,11 @@ def fuzz_request(frame: bytes, frame_format: str, rng: np.random.Generator, bomb
 
 
 @dataclass
-class TailFuzzReport:
-    """What a live fuzz run of tail_node saw."""
+class FuzzReport:
+    """What a live fuzz run sent, and how the node it fuzzed fared: alive, and its memory."""
 
-    sent: collections.Counter[str] = field(default_factory=collections.Counter)  # kinds of request sent
-    answers: collections.Counter[str] = field(default_factory=collections.Counter)  # (valid|fuzzed)/status
-    valid_unanswered: int = 0
-    answered_twice: int = 0
-    undecodable_answers: int = 0  # result envelopes that do not decode (e.g. a non-finite number)
-    rejected_counted: dict[str, int] = field(default_factory=dict)  # the tail's own counters
+    sent: collections.Counter[str] = field(default_factory=collections.Counter)  # by kind
     rss_mb: list[float] = field(default_factory=list)  # at each quarter of the run, then at the end
-    warm_up: float = 0.25  # the share of the run after which the memory must stay within 5%
     alive: bool = True
     seconds: float = 0.0
 
@@ -136,14 +130,24 @@ class TailFuzzReport:
         return self.rss_mb[-1] / self.rss_mb[0] - 1 if len(self.rss_mb) > 1 and self.rss_mb[0] else 0.0
 
     def as_dict(self) -> dict:
-        """JSON-friendly."""
-        return {
-            'sent': dict(self.sent), 'answers': dict(self.answers), 'valid_unanswered': self.valid_unanswered,
-            'answered_twice': self.answered_twice, 'undecodable_answers': self.undecodable_answers,
-            'rejected_counted': self.rejected_counted, 'rss_mb': [round(v, 1) for v in self.rss_mb],
-            'rss_growth_after_warm_up': round(self.rss_growth, 4), 'alive': self.alive,
-            'seconds': round(self.seconds, 1),
-        }  # fmt: skip
+        """JSON-friendly: every field, with the memory rounded and its growth after warm-up."""
+        values = {item.name: getattr(self, item.name) for item in fields(self)}
+        values = {
+            name: dict(value) if isinstance(value, collections.Counter) else value for name, value in values.items()
+        }
+        values |= {'rss_mb': [round(v, 1) for v in self.rss_mb], 'seconds': round(self.seconds, 1)}
+        return {**values, 'rss_growth_after_warm_up': round(self.rss_growth, 4)}
+
+
+@dataclass
+class TailFuzzReport(FuzzReport):
+    """What a live fuzz run of tail_node saw."""
+
+    answers: collections.Counter[str] = field(default_factory=collections.Counter)  # (valid|fuzzed)/status
+    valid_unanswered: int = 0
+    answered_twice: int = 0
+    undecodable_answers: int = 0  # result envelopes that do not decode (e.g. a non-finite number)
+    rejected_counted: dict[str, int] = field(default_factory=dict)  # the tail's own counters
 
 
 def fuzz_tail(
@@ -306,10 +310,9 @@ def huge_result(class_count: int) -> bytes:
 
 
 @dataclass
-class HeadFuzzReport:
-    """What a live fuzz run of head_node saw."""
+class HeadFuzzReport(FuzzReport):
+    """What a live fuzz run of head_node saw (`sent` by images/<kind> and results/<kind>)."""
 
-    sent: collections.Counter[str] = field(default_factory=collections.Counter)  # images/<kind>, results/<kind>
     valid_frames: int = 0
     valid_answered_once: int = 0
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)  # of the valid frames
@@ -317,25 +320,6 @@ class HeadFuzzReport:
     foreign_answers: int = 0  # detections published for a frame the camera never sent
     non_finite_published: int = 0
     counted: dict[str, int] = field(default_factory=dict)  # the head's rejection counters at the end
-    rss_mb: list[float] = field(default_factory=list)
-    alive: bool = True
-    seconds: float = 0.0
-
-    @property
-    def rss_growth(self) -> float:
-        """Growth of the resident memory from the end of the warm-up (the first quarter) to the end."""
-        return self.rss_mb[-1] / self.rss_mb[0] - 1 if len(self.rss_mb) > 1 and self.rss_mb[0] else 0.0
-
-    def as_dict(self) -> dict:
-        """JSON-friendly."""
-        return {
-            'sent': dict(self.sent), 'valid_frames': self.valid_frames,
-            'valid_answered_once': self.valid_answered_once, 'outcomes': dict(self.outcomes),
-            'answered_twice': self.answered_twice, 'foreign_answers': self.foreign_answers,
-            'non_finite_published': self.non_finite_published, 'counted': self.counted,
-            'rss_mb': [round(v, 1) for v in self.rss_mb], 'rss_growth_after_warm_up': round(self.rss_growth, 4),
-            'alive': self.alive, 'seconds': round(self.seconds, 1),
-        }  # fmt: skip
 
 
 def fuzz_head(
