@@ -29,10 +29,11 @@ sys.path.insert(0, str(ROOT / 'test'))
 def main() -> None:
     """Fuzz fresh nodes and write the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--messages', type=int, default=27_000, help='images and results, one valid frame in four')
+    parser.add_argument('--messages', type=int, default=40_000, help='images (1/2), results (1/4), valid frames (1/4)')
     parser.add_argument('--rate', type=float, default=50.0, help='messages per second')
     parser.add_argument('--probes', type=int, default=10_000)
-    parser.add_argument('--parameter-rounds', type=int, default=30, help='passes over every parameter of every node')
+    parser.add_argument('--parameter-rounds', type=int, default=34, help='passes over every parameter of every node')
+    parser.add_argument('--depth', type=int, default=50, help="history depth of the head's fuzzed subscriptions")
     parser.add_argument('--out', type=Path, default=HERE / 'results' / 'vehicle_fuzz.json')
     args = parser.parse_args()
 
@@ -47,7 +48,7 @@ def main() -> None:
 
     domain = 171
     with tempfile.TemporaryDirectory() as scratch:
-        nodes = vehicle_and_edge(domain, cache_root(), scratch)
+        nodes = vehicle_and_edge(domain, cache_root(), scratch, args.depth)
         collector = Collector(domain)
         try:
             if not collector.wait_until_active(['tail_node', 'head_node'], 300):
@@ -74,10 +75,11 @@ def main() -> None:
             collector.close()
     rejected = {k: int(v) for k, v in head_counts.items()
                 if k.startswith('rejected') or k in ('unknown_edge_results', 'duplicate_edge_results')}  # fmt: skip
+    own = {k: int(head_counts.get(k, 0)) for k in ('edge', 'fallback', 'dropped', 'late')}  # the head's own account
     probe_counts = {k: int(v) for k, v in link.items() if k.startswith('probe_replies_')}
     result = {
         'command': 'python bench/vehicle_fuzz.py ' + ' '.join(sys.argv[1:]), 'rate_hz': args.rate,
-        'head': {**head.as_dict(), 'counted': rejected},
+        'head': {**head.as_dict(), 'counted': rejected, 'own_outcome_counts': own}, 'depth': args.depth,
         'probe_replies': {'sent': dict(probes), 'counted': probe_counts, 'rtt_ms': link.get('rtt_ms')},
         'parameters': parameters, 'alive': alive,
     }  # fmt: skip
@@ -92,7 +94,8 @@ def main() -> None:
         f'- camera images: {images} malformed, {head.sent["images/valid"]} valid; valid frames answered once: '
         f'{head.valid_answered_once}/{head.valid_frames} ({dict(head.outcomes)}); answered twice: '
         f'{head.answered_twice}; answers for frames never sent: {head.foreign_answers}; non-finite published: '
-        f'{head.non_finite_published}',
+        f'{head.non_finite_published}; the head\'s own count of its frames: {own} (the observer may miss '
+        f'messages under load)',
         f'- edge results: {results} fuzzed ({ {k[8:]: n for k, n in head.sent.items() if k.startswith("results/")} })',
         f'- head_node\'s counters: {rejected}',
         f'- head_node resident memory at each quarter and the end (MB): {[round(v) for v in head.rss_mb]}; growth '

@@ -24,14 +24,14 @@ pytestmark = [pytest.mark.ros, pytest.mark.timeout(900)]
 DEEP = 1000  # the fuzzed topics are reliable and this deep: every message sent arrives, so each can be counted
 
 
-def vehicle_and_edge(domain: int, cache, folder):
+def vehicle_and_edge(domain: int, cache, folder, depth: int = DEEP):
     env = node_env(domain, cache)
     common = {'model': DEMO_PACKAGE, 'backend': 'onnxruntime', 'threads': 1}
     head = {
         **common, 'split_point': 'stage2', 'exits_enabled': False, 'deadline_ms': 5000.0, 'image_queue_depth': 100,
         'qos_overrides./camera/image_raw.subscription.reliability': 'reliable',
-        'qos_overrides./camera/image_raw.subscription.depth': DEEP,
-        'qos_overrides./splitee/edge/result.subscription.depth': DEEP,
+        'qos_overrides./camera/image_raw.subscription.depth': depth,
+        'qos_overrides./splitee/edge/result.subscription.depth': depth,
         'qos_overrides./splitee/bottleneck.publisher.reliability': 'reliable',
     }  # fmt: skip
     tail = {**common, 'qos_overrides./splitee/bottleneck.subscription.reliability': 'reliable'}

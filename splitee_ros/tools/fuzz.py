@@ -430,8 +430,8 @@ def fuzz_head(
         values = [d.bbox.center.position.x for d in message.detections] + [d.bbox.size_x for d in message.detections]
         values += [r.hypothesis.score for d in message.detections for r in d.results]
         report.non_finite_published += not np.isfinite(values).all()
-    report.counted = {k: int(v) for k, v in collector.health('head_node').items()
-                      if k.startswith(('rejected', 'unknown_edge', 'duplicate_edge', 'late'))}  # fmt: skip
+    kept = ('rejected', 'unknown_edge', 'duplicate_edge', 'late', 'edge', 'fallback', 'dropped')  # its own account
+    report.counted = {k: int(v) for k, v in collector.health('head_node').items() if k.startswith(kept)}
     for subscription in subscriptions:
         node.destroy_subscription(subscription)
     node.destroy_publisher(image_pub)
