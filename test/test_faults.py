@@ -8,7 +8,8 @@ with a new DDS participant.
 The test asserts the ordering and generous bounds, whatever this shared machine's stalls (the timing figures,
 lateness past the deadline and the time to use the edge again, come from `bench/faults_bench.py`):
 - every frame not counted as dropped is answered exactly once, by its deadline plus a generous bound;
-- while the edge is gone (killed, or cut off), the frames are answered by the vehicle, and none by the edge;
+- while the edge is gone (killed, or cut off), the frames are answered by the vehicle, and none by the edge,
+  and the vehicle notices the loss (frames answered at once with the reason `no live edge`);
 - once the edge is back (a new tail active, or the link up), the vehicle uses it again.
 """
 
@@ -28,7 +29,8 @@ pytestmark = [
 
 FPS = 5.0
 DEADLINE_MS = 250.0
-LATE_BOUND_S = 1.0  # generous: an answer comes by the deadline; a stalled machine may delay it
+LATE_BOUND_S = 2.0  # generous: a restarting tail loading its model stalls both cores, observer included
+# (1.14 s was seen once on an otherwise idle machine; the bench measures p99 20 ms)
 BACK_BOUND_S = 10.0  # generous: the vehicle notices an edge back within its lease on an idle machine
 LEASE_BOUND_S = 5.0  # generous: the vehicle notices a dead edge within edge_lease_ms (1 s)
 FAULTS = ((6.0, 'kill_tail'), (12.0, 'start_tail'), (26.0, 'kill_monitor'), (28.0, 'link_down'),
@@ -69,6 +71,7 @@ def test_every_frame_is_answered_once_on_time_through_faults_and_the_edge_is_use
     published = {key: when for key, when, _ in record['published']}
     answers = ('exit', 'edge', 'fallback', 'local')
     frames = {key: outcome for _, outcome, key, _ in record['telemetry'] if outcome in answers}
+    reasons = {key: values.get('reason', '') for _, outcome, key, values in record['telemetry'] if outcome in answers}
     dropped = {key for _, outcome, key, _ in record['telemetry'] if outcome == 'dropped'}
     assert [kind for _, kind in run.faults] == [kind for _, kind in FAULTS], run.faults
     logs = '\n'.join(f'--- {name}\n{log[-3000:]}' for name, log in run.logs.items())
@@ -93,5 +96,8 @@ def test_every_frame_is_answered_once_on_time_through_faults_and_the_edge_is_use
         assert returned < float('inf'), (gone, back, logs)
         during = [outcome for when, outcome in by_time if gone + LEASE_BOUND_S <= when < returned]
         assert 'edge' not in during, (gone, returned, during)
+        # the vehicle noticed the loss: frames of the outage answered at once, not sent to wait for their deadline
+        noticed = [key for key in frames if gone <= published[key] < returned and reasons[key] == 'no live edge']
+        assert noticed, (gone, returned, logs)
         after = [when for when, outcome in by_time if when >= returned and outcome == 'edge']
         assert after and after[0] - returned < BACK_BOUND_S, (gone, returned, after[:3], logs)

@@ -125,18 +125,20 @@ class LinkMonitor:
         budget = max(self.settings.probe_share * cautious * 1e6 - rtt_probes, 1e-3)
         return max((size + PROBE_OVERHEAD) * 8 / budget, MIN_GOODPUT_PROBE_S)
 
-    def probe_reply(self, now: float, sequence: int) -> None:
+    def probe_reply(self, now: float, sequence: int) -> bool:
         """The edge echoed probe `sequence`; earlier probes it overtook (beyond one reorder) are lost.
 
         A goodput probe that disagrees with the estimate is followed soon by another, to confirm the change.
+        False (and nothing measured) for a probe that is not waiting: unknown, a duplicate, or counted lost.
         """
         sent = self._sent.pop(sequence, None)
         if sent is None:
-            return  # unknown, or already counted lost
+            return False
         for earlier in [s for s in self._sent if s < sequence - 1]:
             self.link.add_probe(now, self._sent.pop(earlier)[1], None)
         if self.link.add_probe(now, sent[1], now - sent[0]):
             self._next_goodput_probe = min(self._next_goodput_probe, now + MIN_GOODPUT_PROBE_S)
+        return True
 
     def _expire(self, now: float) -> None:
         for sequence, (sent_at, size) in list(self._sent.items()):

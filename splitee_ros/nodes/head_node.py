@@ -254,9 +254,9 @@ class HeadNode(ManagedNode):
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         self.settings = candidate  # the next frame runs with it
-        if 'deadline_ms' in values:
+        if 'deadline_ms' in values and float(values['deadline_ms']) / 1e3 != self.deadline_s:
             self.deadline_s = float(values['deadline_ms']) / 1e3
-            with self._publish_lock:  # the requests' lifespan follows the deadline
+            with self._publish_lock:  # the requests' lifespan follows the deadline (a new writer: set only on change)
                 self.destroy_publisher(self.bottleneck_pub)
                 self.bottleneck_pub = self._bottleneck_publisher()
         if 'exit_check_share' in values:

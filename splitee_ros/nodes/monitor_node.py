@@ -14,6 +14,8 @@ so the policy starts from what the head runs. A value a person sets on the head 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import threading
 import time
@@ -44,7 +46,6 @@ from splitee_ros.ros.telemetry import health, status_values
 HEAD_PARAMETERS = ('mode', 'split_point', 'codec', 'exit_threshold', 'jpeg_quality')
 PROBE_PREFIX = 'probe'
 PROBE_TOKEN_BYTES = 8
-MAX_PROBES_WAITING = 1024
 
 
 class MonitorNode(Node):
@@ -74,8 +75,9 @@ class MonitorNode(Node):
         self.decision: Decision | None = None
         self.changes = self.apply_failures = 0
         self.head_state: str = 'waiting for the head'  # then: reading its parameters, ready
-        # each probe carries a random token that its reply must echo: a forged reply is not a measurement
-        self._tokens: dict[int, bytes] = {}
+        # each probe carries a token that its reply must echo, keyed by a secret of this process: a forged
+        # reply is not a measurement
+        self._probe_key = os.urandom(16)
         self.reply_rejections: Counter[str] = Counter()
         self.probe_pub = self.create_publisher(CompressedImage, PROBE_TOPIC, qos.PROBE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -122,11 +124,7 @@ class MonitorNode(Node):
         if probe is None:
             return
         sequence, size = probe
-        token = os.urandom(PROBE_TOKEN_BYTES)
-        with self.lock:
-            self._tokens[sequence] = token
-            while len(self._tokens) > MAX_PROBES_WAITING:  # the oldest never came back
-                self._tokens.pop(next(iter(self._tokens)))
+        token = self._probe_token(sequence)
         msg = CompressedImage(format=PROBE_PREFIX, data=token + bytes(max(0, size - PROBE_TOKEN_BYTES)))
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = f'{PROBE_PREFIX}/{self.get_name()}/{sequence}'
@@ -144,14 +142,17 @@ class MonitorNode(Node):
             ):
                 self.reply_rejections['probe_replies_foreign'] += 1  # another monitor's, or not a probe
                 return
-            token = self._tokens.pop(int(rest), None)
-            if token is None:
-                self.reply_rejections['probe_replies_unknown'] += 1  # a duplicate, a late one, or forged
-                return
-            if bytes(msg.data[:PROBE_TOKEN_BYTES]) != token:
+            sequence = int(rest)
+            if not hmac.compare_digest(bytes(msg.data[:PROBE_TOKEN_BYTES]), self._probe_token(sequence)):
                 self.reply_rejections['probe_replies_forged'] += 1
-                return
-            self.monitor.probe_reply(received, int(rest))
+            elif not self.monitor.probe_reply(received, sequence):
+                self.reply_rejections['probe_replies_unknown'] += 1  # a duplicate, a late one, or never sent
+
+    def _probe_token(self, sequence: int) -> bytes:
+        """The token of probe `sequence`: derived, so nothing is kept per probe."""
+        return hashlib.blake2b(
+            sequence.to_bytes(8, 'little'), key=self._probe_key, digest_size=PROBE_TOKEN_BYTES
+        ).digest()
 
     def _on_head(self, msg: DiagnosticStatus) -> None:
         with self.lock:

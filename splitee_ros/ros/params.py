@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from splitee_ros.errors import ConfigError
+
 if TYPE_CHECKING:
     from splitee_ros.codec.auth import Authenticator
     from splitee_ros.runtime.base import Role
@@ -119,8 +121,6 @@ def load_authenticator(values: Mapping[str, Any]) -> Authenticator | None:
 
 def refresh_keys(node, auth: Authenticator | None, counts: Counter[str]) -> None:
     """Take up a rotated key file (a node's 1-Hz timer); a broken one is logged and counted, the keys in use stay."""
-    from splitee_ros.errors import ConfigError
-
     if auth is None:
         return
     try:
