@@ -4,7 +4,9 @@
 
 Every time is a `SplitRuntime` call as the nodes make it: `run_head` includes pre-processing, `run_tail`
 post-processing. The switch cost is the first frame after a split change minus that split's median (every
-split is loaded and warm, so it should be noise). Writes bench/results/runtime_<device>.{json,md}.
+split is loaded and warm, so it should be noise). Batched tails (`--batches`) time `run_tails` on that many codes
+at once, as the edge runs frames of several vehicles: frames per second against the batch's latency. Writes
+bench/results/runtime_<device>.{json,md}.
 
     python bench/runtime_bench.py                                    # this CPU: torch and onnxruntime
     python bench/runtime_bench.py --device cuda --backends torch torch+cudagraphs onnxruntime tensorrt
@@ -13,6 +15,7 @@ split is loaded and warm, so it should be noise). Writes bench/results/runtime_<
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import platform
@@ -48,8 +51,8 @@ def load(package: str, backend: str, device: str, threads: int) -> SplitRuntime:
     return make_runtime(package, name, 'both', device, full=True, threads=threads, options=options)
 
 
-def measure(runtime: SplitRuntime, frames: list[np.ndarray], repeats: int) -> dict:
-    """Head and tail latency per split, the full model, and every split change's extra cost."""
+def measure(runtime: SplitRuntime, frames: list[np.ndarray], repeats: int, batches: list[int]) -> dict:
+    """Head and tail latency per split, the full model, every split change's extra cost, and batched tails."""
     results: dict = {'splits': {}}
     codes = {}
     for split in runtime.split_names:
@@ -74,7 +77,20 @@ def measure(runtime: SplitRuntime, frames: list[np.ndarray], repeats: int) -> di
                          'extra_ms': first - results['splits'][after]['head']['median_ms']})  # fmt: skip
     results['switches'] = switches
     results['switch_extra_ms_max'] = max(s['extra_ms'] for s in switches)
+    results['batched_tails'] = {split: batched_tails(runtime, split, codes[split].code, repeats, batches)
+                                for split in runtime.split_names}  # fmt: skip
     return results
+
+
+def batched_tails(runtime: SplitRuntime, split: str, code: np.ndarray, repeats: int, batches: list[int]) -> dict:
+    """Per batch size: latency of one `run_tails` call and the frames per second it implies."""
+    rows = {}
+    for batch in batches:
+        call = functools.partial(runtime.run_tails, split, [code] * batch, [None] * batch)
+        call()  # the first call of a new batch shape may allocate
+        timing = stats([timed_ms(call) for _ in range(repeats)])
+        rows[str(batch)] = {**timing, 'frames_per_s': batch * 1e3 / timing['median_ms']}
+    return rows
 
 
 def main() -> None:
@@ -85,6 +101,7 @@ def main() -> None:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--frames', type=int, default=30, help='timed calls per split and stage')
+    parser.add_argument('--batches', type=int, nargs='+', default=[1, 2, 4, 8], help='batched tail sizes')
     args = parser.parse_args()
     frames = sample_frames(6, seed=9100)
     report: dict = {'package': args.package, 'device': args.device, 'threads': args.threads,
@@ -96,7 +113,7 @@ def main() -> None:
         report['backends'][backend] = {
             'startup_s': startup,
             'graphs': len(runtime.sessions),
-            **measure(runtime, frames, args.frames),
+            **measure(runtime, frames, args.frames, args.batches),
         }
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f'runtime_{args.device.replace(":", "")}'
@@ -143,7 +160,20 @@ def markdown(report: dict) -> str:
         )
     lines += ['', 'Split-change extra: first head call after switching from another split, minus that split\'s median '
               '(all ordered pairs; the worst shown). One frame period at 10 FPS is 100 ms.', '']  # fmt: skip
-    return '\n'.join(lines)
+    batches = list(next(iter(report['backends'][backends[0]]['batched_tails'].values())))
+    lines += [
+        '## Batched tails',
+        '',
+        'One `run_tails` call on a batch of codes: median latency and the frames per second it implies.',
+        '',
+        '| backend | split | ' + ' | '.join(f'batch {b}' for b in batches) + ' |',
+        '|---|---|' + '---|' * len(batches),
+    ]
+    for backend, row in report['backends'].items():
+        for split, sizes in row['batched_tails'].items():
+            cells = [f'{t["median_ms"]:.1f} ms, {t["frames_per_s"]:.0f}/s' for t in sizes.values()]
+            lines.append(f'| {backend} | {split} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
 
 
 if __name__ == '__main__':

@@ -104,6 +104,34 @@ def test_a_batch_gives_what_its_frames_give_one_at_a_time(backend, runtime_cache
         assert_same_detections(batched, runtime.run_tail(split, head.code, size), box_px=1e-2, score=1e-4)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU (an edge server or a Jetson)')
+@pytest.mark.parametrize('cuda_graphs', [False, True])
+def test_torch_on_a_gpu_gives_the_cpu_detections_with_or_without_cuda_graphs(cuda_graphs, runtime_cache):
+    """The edge's GPU path: heads, tails (one code and a batch, which runs outside the graph) and the whole model."""
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # compare fp32 with fp32
+    cpu = make_runtime(DEMO, 'torch', 'both', full=True, threads=2, cache=runtime_cache)
+    gpu = make_runtime(DEMO, 'torch', 'both', 'cuda', full=True, options={'cuda_graphs': cuda_graphs})
+    frames = sample_frames(3, seed=4200)
+    sizes = [frame.shape[:2] for frame in frames]
+    compared = 0
+    for frame in frames:
+        assert_same_detections(gpu.run_full(frame), cpu.run_full(frame), box_px=5e-2, score=1e-3)
+        for split in cpu.split_names:
+            expected_head, actual_head = cpu.run_head(split, frame), gpu.run_head(split, frame)
+            scale = np.abs(expected_head.code).max()
+            np.testing.assert_allclose(actual_head.code, expected_head.code, atol=1e-3 * scale + 1e-5)
+            for name, confidence in expected_head.confidences.items():
+                assert actual_head.confidences[name] == pytest.approx(confidence, abs=1e-3)
+            expected = cpu.run_tail(split, expected_head.code, frame.shape[:2])
+            assert_same_detections(gpu.run_tail(split, expected_head.code, frame.shape[:2]), expected, 5e-2, 1e-3)
+            compared += len(expected)
+    split = cpu.split_names[-1]
+    codes = [cpu.run_head(split, frame).code for frame in frames]
+    for batched, code, size in zip(gpu.run_tails(split, codes, sizes), codes, sizes, strict=True):
+        assert_same_detections(batched, cpu.run_tail(split, code, size), box_px=5e-2, score=1e-3)
+    assert compared > 0, 'no detections were compared'
+
+
 def test_detections_are_in_camera_frame_pixels_for_any_frame_size(runtime_cache):
     runtime = make_runtime(DEMO, 'onnxruntime', 'head', full=True, cache=runtime_cache)
     frame = sample_frames(1, seed=4100)[0]

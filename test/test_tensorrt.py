@@ -184,3 +184,24 @@ def test_cuda_calls_name_their_error_and_devices_parse():
     assert (device_index('cuda'), device_index('cuda:3')) == (0, 3)
     with pytest.raises(ValueError, match='cuda or cuda:N'):
         device_index('cpu')
+
+
+def test_device_buffers_carry_tensors_to_a_gpu_and_back():
+    """The engines' input and output buffers: an upload and a download on one stream return the same values."""
+    pytest.importorskip('cuda.bindings', reason='cuda-python is the tensorrt extra')
+    from splitee_ros.runtime.cuda_memory import DeviceBuffer, Stream, call, cudart, device_name
+
+    try:
+        count = call(cudart().cudaGetDeviceCount())
+    except RuntimeError as error:
+        pytest.skip(f'needs a CUDA GPU (an edge server or a Jetson): {error}')
+    assert count >= 1 and device_name(0)
+    stream = Stream(0)
+    value = np.random.default_rng(0).standard_normal((2, 16, 60, 80)).astype(np.float32)
+    buffer = DeviceBuffer((4, 16, 60, 80), np.float32)  # larger than the batch, as engines allocate for their max
+    kept = buffer.upload(value, stream)
+    back = buffer.download(value.shape, stream)
+    stream.synchronize()
+    np.testing.assert_array_equal(back, kept)
+    with pytest.raises(ValueError, match='do not fit'):
+        buffer.upload(np.zeros((5, 16, 60, 80), np.float32), stream)
