@@ -154,12 +154,13 @@ def test_edge_rejects_malformed_messages_with_a_reason(demo):
     package, _, tail = demo
     edge = TailPipeline(tail, package.wire_spec(), max_payload_bytes=64 << 10)
     code = np.zeros(tail.spec.split('stage1').code_shape, np.float32)
-    good = encode_frame(code, CODECS['int8+zstd3'], package.model_id, 1, 7)
+    stage1 = tail.split_names.index('stage1')  # the split's index on the wire
+    good = encode_frame(code, CODECS['int8+zstd3'], package.model_id, stage1, 7)
     cases = {
         'too_large': ('splitee/1;h=480;w=640', bytes(65 << 10)),
         'bad_format': ('splitee/2;h=480;w=640', good),
         'bad_image': ('jpeg', b'\xff\xd8 not really'),
-        'wrong_model': ('splitee/1;h=480;w=640', encode_frame(code, CODECS['int8+zstd3'], b'other-id', 1, 7)),
+        'wrong_model': ('splitee/1;h=480;w=640', encode_frame(code, CODECS['int8+zstd3'], b'other-id', stage1, 7)),
         'bad_crc': ('splitee/1;h=480;w=640', good[:-1] + bytes([good[-1] ^ 1])),
     }
     for reason, (payload_format, data) in cases.items():

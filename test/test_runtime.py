@@ -55,7 +55,7 @@ def test_onnxruntime_and_torch_give_the_same_detections_on_every_split(package, 
         for backend in ('torch', 'onnxruntime')
     }
     reference, candidate = by_backend['torch'], by_backend['onnxruntime']
-    assert reference.split_names == candidate.split_names and len(reference.split_names) >= 3
+    assert reference.split_names == candidate.split_names and len(reference.split_names) >= 2
     compared = 0
     for frame in frames:
         assert_same_detections(candidate.run_full(frame), reference.run_full(frame), box_px=1e-2, score=1e-4)
