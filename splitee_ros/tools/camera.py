@@ -30,6 +30,9 @@ from splitee_ros.ros.convert import detection_rows
 from splitee_ros.ros.telemetry import frame_key, key_text, status_values
 from splitee_ros.tools.harness import Collector
 
+SETTLE_S = 3.0  # after the last frame, at least: a duplicate answer would show within it
+ANSWER_WAIT_S = 30.0  # after the last frame, at most: every frame answered by its deadline long before
+
 
 def _frames(images: Path | None, count: int) -> tuple[list[np.ndarray], list[int | None]]:
     """The images to publish (BGR) and their COCO image ids (None for sample frames)."""
@@ -83,7 +86,7 @@ def main() -> None:
             msg = CompressedImage(header=header, format='jpeg', data=jpeg)
         publisher.publish(msg)
         published.append((key_text(frame_key(header)), time.monotonic(), image_ids[index]))
-    time.sleep(3.0)  # the last frames' answers (deadline or edge)
+    _wait_for_answers(collector, {key for key, _, _ in published})
     with collector.lock:
         record = {
             'start': start,
@@ -103,6 +106,22 @@ def main() -> None:
     # Leave without the interpreter's teardown: destroying the middleware's threads there sometimes ends in
     # "terminate called without an active exception" here, after everything above has been done.
     os._exit(0)
+
+
+def _wait_for_answers(collector: Collector, keys: set[str]) -> None:
+    """Until every frame is answered or counted as dropped (at most `ANSWER_WAIT_S`), and `SETTLE_S` at least.
+
+    A stalled machine can hold the last frames' answers past a fixed pause; the settle time lets a duplicate of
+    the last answers show.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < ANSWER_WAIT_S:
+        with collector.lock:
+            done = {key_text(key) for key in collector.result_counts}
+            done |= {msg.hardware_id for _, msg in collector.telemetry['head_node'] if msg.message == 'dropped'}
+        if keys <= done and time.monotonic() - started >= SETTLE_S:
+            return
+        time.sleep(0.1)
 
 
 if __name__ == '__main__':
