@@ -15,7 +15,7 @@ from splitee_ros.model.config import BottleneckConfig, ExitConfig, ModelConfig
 from splitee_ros.model.families import build_detector
 from splitee_ros.model.package import ModelPackage, write_package
 from splitee_ros.model.postprocess import Detections
-from splitee_ros.runtime.base import SplitRuntime, make_runtime
+from splitee_ros.runtime.base import HeadResult, SplitRuntime, make_runtime
 from splitee_ros.runtime.exports import ensure_exported, export_folder, is_exported
 from splitee_ros.runtime.ort_backend import OnnxRuntimeBackend
 from splitee_ros.runtime.preprocess import to_model_input
@@ -46,6 +46,16 @@ def assert_same_detections(actual: Detections, expected: Detections, box_px: flo
     np.testing.assert_allclose(actual.boxes, expected.boxes, atol=box_px)
 
 
+def assert_same_head(actual: HeadResult, expected: HeadResult, code: float, confidence: float, score: float) -> None:
+    """Codes within `code` of the largest value; every exit's confidence and detections alike."""
+    np.testing.assert_allclose(actual.code, expected.code, atol=code * np.abs(expected.code).max() + 1e-5)
+    assert actual.frame_size == expected.frame_size and actual.confidences.keys() == expected.confidences.keys()
+    for name, value in expected.confidences.items():
+        assert 0.0 <= value <= 1.0
+        assert actual.confidences[name] == pytest.approx(value, abs=confidence)
+        assert_same_detections(actual.exit_detections(name), expected.exit_detections(name), 1e-2, score)
+
+
 @pytest.mark.parametrize('package', ['demo', 'ssdlite'])
 def test_onnxruntime_and_torch_give_the_same_detections_on_every_split(package, ssdlite_package, runtime_cache):
     folder = DEMO if package == 'demo' else ssdlite_package
@@ -61,15 +71,7 @@ def test_onnxruntime_and_torch_give_the_same_detections_on_every_split(package, 
         assert_same_detections(candidate.run_full(frame), reference.run_full(frame), box_px=1e-2, score=1e-4)
         for split in reference.split_names:
             expected_head, actual_head = reference.run_head(split, frame), candidate.run_head(split, frame)
-            scale = np.abs(expected_head.code).max()
-            np.testing.assert_allclose(actual_head.code, expected_head.code, atol=1e-4 * scale + 1e-5)
-            assert actual_head.confidences.keys() == expected_head.confidences.keys()
-            for name, confidence in expected_head.confidences.items():
-                assert 0.0 <= confidence <= 1.0
-                assert actual_head.confidences[name] == pytest.approx(confidence, abs=1e-5)
-                assert_same_detections(
-                    actual_head.exit_detections(name), expected_head.exit_detections(name), box_px=1e-2, score=1e-4
-                )
+            assert_same_head(actual_head, expected_head, code=1e-4, confidence=1e-5, score=1e-4)
             # The same code through both tails: the tails agree; each backend's own code: their results agree too.
             expected = reference.run_tail(split, expected_head.code, frame.shape[:2])
             assert_same_detections(
@@ -93,12 +95,8 @@ def test_a_batch_gives_what_its_frames_give_one_at_a_time(backend, runtime_cache
     split = runtime.split_names[-1]
     heads = runtime.run_heads(split, frames)
     for frame, head in zip(frames, heads, strict=True):
-        alone = runtime.run_head(split, frame)
-        np.testing.assert_allclose(head.code, alone.code, atol=1e-4 * np.abs(alone.code).max() + 1e-5)
-        assert head.frame_size == frame.shape[:2] and head.confidences.keys() == alone.confidences.keys()
-        for name, confidence in alone.confidences.items():
-            assert head.confidences[name] == pytest.approx(confidence, abs=1e-5)
-            assert_same_detections(head.exit_detections(name), alone.exit_detections(name), box_px=1e-2, score=1e-4)
+        assert head.frame_size == frame.shape[:2]
+        assert_same_head(head, runtime.run_head(split, frame), code=1e-4, confidence=1e-5, score=1e-4)
     tails = runtime.run_tails(split, [head.code for head in heads], sizes)
     for head, size, batched in zip(heads, sizes, tails, strict=True):
         assert_same_detections(batched, runtime.run_tail(split, head.code, size), box_px=1e-2, score=1e-4)
@@ -118,10 +116,7 @@ def test_torch_on_a_gpu_gives_the_cpu_detections_with_or_without_cuda_graphs(cud
         assert_same_detections(gpu.run_full(frame), cpu.run_full(frame), box_px=5e-2, score=1e-3)
         for split in cpu.split_names:
             expected_head, actual_head = cpu.run_head(split, frame), gpu.run_head(split, frame)
-            scale = np.abs(expected_head.code).max()
-            np.testing.assert_allclose(actual_head.code, expected_head.code, atol=1e-3 * scale + 1e-5)
-            for name, confidence in expected_head.confidences.items():
-                assert actual_head.confidences[name] == pytest.approx(confidence, abs=1e-3)
+            assert_same_head(actual_head, expected_head, code=1e-3, confidence=1e-3, score=1e-3)
             expected = cpu.run_tail(split, expected_head.code, frame.shape[:2])
             assert_same_detections(gpu.run_tail(split, expected_head.code, frame.shape[:2]), expected, 5e-2, 1e-3)
             compared += len(expected)
