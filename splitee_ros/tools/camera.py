@@ -26,6 +26,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from splitee_ros.pipeline.frames import FrameKey
 from splitee_ros.ros.convert import detection_rows
 from splitee_ros.ros.telemetry import frame_key, key_text, status_values
 from splitee_ros.tools.harness import Collector
@@ -74,6 +75,7 @@ def main() -> None:
     start = time.monotonic()
     args.ready.write_text(json.dumps({'start': start}))
     published = []
+    keys: list[FrameKey] = []
     for index, frame in enumerate(frames):
         time.sleep(max(0.0, start + index / args.fps - time.monotonic()))
         header = Header(stamp=collector.node.get_clock().now().to_msg(), frame_id='camera')
@@ -85,8 +87,11 @@ def main() -> None:
             jpeg = cv2.imencode('.jpg', frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
             msg = CompressedImage(header=header, format='jpeg', data=jpeg)
         publisher.publish(msg)
-        published.append((key_text(frame_key(header)), time.monotonic(), image_ids[index]))
-    _wait_for_answers(collector, {key for key, _, _ in published})
+        keys.append(frame_key(header))
+        published.append((key_text(keys[-1]), time.monotonic(), image_ids[index]))
+    finished = time.monotonic()
+    collector.wait_for_answers(keys, ANSWER_WAIT_S)  # a stalled machine can hold the last answers past a pause
+    time.sleep(max(0.0, finished + SETTLE_S - time.monotonic()))
     with collector.lock:
         record = {
             'start': start,
@@ -106,22 +111,6 @@ def main() -> None:
     # Leave without the interpreter's teardown: destroying the middleware's threads there sometimes ends in
     # "terminate called without an active exception" here, after everything above has been done.
     os._exit(0)
-
-
-def _wait_for_answers(collector: Collector, keys: set[str]) -> None:
-    """Until every frame is answered or counted as dropped (at most `ANSWER_WAIT_S`), and `SETTLE_S` at least.
-
-    A stalled machine can hold the last frames' answers past a fixed pause; the settle time lets a duplicate of
-    the last answers show.
-    """
-    started = time.monotonic()
-    while time.monotonic() - started < ANSWER_WAIT_S:
-        with collector.lock:
-            done = {key_text(key) for key in collector.result_counts}
-            done |= {msg.hardware_id for _, msg in collector.telemetry['head_node'] if msg.message == 'dropped'}
-        if keys <= done and time.monotonic() - started >= SETTLE_S:
-            return
-        time.sleep(0.1)
 
 
 if __name__ == '__main__':

@@ -205,6 +205,19 @@ class Collector:
             time.sleep(0.05)
         return False
 
+    def wait_for_answers(self, keys: Iterable[FrameKey], timeout_s: float) -> bool:
+        """Wait until every key in `keys` has a result or the head's `dropped` outcome (it gets no result)."""
+        wanted = set(keys)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                answered = set(self.results)
+            dropped = {key for key, (outcome, _) in self.head_frames().items() if outcome == 'dropped'}
+            if wanted <= answered | dropped:
+                return True
+            time.sleep(0.05)
+        return False
+
     def health(self, node: str, status: str | None = None) -> dict[str, str]:
         """The values of `node`'s latest status on /diagnostics; {} before any.
 
