@@ -60,11 +60,13 @@ class NodeProcess:
         remappings: Mapping[str, str] | None = None,
         prefix: Sequence[str] = (),
         autostart: bool = True,
+        log_level: str | None = None,
     ) -> None:
         """Start `node` (head_node, tail_node, monitor_node) with `--ros-args -p name:=value` parameters.
 
         `prefix` runs it through another program, e.g. `ip netns exec NAME` for another network namespace. A
         managed node configures and activates itself (`autostart`), or waits for its lifecycle services.
+        `log_level` sets the node's logger level (e.g. 'debug': the monitor's every decision, with its inputs).
         """
         self.node = node
         if node in MANAGED_NODES:
@@ -74,6 +76,8 @@ class NodeProcess:
             arguments += ['-p', f'{name}:={_parameter_text(value)}']
         for source, target in (remappings or {}).items():
             arguments += ['-r', f'{source}:={target}']
+        if log_level is not None:
+            arguments += ['--log-level', f'{node}:={log_level}']
         self.log_path = Path(log_folder) / f'{node}.log'
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, 'ab')  # noqa: SIM115 - open for the process's lifetime

@@ -178,7 +178,8 @@ def run_two_hosts(
 
     `schedule` is (seconds after the camera's first frame, Mbit/s), the first entry at 0 (also the rate while the
     nodes start); `camera` the arguments of `splitee_ros.tools.camera` after its domain, ready and out flags.
-    Returns the camera's record and when each rate took effect (monotonic clock, shared by the namespaces).
+    Returns the camera's record and when each rate took effect (monotonic clock, shared by the namespaces); the
+    monitor logs every decision with its inputs (debug level), so that a failure shows why it chose.
     `routed`: the hosts sit in two subnets behind a router and find each other as static peers. `faults` are
     (seconds after the first frame, one of `FAULTS`): the tail killed (SIGKILL) or stopped, a new tail started (a
     new DDS participant), the monitor killed, the link cut or restored.
@@ -203,7 +204,9 @@ def run_two_hosts(
             NodeProcess('head_node', head, vehicle_env, folder, prefix=vehicle.prefix()),
         ]
         if monitor is not None:
-            nodes.append(NodeProcess('monitor_node', monitor, vehicle_env, folder, prefix=vehicle.prefix()))
+            nodes.append(
+                NodeProcess('monitor_node', monitor, vehicle_env, folder, prefix=vehicle.prefix(), log_level='debug')
+            )  # every decision and its inputs, for a failure's record
         ready, record = folder / 'ready.json', folder / 'record.json'
         command = [*vehicle.prefix(), sys.executable, '-m', 'splitee_ros.tools.camera', '--domain', str(domain),
                    '--ready', str(ready), '--out', str(record), *camera]  # fmt: skip
