@@ -4,15 +4,19 @@
 
 Real frames are the main measurement (passive: they cost the link nothing). Each frame the edge answers, in
 time or late, gives its time on the link (round trip minus the edge's work): beyond the RTT, that is its
-bytes' transfer, a goodput sample. A frame the edge never answers counts as lost. What the link model leaves
-out of a frame's time (protocol, executors, queues beyond RTT + bytes / goodput) is the path's overhead,
-kept as a distribution; the last `kept_transfers` stay past the window, so an idle uplink keeps what it last
-measured.
+bytes' transfer, a goodput sample. But a transfer within the path's timing noise (`resolution_ms`: the
+spread of the small probes' round trips, the executors' jitter on a loaded machine) says little more than a
+lower bound, and keeping only the transfers that stand out of it would keep the slow ones. So the size
+decides: bytes that take less than `MEASURABLE_RESOLUTIONS` resolutions at the current estimate (a small
+code on a fast link) bound the goodput, larger ones measure it. A frame the edge never answers counts as lost.
+What the link model leaves out of a frame's time (protocol, executors, queues beyond RTT + bytes / goodput) is
+the path's overhead, kept as a distribution; the last `kept_transfers` stay past the window, so an idle
+uplink keeps what it last measured.
 
 Probes fill in: small ones measure the RTT (they cost little), larger ones give goodput samples from their
-extra round trip over the small ones' (or, where the link is too fast to tell them apart, the bound their
-whole round trip gives). The caller sends the larger ones only while `goodput_stale` (no goodput sample for
-`stale_s`: the uplink is idle, e.g. exits or local mode, or its frames are all lost).
+extra round trip over the small ones' (or, where it is within the noise, the bound their whole round trip
+gives). The caller sends the larger ones only while `goodput_stale` (no goodput sample for `stale_s`: the
+uplink is idle, e.g. exits or local mode; its frames are all lost; or they are too small to measure it).
 
 A window of several seconds keeps the estimates steady; a sudden change must not wait for it to roll over.
 So every new sample compares the last `change_window_s` with the rest of the window: when the median RTT
@@ -33,6 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from splitee_ros.control.profile import LEVELS
+
+MIN_RESOLUTION_MS = 0.2  # the shortest transfer told from the RTT on a quiet path
+MEASURABLE_RESOLUTIONS = 2.0  # a transfer this many resolutions long measures the goodput
 
 # the time-stamped samples a LinkEstimator keeps (time first), which a change or the window drops
 TimedSamples = deque[tuple[float, int, float | None]] | deque[tuple[float, bool]] | deque[tuple[float, float]]
@@ -79,6 +86,7 @@ class LinkEstimator:
         self.last_frame_sample: float | None = None  # when a frame last told something of the goodput
         self.overheads: deque[tuple[float, float]] = deque()  # (time, ms)
         self.swings: deque[tuple[float, float]] = deque()  # goodput's (time, log ratio to the median of its time)
+        self.rtt_history: deque[tuple[float, float]] = deque()  # RTT samples over the volatility window: the noise
         self.changes = 0
         self.last_change: float | None = None
 
@@ -95,11 +103,14 @@ class LinkEstimator:
         smallest = min(s for _, s, r in self.probes if r is not None)
         if size == smallest:
             self._add('rtt', now, rtt_s * 1e3)
+            self.rtt_history.append((now, rtt_s * 1e3))
+            while self.rtt_history[0][0] < now - self.volatility_window_s:
+                self.rtt_history.popleft()
             return False
         small_rtts = [r for _, s, r in self.probes if r is not None and s == smallest]
         extra = rtt_s - float(np.quantile(small_rtts, 0.25))
         before = self._median('goodput')
-        if extra > 2e-4:
+        if extra * 1e3 > MIN_RESOLUTION_MS and self._measurable(size):
             value = (size - smallest) * 8 / extra / 1e6
             self._add('goodput', now, value)
         else:
@@ -119,11 +130,11 @@ class LinkEstimator:
         rtt = self._rtt()
         if seconds is None or rtt is None or seconds <= 1e-4:
             return  # lost; or nothing to measure against yet; or the edge's own work hid the transfer
-        self.last_frame_sample = now
         transfer_ms = seconds * 1e3 - rtt
-        if transfer_ms <= 0.2:  # too fast to tell from the RTT: the frame only bounds the goodput from below
+        if transfer_ms <= MIN_RESOLUTION_MS or not self._measurable(size):  # only bounds the goodput from below
             self._add_bound(now, size * 8 / seconds / 1e6)
             return
+        self.last_frame_sample = now
         goodput = self._median('goodput')
         if goodput is not None:
             self.overheads.append((now, max(0.0, transfer_ms - size * 8 / (goodput * 1e3))))
@@ -151,8 +162,28 @@ class LinkEstimator:
             self._add('goodput', now, value)
 
     def goodput_stale(self, now: float) -> bool:
-        """No frame has measured the goodput for `stale_s` (the uplink is idle, or loses all): probes must."""
+        """No frame has measured the goodput for `stale_s`: probes must.
+
+        The uplink is idle, loses everything, or is too fast for its frames' transfers to stand out.
+        """
         return self.last_frame_sample is None or self.last_frame_sample < now - self.stale_s
+
+    def _measurable(self, size: int) -> bool:
+        """Whether `size` bytes take long enough at the current estimate to stand out of the timing noise."""
+        goodput = self._goodput()
+        return goodput is None or size * 8 / (goodput * 1e3) >= MEASURABLE_RESOLUTIONS * self.resolution_ms()
+
+    def resolution_ms(self) -> float:
+        """The shortest transfer that stands out of the path's timing noise (ms).
+
+        Twice the small probes' RTT spread below their median over the volatility window (the path's noise
+        outlives a change of rate): the lower half, since a probe queued behind a frame measures the frame.
+        """
+        values = [v for _, v in self.rtt_history]
+        if len(values) < 4:
+            return MIN_RESOLUTION_MS
+        median, lower = np.quantile(values, [0.5, 0.25])
+        return max(MIN_RESOLUTION_MS, 2.0 * float(median - lower))
 
     def _goodput(self) -> float | None:
         """The median sample; without samples the largest bound (a link too fast for what it carried)."""

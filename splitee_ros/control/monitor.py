@@ -7,10 +7,12 @@
 - **Probes fill in.** Small probes (the smallest of `probe_sizes`) measure the RTT at `probe_hz`. A larger
   probe goes out only while no frame measures the goodput (for the estimator's `stale_s`: the uplink is
   idle, or everything on it is lost), and no more often than keeps every probe's bytes on the wire (payload
-  and `PROBE_OVERHEAD`, the RTT probes' included) within `probe_share` of a cautious goodput. They are the
-  largest of `probe_sizes`, long enough on any link to stand out of the executors' jitter; one that disagrees
-  with the estimate is confirmed by another soon after, so that a recovery shows within a few seconds. No
-  probe goes out before the edge can answer it.
+  and `PROBE_OVERHEAD`, the RTT probes' included) within `probe_share` of a cautious goodput. Each is sized
+  to stand out of the path's timing noise: `PROBE_NOISES` times the estimator's resolution at the cautious
+  goodput, between the second smallest and the largest of `probe_sizes`. So after a recovery, when the
+  lean code's transfers are lost in the executors' jitter, the probes climb to the new rate in a few steps.
+  One that disagrees with the estimate is confirmed by another soon after, so that a recovery shows within a
+  few seconds. No probe goes out before the edge can answer it.
 - **Exit checks.** A share of the frames that exit also go to the edge (head_node's `exit_check_share`);
   their agreement with the edge's answer, against what the profile's evaluation expects at that threshold,
   scales what the policy counts an exit's answer worth (`exit_scale`), so that it does not trust a synthetic
@@ -38,6 +40,7 @@ EXIT_CHECKS = 50  # the edge's checks of exits kept per split
 LEAST_CHECKS = 10  # checks before they correct the profile
 MIN_GOODPUT_PROBE_S = 0.25  # the goodput probes' shortest interval
 PROBE_OVERHEAD = 160  # bytes a probe message takes on the wire beyond its payload (CDR, RTPS, UDP, IP)
+PROBE_NOISES = 4.0  # a goodput probe's transfer at the cautious goodput, in the path's timing resolutions
 FIRST_DECISION_SAMPLES = 3  # goodput samples before the first decision
 
 
@@ -46,7 +49,7 @@ class MonitorSettings:
     """How the monitor measures (its read-only ROS parameters)."""
 
     probe_hz: float = 2.0  # RTT probes per second, on average
-    probe_sizes: tuple[int, ...] = (256, 8192)  # the smallest measures RTT, the largest goodput
+    probe_sizes: tuple[int, ...] = (256, 8192, 65536)  # the smallest measures RTT; goodput: the rest's range
     probe_share: float = 0.04  # all probes' bytes on the wire within this share of the goodput (DDS takes ~1%)
     probe_timeout_s: float = 1.0  # a probe without a reply this long is lost
     lost_after_s: float = 2.0  # a frame that fell back and is unanswered this long after is lost
@@ -88,7 +91,6 @@ class LinkMonitor:
         """(sequence, bytes) of a probe to send now, or None; call it often (every ~20 ms) once the edge is there."""
         self._expire(now)
         small, large = min(self.settings.probe_sizes), max(self.settings.probe_sizes)
-        size = None
         if self._started is None:
             self._started = now
         estimate = self.link.estimate(now)
@@ -96,8 +98,8 @@ class LinkMonitor:
         measured = estimate.rtt_ms is not None and now - self._started >= self.link.stale_s
         size = None
         if large > small and measured and now >= self._next_goodput_probe and self.link.goodput_stale(now):
-            # long enough on any link to stand out of the executors' jitter; small while nothing is known
-            size = large if estimate.goodput_mbps is not None else 4 * small
+            # long enough to stand out of the executors' jitter; small while nothing is known
+            size = self._goodput_probe_size(estimate) if estimate.goodput_mbps is not None else 4 * small
             self._next_goodput_probe = now + self._goodput_probe_interval(estimate, size)
         elif now >= self._next_rtt_probe:
             self._next_rtt_probe = now + (0.5 + self._jitter.random()) / self.settings.probe_hz
@@ -109,17 +111,29 @@ class LinkMonitor:
         self.probe_bytes += size
         return self._sequence, size
 
+    @staticmethod
+    def _cautious_goodput(estimate: LinkEstimate) -> float:
+        """The lower quartile of the estimate's spread: an overestimate must not let the probes crowd a slow link."""
+        assert estimate.goodput_mbps is not None
+        if not estimate.goodput_quantiles_mbps:
+            return estimate.goodput_mbps
+        return min(estimate.goodput_mbps, float(np.interp(0.25, LEVELS, estimate.goodput_quantiles_mbps)))
+
+    def _goodput_probe_size(self, estimate: LinkEstimate) -> int:
+        """Bytes that take `PROBE_NOISES` timing resolutions at the cautious goodput, within `probe_sizes`."""
+        sizes = sorted(self.settings.probe_sizes)
+        seconds = PROBE_NOISES * self.link.resolution_ms() / 1e3
+        wanted = self._cautious_goodput(estimate) * 1e6 / 8 * seconds
+        return int(min(max(wanted, sizes[1]), sizes[-1]))
+
     def _goodput_probe_interval(self, estimate: LinkEstimate, size: int) -> float:
         """Time until the next goodput probe: every probe's bytes on the wire within `probe_share` of the link.
 
-        The RTT probes take their part first. The goodput is a cautious one, the lower quartile of the
-        estimate's spread, so that an overestimate cannot let the probes crowd a slow link.
+        The RTT probes take their part first, against a cautious goodput.
         """
         if estimate.goodput_mbps is None:
             return 1.0
-        cautious = estimate.goodput_mbps
-        if estimate.goodput_quantiles_mbps:
-            cautious = min(cautious, float(np.interp(0.25, LEVELS, estimate.goodput_quantiles_mbps)))
+        cautious = self._cautious_goodput(estimate)
         small = min(self.settings.probe_sizes)
         rtt_probes = (small + PROBE_OVERHEAD) * 8 * self.settings.probe_hz  # bits per second
         budget = max(self.settings.probe_share * cautious * 1e6 - rtt_probes, 1e-3)

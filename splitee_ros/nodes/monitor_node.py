@@ -40,12 +40,12 @@ from splitee_ros.ros import qos
 from splitee_ros.ros.executor import spin
 from splitee_ros.ros.parameter_table import MONITOR
 from splitee_ros.ros.params import declare_table, setting_changes
-from splitee_ros.ros.qos import PROBE_REPLY_TOPIC, PROBE_TOPIC
+from splitee_ros.ros.qos import PROBE_ECHO_BYTES, PROBE_REPLY_TOPIC, PROBE_TOPIC
 from splitee_ros.ros.telemetry import health, status_values
 
 HEAD_PARAMETERS = ('mode', 'split_point', 'codec', 'exit_threshold', 'jpeg_quality')
 PROBE_PREFIX = 'probe'
-PROBE_TOKEN_BYTES = 8
+PROBE_TOKEN_BYTES = PROBE_ECHO_BYTES  # the reply echoes no more
 
 
 class MonitorNode(Node):

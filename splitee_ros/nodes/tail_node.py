@@ -47,7 +47,7 @@ from splitee_ros.ros.executor import spin
 from splitee_ros.ros.lifecycle import ManagedNode
 from splitee_ros.ros.parameter_table import TAIL
 from splitee_ros.ros.params import declare_table, load_authenticator, load_model, refresh_keys
-from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
+from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_ECHO_BYTES, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
 
 
@@ -197,11 +197,17 @@ class TailNode(ManagedNode):
             self.create_subscription(
                 CompressedImage,
                 vehicle.topic(PROBE_TOPIC),
-                vehicle.probe_replies.publish,
+                functools.partial(self._echo_probe, vehicle),
                 qos.PROBE,
                 callback_group=group,
             ),
         ]
+
+    @staticmethod
+    def _echo_probe(vehicle: Vehicle, msg: CompressedImage) -> None:
+        """Answer a link probe with its header and token only: its round trip then times the uplink alone."""
+        msg.data = bytes(msg.data[:PROBE_ECHO_BYTES])
+        vehicle.probe_replies.publish(msg)
 
     def _discover(self) -> None:
         """Serve every namespace that publishes a bottleneck topic."""

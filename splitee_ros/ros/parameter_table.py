@@ -123,7 +123,8 @@ TAIL = (
 MONITOR = (
     ParameterSpec('probe_hz', _measuring.probe_hz, 'RTT probes per second', read_only=True, value_range=(0.1, 100.0)),
     ParameterSpec(
-        'probe_sizes', list(_measuring.probe_sizes), 'smallest (RTT) and largest probe (bytes)', read_only=True
+        'probe_sizes', list(_measuring.probe_sizes),
+        'the smallest measures RTT; goodput probes are sized within the range of the others (bytes)', read_only=True,
     ),
     ParameterSpec(
         'probe_share', _measuring.probe_share, 'all probes on the wire: at most this share of the link',

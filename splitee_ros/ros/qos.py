@@ -29,6 +29,7 @@ BOTTLENECK_TOPIC = 'splitee/bottleneck'  # vehicle -> edge: bottleneck frames an
 RESULT_TOPIC = 'splitee/edge/result'  # edge -> vehicle: result envelopes (codec.envelope)
 PROBE_TOPIC = 'splitee/probe'  # the monitor's link probes, echoed by tail_node
 PROBE_REPLY_TOPIC = 'splitee/probe/reply'
+PROBE_ECHO_BYTES = 8  # a reply carries the probe's header and its first bytes (the token): probes time the uplink
 PROBE = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
 
 
