@@ -238,14 +238,20 @@ def test_a_bandwidth_drop_is_noticed_within_a_second():
     assert recovered is not None and recovered <= 1.2
 
 
-def test_rtt_jump_restarts_the_window_and_noise_does_not():
+def test_rtt_jump_restarts_the_window_and_the_base_rtt_follows_it_within_ten_seconds_and_noise_does_not():
+    from splitee_ros.control.link import BASE_RTT_WINDOW_S
+
     estimator = LinkEstimator(window_s=5.0)
     for i in range(30):
         estimator.add_probe(i * 0.2, 256, 0.002)
     for i in range(30, 42):
         estimator.add_probe(i * 0.2, 256, 0.060)
     estimate = estimator.estimate(42 * 0.2)
-    assert estimate.changes == 1 and estimate.rtt_ms == pytest.approx(60.0)
+    assert estimate.changes == 1  # the window restarts at once ...
+    assert estimate.rtt_ms == pytest.approx(2.0)  # ... but a probe queued behind a frame must not raise the base
+    for i in range(42, 30 + int(BASE_RTT_WINDOW_S / 0.2) + 1):
+        estimator.add_probe(i * 0.2, 256, 0.060)
+    assert estimator.estimate(i * 0.2).rtt_ms == pytest.approx(60.0)  # a lasting rise, within BASE_RTT_WINDOW_S
     steady = LinkEstimator(window_s=5.0)
     probe(steady, [20.0] * 300, noise=0.2, seed=3)
     assert steady.changes == 0
@@ -415,6 +421,53 @@ def test_after_a_recovery_probes_sized_above_the_jitter_find_the_rate_a_lean_cod
     assert on_the_wire * 8 / 15.0 <= 0.05 * 20e6  # the probes' share of the recovered link
     sizes = sorted(monitor.settings.probe_sizes)
     assert sizes[1] <= monitor._goodput_probe_size(monitor.link.estimate(30.0)) <= sizes[-1]
+
+
+def test_a_code_that_fills_the_uplink_shows_as_a_slow_link_not_as_a_long_rtt():
+    """15 KB frames at 5 FPS on a 0.6 Mbit/s FIFO uplink (it carries 15 KB a frame): every probe queues.
+
+    For the base RTT's window (10 s) after the code began to fill the link: the policy's time to act.
+    """
+    monitor = monitor_for(model())
+    run_noisy_link(monitor, 0.0, 10.0, 20.0, 0.002, seed=1)  # the path before: a 10 ms RTT
+    busy_until, now = 0.0, 10.0
+    events = []
+    for frame in range(45):
+        sent = 10.0 + frame * 0.2
+        busy_until = max(busy_until, sent) + 15500 * 8 / 0.6e6  # the code and its headers, a little over the link
+        events.append((busy_until + 0.010, 'head', frame, sent))
+    while now < 19.0:
+        if (probe := monitor.next_probe(now)) is not None:
+            queued = max(busy_until_at(events, now), now) - now  # behind the frames still on the link
+            events.append((now + queued + probe[1] * 8 / 0.6e6 + 0.010, 'reply', probe[0], now))
+        now += 0.02
+    for when, kind, what, sent in sorted(events):
+        if when > 19.0:
+            break
+        if kind == 'head':
+            link_ms = (when - sent) * 1e3
+            monitor.on_head(
+                when,
+                f'q{what}',
+                'edge',
+                {
+                    'mode': 'split',
+                    'split': 'b',
+                    'bytes': '15500',
+                    'edge_rtt_ms': f'{link_ms + 20:.3f}',
+                    'edge_compute_ms': '20',
+                },
+            )
+        else:
+            monitor.probe_reply(when, what)
+    estimate = monitor.link.estimate(19.0)
+    assert estimate.rtt_ms == pytest.approx(10.0, abs=2.0)  # the path's, not the queue's
+    assert estimate.goodput_mbps < 0.6  # the queue counts against the link: a leaner code is needed
+
+
+def busy_until_at(events: list, now: float) -> float:
+    """When the uplink is free of the frames sent by `now` (their arrival at the edge)."""
+    return max((when - 0.010 for when, kind, _, sent in events if kind == 'head' and sent <= now), default=0.0)
 
 
 def test_a_frame_that_fell_back_is_lost_unless_its_late_answer_comes():

@@ -40,6 +40,7 @@ from splitee_ros.control.profile import LEVELS
 
 MIN_RESOLUTION_MS = 0.2  # the shortest transfer told from the RTT on a quiet path
 MEASURABLE_RESOLUTIONS = 2.0  # a transfer this many resolutions long measures the goodput
+BASE_RTT_WINDOW_S = 10.0  # the path's RTT is the least seen over this long
 
 # the time-stamped samples a LinkEstimator keeps (time first), which a change or the window drops
 TimedSamples = deque[tuple[float, int, float | None]] | deque[tuple[float, bool]] | deque[tuple[float, float]]
@@ -49,7 +50,7 @@ TimedSamples = deque[tuple[float, int, float | None]] | deque[tuple[float, bool]
 class LinkEstimate:
     """The link over the last window; None where there is nothing to estimate from yet."""
 
-    rtt_ms: float | None  # lower quartile of the smallest probes' round trips: the link's own delay
+    rtt_ms: float | None  # the least of the small probes' round trips over BASE_RTT_WINDOW_S: the path's delay
     goodput_mbps: float | None  # median goodput sample (frames and larger probes)
     loss: float  # fraction of probes and frames without a reply
     probes: int  # probes and frames in the window
@@ -107,8 +108,8 @@ class LinkEstimator:
             while self.rtt_history[0][0] < now - self.volatility_window_s:
                 self.rtt_history.popleft()
             return False
-        small_rtts = [r for _, s, r in self.probes if r is not None and s == smallest]
-        extra = rtt_s - float(np.quantile(small_rtts, 0.25))
+        base = self._rtt()
+        extra = rtt_s - (base / 1e3 if base is not None else 0.0)
         before = self._median('goodput')
         if extra * 1e3 > MIN_RESOLUTION_MS and self._measurable(size):
             value = (size - smallest) * 8 / extra / 1e6
@@ -207,12 +208,19 @@ class LinkEstimator:
         return float(np.median(values)) if values else None
 
     def _rtt(self) -> float | None:
-        """The link's own round trip: the lower quartile, since a probe queued behind a frame measures the frame.
+        """The path's own round trip: the least of the small probes' over the last `BASE_RTT_WINDOW_S`.
 
-        How long frames wait in queues shows in their own times (goodput, overhead), not here.
+        A probe queued behind a frame measures the frame. While this vehicle's own frames keep the uplink
+        busy, every probe queues, and an RTT taken from them (as a quantile of the window, which a change
+        restarts) would count the queue as path delay: it hid the queue from the frames' transfer times,
+        the goodput looked higher than the link, and no leaner code looked any better. As BBR's min-RTT
+        filter, a rise of the path's delay shows here after `BASE_RTT_WINDOW_S`, and in the frames' own
+        times (goodput, overhead) at once.
         """
-        values = [v for _, v in self.samples['rtt']]
-        return float(np.quantile(values, 0.25)) if values else None
+        if not self.rtt_history:
+            return None
+        newest = self.rtt_history[-1][0]
+        return min(v for t, v in self.rtt_history if t >= newest - BASE_RTT_WINDOW_S)
 
     def _detect_change(self, now: float) -> None:
         if self.last_change is not None and now - self.last_change < self.change_window_s:
