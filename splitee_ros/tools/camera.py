@@ -50,6 +50,13 @@ def _frames(images: Path | None, count: int) -> tuple[list[np.ndarray], list[int
     return [dataset.image(i) for i in range(count)], [image['id'] for image in dataset.images[:count]]
 
 
+def _write_json(path: Path, value: object) -> None:
+    """Write `path` at once (a temporary file renamed): a reader never sees it half written."""
+    temporary = path.with_suffix('.tmp')
+    temporary.write_text(json.dumps(value))
+    temporary.replace(path)
+
+
 def main() -> None:
     """Publish, observe, write the record."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +80,7 @@ def main() -> None:
         raise SystemExit('the head and the tail did not come up within 180 s')
     time.sleep(2.0)  # let the monitor's first probes go round
     start = time.monotonic()
-    args.ready.write_text(json.dumps({'start': start}))
+    _write_json(args.ready, {'start': start})  # whole or not at all: the harness polls for this file
     published = []
     keys: list[FrameKey] = []
     for index, frame in enumerate(frames):
@@ -104,9 +111,7 @@ def main() -> None:
                 for when, msg in collector.telemetry['head_node']
             ],
         }
-    temporary = args.out.with_suffix('.tmp')
-    temporary.write_text(json.dumps(record))
-    temporary.replace(args.out)
+    _write_json(args.out, record)
     collector.close()
     # Leave without the interpreter's teardown: destroying the middleware's threads there sometimes ends in
     # "terminate called without an active exception" here, after everything above has been done.
