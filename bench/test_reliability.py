@@ -8,7 +8,9 @@ A test that involves DDS, processes or namespaces must pass every run while anot
 busy (`--busy` spinning processes at the lowest priority, besides whatever else runs, e.g. a training job;
 on this machine nice has no measurable effect, so a spinner takes a whole core). Writes
 bench/results/test_reliability.json: per test, the commit it ran on, the runs, passes, failures with their
-last lines, and the durations; a run of some tests keeps the others' last counts.
+last lines, and the durations; a run of some tests keeps the others' last counts. A failed run's whole output
+(pytest's, with the nodes' logs it prints) goes to `--logs` (default bench/results/reliability_logs/, not
+committed), since the cause of a rare failure is seldom in the last lines.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument('--runs', type=int, default=10)
     parser.add_argument('--busy', type=int, default=1, help='processes that keep a core busy meanwhile')
     parser.add_argument('--out', type=Path, default=HERE / 'results' / 'test_reliability.json')
+    parser.add_argument('--logs', type=Path, default=HERE / 'results' / 'reliability_logs')
     args = parser.parse_args()
 
     spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.busy)]
@@ -60,6 +63,10 @@ def main() -> None:
                 seconds = round(time.monotonic() - started, 1)
                 passed = result.returncode == 0
                 load = round(os.getloadavg()[0], 2)  # what else ran: the spinners, a training job
+                if not passed:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    log = args.logs / f'{Path(test).stem}-{commit}-run{run}.log'
+                    log.write_text(result.stdout + '\n--- stderr ---\n' + result.stderr)
                 outcomes.append({'run': run, 'passed': passed, 'seconds': seconds, 'load_1min': load,
                                  **({} if passed else {'tail': result.stdout.splitlines()[-25:]})})  # fmt: skip
                 print(f'{test} run {run + 1}/{args.runs}: {"pass" if passed else "FAIL"} in {seconds} s', flush=True)
