@@ -107,6 +107,7 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from splitee_ros.control.profile import refresh_accuracy
     from splitee_ros.model.package import ModelPackage, write_defaults
     from splitee_ros.train.evaluate import HELD_OUT, evaluate, schedule_text, smallest_within, write_model_card
 
@@ -124,8 +125,10 @@ def _eval(args: argparse.Namespace) -> int:
     reproduce = (f'splitee train {config}\n' if config else '') + f'splitee eval {args.package} {data_flags}'
     write_model_card(report, out / 'MODEL_CARD.md', reproduce, schedule_text(package.folder))
     point = report['operating_point']
-    if out.resolve() == package.folder.resolve():  # the package's own evaluation sets its defaults
+    if out.resolve() == package.folder.resolve():  # the package's own evaluation sets its defaults and accuracy
         write_defaults(package.folder, {k: point[k] for k in ('split', 'codec', 'exit_threshold')})
+        if refresh_accuracy(package.folder, package.model_id.hex()):
+            print(f'updated the accuracy in {package.folder / "profile.yaml"}')
     teacher, best = report['teacher'], smallest_within(report)
     print(f'teacher mAP@.5 {teacher["map50"]:.3f}, mAP@[.5:.95] {teacher["map"]:.3f} on {report["images"]} images')
     if best['code'] and best['jpeg_ratio']:

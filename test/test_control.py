@@ -16,7 +16,14 @@ from conftest import DEMO_PACKAGE
 from splitee_ros.control.latency import Choice, ComputeScale, LatencyModel, LinkState, choice_from_parameters
 from splitee_ros.control.link import LinkEstimator
 from splitee_ros.control.policy import Policy, PolicySettings
-from splitee_ros.control.profile import AccuracyProfile, DeviceProfile, Distribution, ExitPoint, Profile
+from splitee_ros.control.profile import (
+    AccuracyProfile,
+    DeviceProfile,
+    Distribution,
+    ExitPoint,
+    Profile,
+    refresh_accuracy,
+)
 from splitee_ros.control.simulate import Simulator, Trace, cellular_trace, step_trace
 from splitee_ros.model.package import ModelPackage
 
@@ -300,10 +307,39 @@ def test_profile_command_measures_a_device_and_keeps_the_others(tmp_path):
     assert vehicle.code_bytes['stage2']['int4'].median < vehicle.code_bytes['stage2']['int8'].median
     assert all(d.median > 0 for d in vehicle.head_ms.values()) and vehicle.full_ms.median > 0
     evaluated = json.loads((package / 'eval.json').read_text())  # accuracy comes from the package's evaluation
-    assert profile.accuracy.teacher == pytest.approx(evaluated['teacher']['map50'])
+    teacher = evaluated['teacher']  # as the nodes publish it, where the evaluation has that figure
+    assert profile.accuracy.teacher == pytest.approx(teacher.get('published_map50') or teacher['map50'])
     assert set(vehicle.jpeg_bytes) == set(profile.accuracy.jpeg)
     latency = LatencyModel(profile, vehicle, profile.device('torch/cpu/1t'))
     assert latency.choices()
+
+
+def test_the_policy_takes_accuracy_as_published_and_a_new_evaluation_refreshes_it(tmp_path):
+    package = tmp_path / 'pkg'
+    shutil.copytree(DEMO_PACKAGE, package)
+    report = json.loads((package / 'eval.json').read_text())
+    devices = Profile.load(package).devices
+    for entry in [report['teacher'], *report['baselines'].values(), *(e['alone'] for e in report['exits'].values()),
+                  *(p for e in report['exits'].values() for p in e['curve']),
+                  *(s for e in report['splits'].values() for s in e['accuracy'].values())]:  # fmt: skip
+        entry['published_map50'] = round(entry['map50'] * 0.9, 4)  # fewer detections published: less AP
+    (package / 'eval.json').write_text(json.dumps(report))
+    model_id = ModelPackage.load(package).model_id.hex()
+    assert refresh_accuracy(package, 'another model') is None  # not this model's profile: left alone
+    assert refresh_accuracy(package, model_id) == package / 'profile.yaml'
+    refreshed = Profile.load(package)
+    assert refreshed.devices == devices  # the measured times are kept
+    accuracy = refreshed.accuracy
+    assert accuracy.teacher == pytest.approx(report['teacher']['map50'] * 0.9, abs=1e-4)
+    split, (codec, score) = 'stage2', next(iter(report['splits']['stage2']['accuracy'].items()))
+    assert accuracy.codec_map50(split, codec) == pytest.approx(score['map50'] * 0.9, abs=1e-4)
+    assert accuracy.exit_curves[split][0].map50 == pytest.approx(report['exits'][split]['curve'][0]['published_map50'])
+    assert accuracy.jpeg[50] == pytest.approx(report['baselines']['jpeg50']['published_map50'])
+    assert 'as published' not in accuracy.source
+    del report['teacher']['published_map50']  # an older evaluation: COCO's figures, and the source says so
+    assert AccuracyProfile.from_eval(report, 'eval.json').source.endswith(
+        '(scored at COCO threshold, not as published)'
+    )
 
 
 def test_trace_files_round_trip_and_bad_ones_are_refused(tmp_path):

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Training: the detection loss, the quick config end to end, resuming, and the errors of bad configs."""
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -138,8 +139,8 @@ def test_coco_scorer_rewards_exactly_the_ground_truth(tmp_path):
     from splitee_ros.data.coco import CocoDataset
     from splitee_ros.data.synth_dataset import SynthConfig, make_synthetic_dataset
     from splitee_ros.model.config import DRIVING_CLASSES
-    from splitee_ros.model.postprocess import Detections
-    from splitee_ros.train.evaluate import CocoScorer
+    from splitee_ros.model.postprocess import Detections, PostprocessConfig
+    from splitee_ros.train.evaluate import CocoScorer, published_detections
 
     make_synthetic_dataset(tmp_path, SynthConfig(seed=4, drives=2, frames=2, bag_storage=None))
     dataset = CocoDataset(tmp_path / 'annotations.json', DRIVING_CLASSES)
@@ -157,6 +158,39 @@ def test_coco_scorer_rewards_exactly_the_ground_truth(tmp_path):
     assert scorer.score(perfect).map50 == pytest.approx(1.0)
     assert scorer.score(shifted).map50 < 0.05  # shifted by 60% of their height: IoU < 0.5
     assert scorer.score({i: Detections.empty() for i in perfect}).map50 == 0.0
+    assert scorer.score(perfect).published_map50 is None  # no deployed threshold given
+
+    # As published: only the detections above the deployed threshold count.
+    strict = CocoScorer(dataset, published=PostprocessConfig(score_thresh=0.75, detections_per_img=100))
+    assert strict.score(perfect).map50 == pytest.approx(1.0)  # COCO's figure is unchanged
+    published = {i: published_detections(d, strict.published) for i, d in perfect.items()}
+    assert all(len(published[i]) < len(d) for i, d in perfect.items() if len(d) > 2)
+    assert strict.score(perfect).published_map50 == pytest.approx(scorer.score(published).map50)
+    assert strict.score(perfect).published_map50 < 1.0
+    lenient = CocoScorer(dataset, published=PostprocessConfig(score_thresh=0.4, detections_per_img=100))
+    assert lenient.score(perfect).published_map50 == pytest.approx(1.0)  # every score is above 0.4
+
+
+def test_published_detections_are_what_postprocessing_at_the_deployed_threshold_gives():
+    from splitee_ros.model.postprocess import PostprocessConfig, retinanet_detections
+    from splitee_ros.train.evaluate import published_detections
+
+    rng = np.random.default_rng(7)
+    anchors_per_level = (200, 50)
+    xy = rng.uniform(0, 200, (sum(anchors_per_level), 2)).astype(np.float32)
+    anchors = np.concatenate([xy, xy + rng.uniform(8, 60, xy.shape).astype(np.float32)], axis=1)
+    for trial in range(5):
+        logits = rng.normal(-3.5, 1.5, (len(anchors), 4)).astype(np.float32)
+        deltas = rng.normal(0, 0.2, (len(anchors), 4)).astype(np.float32)
+        run = functools.partial(retinanet_detections, logits, deltas, anchors, anchors_per_level, (240, 320))
+        deployed = PostprocessConfig(score_thresh=0.3, detections_per_img=100)
+        evaluated = run(PostprocessConfig(score_thresh=0.05, detections_per_img=100))
+        expected, got = run(deployed), published_detections(evaluated, deployed)
+        assert 0 < len(got) < len(evaluated), trial
+        order = np.argsort(-expected.scores, kind='stable')
+        np.testing.assert_array_equal(got.scores, expected.scores[order])
+        np.testing.assert_array_equal(got.boxes, expected.boxes[order])
+        np.testing.assert_array_equal(got.labels, expected.labels[order])
 
 
 def test_eval_writes_report_plot_and_model_card(quick_run, tmp_path, capsys):
@@ -190,6 +224,10 @@ def test_eval_writes_report_plot_and_model_card(quick_run, tmp_path, capsys):
     assert exits['curve'][0]['exit_rate'] == 1.0  # threshold 0: always exit
     assert exits['mixed_with'] in report['splits']['stage2']['accuracy']  # the split's code, not the teacher
     assert exits['curve'][-1]['exit_rate'] <= 1.0
+    # every figure also as the nodes publish it (the deployed threshold keeps fewer detections: never more AP)
+    published = [report['teacher'], *report['baselines'].values(), *report['video'].values(), exits['alone'],
+                 *exits['curve'], *(s for e in report['splits'].values() for s in e['accuracy'].values())]  # fmt: skip
+    assert all(0.0 <= entry['published_map50'] <= 1.0 for entry in published)
     assert len(report['baselines']) == 16 and {'jpeg10', 'jpeg95', 'webp50', 'png3'} <= set(report['baselines'])
     assert set(report['video']) == {f'h264crf{crf}' for crf in (18, 23, 28, 33, 38)}
     video = [report['video'][f'h264crf{crf}']['bytes'] for crf in (18, 38)]
@@ -201,7 +239,8 @@ def test_eval_writes_report_plot_and_model_card(quick_run, tmp_path, capsys):
     assert (out / 'rate_accuracy.png').stat().st_size > 10_000
     card = (out / 'MODEL_CARD.md').read_text()
     for heading in ('## Reproduce', '## Teacher', '## Split points and codecs', '## Exits', '## Baselines',
-                    "## Rate at the teacher's accuracy", '## Operating point', 'pedestrian recall'):  # fmt: skip
+                    "## Rate at the teacher's accuracy", '## Operating point', 'pedestrian recall',
+                    'as published'):  # fmt: skip
         assert heading in card
     assert 'splitee train' in card and 'Training schedule' in card
 

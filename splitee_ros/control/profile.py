@@ -185,24 +185,33 @@ class AccuracyProfile:
 
     @classmethod
     def from_eval(cls, report: Mapping[str, Any], source: str = '') -> AccuracyProfile:
-        """From an `eval.json` report."""
-        jpeg = {int(name[4:]): entry['map50'] for name, entry in report['baselines'].items() if name.startswith('jpeg')}
+        """From an `eval.json` report: each choice's mAP@.5 as the nodes publish it.
+
+        That is what on-time accuracy measures. An older report, scored at COCO's low threshold only, gives
+        that figure instead, and `source` says so.
+        """
+        published = report['teacher'].get('published_map50') is not None
+
+        def map50(entry: Mapping[str, Any]) -> float:
+            return float(entry['published_map50'] if published else entry['map50'])
+
+        jpeg = {int(name[4:]): map50(entry) for name, entry in report['baselines'].items() if name.startswith('jpeg')}
         return cls(
-            teacher=float(report['teacher']['map50']),
+            teacher=map50(report['teacher']),
             codec_accuracy={
-                split: {name: float(entry['map50']) for name, entry in data['accuracy'].items()}
+                split: {name: map50(entry) for name, entry in data['accuracy'].items()}
                 for split, data in report['splits'].items()
             },
             exit_curves={
                 split: tuple(
-                    ExitPoint(float(p['threshold']), float(p['exit_rate']), float(p['map50']), p.get('agreement'))
+                    ExitPoint(float(p['threshold']), float(p['exit_rate']), map50(p), p.get('agreement'))
                     for p in data['curve']
                 )
                 for split, data in report['exits'].items()
             },
-            exit_alone={split: float(data['alone']['map50']) for split, data in report['exits'].items()},
+            exit_alone={split: map50(data['alone']) for split, data in report['exits'].items()},
             jpeg=jpeg,
-            source=source,
+            source=source if published else f'{source} (scored at COCO threshold, not as published)',
             exit_mixed_with={
                 split: data['mixed_with'] for split, data in report['exits'].items() if 'mixed_with' in data
             },
@@ -298,3 +307,14 @@ def accuracy_of_package(package_folder: str | Path) -> AccuracyProfile:
     if not path.is_file():
         raise FileNotFoundError(f'{path} does not exist: run `splitee eval {package_folder}` first')
     return AccuracyProfile.from_eval(json.loads(path.read_text()), source='eval.json')
+
+
+def refresh_accuracy(package_folder: str | Path, model_id: str) -> Path | None:
+    """Put the package's new `eval.json` into its `profile.yaml` (device times kept), if it profiles `model_id`."""
+    try:
+        profile = Profile.load(package_folder)
+    except FileNotFoundError:
+        return None
+    if profile.model_id != model_id:
+        return None  # another model's measurements: `splitee profile` starts them over
+    return Profile(model_id, accuracy_of_package(package_folder), profile.devices).save(package_folder)
