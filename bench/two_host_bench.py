@@ -24,6 +24,8 @@ import argparse
 import itertools
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -169,31 +171,61 @@ def head_parameters(choice: Choice | None, launched: Choice, deadline_ms: float)
     }  # fmt: skip
 
 
-def probe_share(rates: list[float], seconds: float, folder: Path, env: dict[str, str]) -> dict[str, float]:
-    """Monitor and tail alone, the uplink idle: bytes on the vehicle's veth against each rate."""
+def probe_share(rates: list[float], seconds: float, folder: Path, env: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Monitor and tail alone, the uplink idle (the probes at their busiest): bytes on the vehicle's veth.
+
+    Per rate, twice: the monitor as configured, then with its probes at their floor (0.1 Hz, 0.1% of the link),
+    which leaves DDS's own traffic (discovery, heartbeats, acknowledgements). The probes' share is the
+    difference, against the rate; the total share is everything on the veth.
+    """
+    floor = {'probe_hz': 0.1, 'probe_share': 0.001}
+    shares = {}
+    for rate in rates:
+        sent = {name: _idle_uplink_bytes(rate, seconds, monitor, folder, env)
+                for name, monitor in (('probing', {}), ('dds_only', floor))}  # fmt: skip
+        link = rate * 1e6 * seconds / 8
+        shares[f'{rate:g}'] = {'total': sent['probing'] / link, 'dds_own': sent['dds_only'] / link,
+                               'probes': (sent['probing'] - sent['dds_only']) / link}  # fmt: skip
+    return shares
+
+
+def _idle_uplink_bytes(rate: float, seconds: float, monitor: dict, folder: Path, env: dict[str, str]) -> int:
+    """Bytes the vehicle sends in `seconds` with the monitor (these parameters) and the tail alone on the link."""
     from splitee_ros.tools.harness import NodeProcess
     from splitee_ros.tools.netns import dds_env, two_hosts
 
-    shares = {}
-    for rate in rates:
-        with two_hosts(f'{os.getpid() % 100000}') as (vehicle, edge):
-            for host in (vehicle, edge):
-                host.limit(rate)
-            domain = 120 + os.getpid() % 80
-            tail = NodeProcess('tail_node', {'backend': 'onnxruntime', 'threads': 1},
-                               {**dds_env(domain, False), **env}, folder, prefix=edge.prefix())  # fmt: skip
-            monitor = NodeProcess('monitor_node', {'adaptation_enabled': False}, {**dds_env(domain, True), **env},
-                                  folder, prefix=vehicle.prefix())  # fmt: skip
-            try:
-                time.sleep(25.0)  # discovery and the first estimates
-                before = vehicle.tx_bytes()
-                time.sleep(seconds)
-                sent = vehicle.tx_bytes() - before
-            finally:
-                monitor.stop()
-                tail.stop()
-        shares[f'{rate:g}'] = sent * 8 / (rate * 1e6 * seconds)
-    return shares
+    with two_hosts(f'{os.getpid() % 100000}') as (vehicle, edge):
+        for host in (vehicle, edge):
+            host.limit(rate)
+        domain = 120 + os.getpid() % 80
+        tail = NodeProcess('tail_node', {'backend': 'onnxruntime', 'threads': 1}, {**dds_env(domain, False), **env},
+                           folder, prefix=edge.prefix())  # fmt: skip
+        monitor_node = NodeProcess('monitor_node', {'adaptation_enabled': False, **monitor},
+                                   {**dds_env(domain, True), **env}, folder, prefix=vehicle.prefix())  # fmt: skip
+        try:
+            time.sleep(25.0)  # discovery and the first estimates
+            before = vehicle.tx_bytes()
+            time.sleep(seconds)
+            return vehicle.tx_bytes() - before
+        finally:
+            monitor_node.stop()
+            tail.stop()
+
+
+def vehicle_device(profile: Profile, package: Path, name: str, cpus: float | None) -> str:
+    """The vehicle's device profile: `name`, or with a CPU quota `name@<cpus>cpu`, measured under it if missing."""
+    if cpus is None:
+        return name
+    throttled = f'{name}@{cpus:g}cpu'
+    if throttled not in profile.devices:
+        from splitee_ros.tools.cpulimit import cpu_quota
+
+        backend, _, threads = name.split('/')
+        with cpu_quota('profile', cpus) as group:
+            subprocess.run([*group.prefix, sys.executable, '-m', 'splitee_ros.cli', 'profile', str(package),
+                            '--backend', backend, '--threads', threads.rstrip('t'), '--name', throttled],
+                           check=True)  # fmt: skip
+    return throttled
 
 
 def main() -> None:
@@ -207,13 +239,16 @@ def main() -> None:
     parser.add_argument('--target', type=float, default=0.95)
     parser.add_argument('--statics', type=int, default=3, help='best static choices (by the simulator) to run')
     parser.add_argument('--profile', default='onnxruntime/cpu/1t', help='device profile of vehicle and edge')
+    parser.add_argument('--vehicle-cpus', type=float,
+                        help="the vehicle computer's CPU time in cores (a cgroup quota on head and monitor): a "
+                             'vehicle slower than its edge; its profile is measured under the quota')  # fmt: skip
     parser.add_argument('--work', type=Path, default=ROOT / 'artifacts' / 'two_host_bench')
     parser.add_argument('--out', type=Path, default=HERE / 'results')
     args = parser.parse_args()
 
+    vehicle = vehicle_device(Profile.load(args.package), args.package, args.profile, args.vehicle_cpus)
     profile = Profile.load(args.package)
-    device = profile.device(args.profile)
-    model = LatencyModel(profile, device, device)
+    model = LatencyModel(profile, profile.device(vehicle), profile.device(args.profile))
     from splitee_ros.model.package import ModelPackage
     from splitee_ros.train.data import open_dataset
 
@@ -225,7 +260,8 @@ def main() -> None:
     env = {'SPLITEE_CACHE': str(args.work / 'cache')}
     report: dict[str, object] = {
         'package': str(args.package), 'model_id': package.model_id.hex(), 'fps': args.fps,
-        'deadline_ms': args.deadline_ms, 'target': args.target, 'profile': args.profile, 'launched': launched.label,
+        'deadline_ms': args.deadline_ms, 'target': args.target, 'profile': args.profile, 'vehicle_profile': vehicle,
+        'vehicle_cpus': args.vehicle_cpus, 'launched': launched.label,
         'late_budget_ms': LATE_BUDGET_MS, 'traces': {},
     }  # fmt: skip
     for trace in traces(args.traces, args.seconds):
@@ -239,7 +275,7 @@ def main() -> None:
         chosen = {c.label: c for c in model.choices()}
         runs: dict[str, dict] = {}
         camera = ['--fps', str(args.fps), '--images', str(dataset.annotation_file), '--raw']
-        monitor = {'deadline_ms': args.deadline_ms, 'target': args.target, 'vehicle_profile': args.profile,
+        monitor = {'deadline_ms': args.deadline_ms, 'target': args.target, 'vehicle_profile': vehicle,
                    'edge_profile': args.profile}  # fmt: skip
         from splitee_ros.tools.netns import run_two_hosts
 
@@ -251,7 +287,7 @@ def main() -> None:
             camera_frames = [*camera, '--duration', str(seconds)]
             run = run_two_hosts(schedule, head_parameters(static, launched, args.deadline_ms),
                                 {'backend': 'onnxruntime', 'threads': 1}, monitor_parameters, camera_frames,
-                                folder, env=env)  # fmt: skip
+                                folder, env=env, vehicle_cpus=args.vehicle_cpus)  # fmt: skip
             runs[label] = score_run(run.record, dataset, scorer, args.deadline_ms, trace)
             print(f'{trace.name} {label}: on-time mAP@.5 {runs[label]["on_time_map50"]:.3f}, hit rate '
                   f'{runs[label]["hit_rate"]:.3f}', flush=True)  # fmt: skip
@@ -285,8 +321,9 @@ def markdown(report: dict) -> str:
     lines = [
         f'# Two hosts on rate traces ({report["fps"]:g} FPS, {report["deadline_ms"]:g} ms deadline, target '
         f'{report["target"]:g})', '',
-        f'`sudo python bench/two_host_bench.py`; package `{report["package"]}` ({report["model_id"]}), profile '
-        f'`{report["profile"]}` on both hosts, the head launched at `{report["launched"]}`. On-time mAP@.5: what '
+        f'`sudo python bench/two_host_bench.py{_flags(report)}`; package `{report["package"]}` '
+        f'({report["model_id"]}), profiles: vehicle `{report["vehicle_profile"]}`, edge `{report["profile"]}`; the '
+        f'head launched at `{report["launched"]}`. On-time mAP@.5: what '
         f'the head published for each frame within its deadline (+{report["late_budget_ms"]:g} ms), scored '
         'against the held-out ground truth; later answers count as nothing.', '',
         '| trace | run | on-time mAP@.5 | per phase | hit rate | drops | fallback lateness p50 / p99 ms | changes '
@@ -318,9 +355,17 @@ def markdown(report: dict) -> str:
         lines += [f'- {name} {label}: {c["count"]} checks, mean agreement {c["mean_agreement"]:.3f}' for name, label, c
                   in checks]  # fmt: skip
     if 'probe_share_idle' in report:
-        shares = ', '.join(f'{rate} Mbit/s {share:.1%}' for rate, share in report['probe_share_idle'].items())
-        lines += ['', f'Probe traffic on the idle uplink (monitor and tail alone, every byte on the veth): {shares}.']
+        lines += ['', 'The idle uplink (monitor and tail alone: the probes at their busiest), bytes on the veth '
+                  "against the link's rate: the probes (with probes, less with the probes at their floor), DDS's own "
+                  'traffic, and the total:', '', '| Mbit/s | probes | DDS own | total |',
+                  '|---|---|---|---|']  # fmt: skip
+        lines += [f'| {rate} | {s["probes"]:.1%} | {s["dds_own"]:.1%} | {s["total"]:.1%} |'
+                  for rate, s in report['probe_share_idle'].items()]  # fmt: skip
     return '\n'.join(lines) + '\n'
+
+
+def _flags(report: dict) -> str:
+    return f' --vehicle-cpus {report["vehicle_cpus"]:g}' if report.get('vehicle_cpus') else ''
 
 
 if __name__ == '__main__':

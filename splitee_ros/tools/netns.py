@@ -10,6 +10,7 @@ each other through static peers (`routed_hosts`), as vehicles reach an edge acro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -173,6 +174,7 @@ def run_two_hosts(
     tag: str | None = None,
     routed: bool = False,
     faults: Sequence[tuple[float, str]] = (),
+    vehicle_cpus: float | None = None,
 ) -> TwoHostRun:
     """Run head, monitor and camera on the vehicle, the tail on the edge, the link following `schedule`.
 
@@ -182,18 +184,22 @@ def run_two_hosts(
     monitor logs every decision with its inputs (debug level), so that a failure shows why it chose.
     `routed`: the hosts sit in two subnets behind a router and find each other as static peers. `faults` are
     (seconds after the first frame, one of `FAULTS`): the tail killed (SIGKILL) or stopped, a new tail started (a
-    new DDS participant), the monitor killed, the link cut or restored.
+    new DDS participant), the monitor killed, the link cut or restored. `vehicle_cpus`: the vehicle's computer (head
+    and monitor) gets that many cores of CPU time (`splitee_ros.tools.cpulimit`), the edge and the camera all.
     """
     import json
     import sys
     import time
 
+    from splitee_ros.tools.cpulimit import cpu_quota
     from splitee_ros.tools.harness import NodeProcess, with_parent
 
     tag = tag or f'{os.getpid() % 100000}'
     domain = 120 + int(tag) % 80
     extra = dict(env or {})
-    with (routed_hosts if routed else two_hosts)(tag) as (vehicle, edge):
+    with contextlib.ExitStack() as stack:
+        vehicle, edge = stack.enter_context((routed_hosts if routed else two_hosts)(tag))
+        computer = stack.enter_context(cpu_quota(tag, vehicle_cpus)).prefix if vehicle_cpus else []
         for host in (vehicle, edge):
             host.limit(schedule[0][1])
         # the camera, head and monitor share memory on the vehicle, as they would there; the edge has UDP only
@@ -201,11 +207,18 @@ def run_two_hosts(
         edge_env = {**dds_env(domain, False, [vehicle.address] if routed else []), **extra}
         nodes = [
             NodeProcess('tail_node', tail, edge_env, folder, prefix=edge.prefix()),
-            NodeProcess('head_node', head, vehicle_env, folder, prefix=vehicle.prefix()),
+            NodeProcess('head_node', head, vehicle_env, folder, prefix=[*computer, *vehicle.prefix()]),
         ]
         if monitor is not None:
             nodes.append(
-                NodeProcess('monitor_node', monitor, vehicle_env, folder, prefix=vehicle.prefix(), log_level='debug')
+                NodeProcess(
+                    'monitor_node',
+                    monitor,
+                    vehicle_env,
+                    folder,
+                    prefix=[*computer, *vehicle.prefix()],
+                    log_level='debug',
+                )
             )  # every decision and its inputs, for a failure's record
         ready, record = folder / 'ready.json', folder / 'record.json'
         command = [*vehicle.prefix(), sys.executable, '-m', 'splitee_ros.tools.camera', '--domain', str(domain),
