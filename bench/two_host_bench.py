@@ -212,6 +212,20 @@ def _idle_uplink_bytes(rate: float, seconds: float, monitor: dict, folder: Path,
             tail.stop()
 
 
+def exit_check_choice(profile: Profile, launched: Choice, exit_rate: float = 0.3) -> Choice | None:
+    """A run whose exits the edge checks: at the threshold whose evaluated exit rate is nearest `exit_rate`.
+
+    The launched split and code, else the deepest split with an exit; None if the package has no exits.
+    """
+    curves = profile.accuracy.exit_curves
+    if not curves:
+        return None
+    split = launched.split if launched.split in curves else list(curves)[-1]
+    point = min(curves[split], key=lambda p: (abs(p.exit_rate - exit_rate), -p.threshold))
+    codec = launched.codec if split == launched.split else profile.accuracy.exit_mixed_with.get(split, launched.codec)
+    return Choice('split', split, codec, point.threshold)
+
+
 def vehicle_device(profile: Profile, package: Path, name: str, cpus: float | None) -> str:
     """The vehicle's device profile: `name`, or with a CPU quota `name@<cpus>cpu`, measured under it if missing."""
     if cpus is None:
@@ -242,6 +256,12 @@ def main() -> None:
     parser.add_argument('--vehicle-cpus', type=float,
                         help="the vehicle computer's CPU time in cores (a cgroup quota on head and monitor): a "
                              'vehicle slower than its edge; its profile is measured under the quota')  # fmt: skip
+    parser.add_argument(
+        '--exit-check-trace',
+        default='constant',
+        help="the trace that also gets a run with exits checked by the edge ('': none)",
+    )
+    parser.add_argument('--exit-check-share', type=float, default=0.25, help='share of the exits also checked')
     parser.add_argument('--work', type=Path, default=ROOT / 'artifacts' / 'two_host_bench')
     parser.add_argument('--out', type=Path, default=HERE / 'results')
     args = parser.parse_args()
@@ -279,20 +299,27 @@ def main() -> None:
                    'edge_profile': args.profile}  # fmt: skip
         from splitee_ros.tools.netns import run_two_hosts
 
-        for label in ['adaptive', *picked]:
+        checked = exit_check_choice(profile, launched) if trace.name == args.exit_check_trace else None
+        if checked is not None:
+            chosen[checked.label] = checked
+        for label in ['adaptive', *picked, *([checked.label] if checked else [])]:
             folder = args.work / trace.name / label.replace(' ', '_').replace('=', '')
             folder.mkdir(parents=True, exist_ok=True)
             static = None if label == 'adaptive' else chosen[label]
             monitor_parameters = monitor if static is None else {**monitor, 'adaptation_enabled': False}
             camera_frames = [*camera, '--duration', str(seconds)]
-            run = run_two_hosts(schedule, head_parameters(static, launched, args.deadline_ms),
+            head = head_parameters(static, launched, args.deadline_ms)
+            if checked is not None and static == checked:
+                head['exit_check_share'] = args.exit_check_share
+            run = run_two_hosts(schedule, head,
                                 {'backend': 'onnxruntime', 'threads': 1}, monitor_parameters, camera_frames,
                                 folder, env=env, vehicle_cpus=args.vehicle_cpus)  # fmt: skip
             runs[label] = score_run(run.record, dataset, scorer, args.deadline_ms, trace)
             print(f'{trace.name} {label}: on-time mAP@.5 {runs[label]["on_time_map50"]:.3f}, hit rate '
                   f'{runs[label]["hit_rate"]:.3f}', flush=True)  # fmt: skip
         best_static = max(picked, key=lambda label: runs[label]['on_time_map50'])
-        expected = {p.threshold: p.agreement for p in profile.accuracy.exit_curves.get(launched.split, ())}
+        split = checked.split if checked else launched.split
+        expected = {f'{p.threshold:g}': p.agreement for p in profile.accuracy.exit_curves.get(split, ())}
         adaptive = runs['adaptive']
         report['traces'][trace.name] = {
             'schedule': schedule, 'runs': runs,
@@ -302,6 +329,11 @@ def main() -> None:
                                       for s in statics[: args.statics]}},
             'best_static': best_static,
             'exit_agreement_expected_by_threshold': expected,
+            'exit_check': None if checked is None else {
+                'run': checked.label, 'threshold': checked.exit_threshold,
+                'expected_agreement': expected.get(f'{checked.exit_threshold:g}'),
+                'measured': runs[checked.label]['exit_checks'],
+            },
             'adaptive_minus_best_static_points': 100 * (adaptive['on_time_map50'] - runs[best_static]['on_time_map50']),
             'simulator_minus_measured_points': {
                 'hit_rate': 100 * (predicted.hit_rate - adaptive['hit_rate']),
@@ -352,8 +384,10 @@ def markdown(report: dict) -> str:
         lines += ['', "The edge's checks of exits (a share of the exited frames also sent to the edge): measured "
                   'agreement (F1 of the exit against the edge), against what the evaluation expects at that '
                   'threshold:', '']  # fmt: skip
-        lines += [f'- {name} {label}: {c["count"]} checks, mean agreement {c["mean_agreement"]:.3f}' for name, label, c
-                  in checks]  # fmt: skip
+        for name, label, check in checks:
+            expected = report['traces'][name]['exit_agreement_expected_by_threshold'].get(label.rpartition('t=')[2])
+            lines.append(f'- {name} {label}: {check["count"]} checks, mean agreement {check["mean_agreement"]:.3f}'
+                         + (f' (expected {expected:.3f})' if expected is not None else ''))  # fmt: skip
     if 'probe_share_idle' in report:
         lines += ['', 'The idle uplink (monitor and tail alone: the probes at their busiest), bytes on the veth '
                   "against the link's rate: the probes (with probes, less with the probes at their floor), DDS's own "
