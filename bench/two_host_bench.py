@@ -232,10 +232,11 @@ def vehicle_device(profile: Profile, package: Path, name: str, cpus: float | Non
         return name
     throttled = f'{name}@{cpus:g}cpu'
     if throttled not in profile.devices:
-        from splitee_ros.tools.cpulimit import cpu_quota
+        from splitee_ros.tools.cpulimit import cpu_group
+        from splitee_ros.tools.netns import VEHICLE_CORES
 
         backend, _, threads = name.split('/')
-        with cpu_quota('profile', cpus) as group:
+        with cpu_group('profile', cpus, VEHICLE_CORES) as group:  # as run_two_hosts runs the vehicle's computer
             subprocess.run([*group.prefix, sys.executable, '-m', 'splitee_ros.cli', 'profile', str(package),
                             '--backend', backend, '--threads', threads.rstrip('t'), '--name', throttled],
                            check=True)  # fmt: skip

@@ -7,27 +7,33 @@ import sys
 
 import pytest
 
-from splitee_ros.tools.cpulimit import cpu_quota, unavailable_reason
+from splitee_ros.tools.cpulimit import cpu_group, unavailable_reason
 
 pytestmark = pytest.mark.timeout(60)
 REASON = unavailable_reason()
 
 
 @pytest.mark.skipif(REASON is not None, reason=REASON or '')
-def test_a_quota_holds_the_program_and_its_children_and_throttles_them():
-    child = 'import subprocess; print(subprocess.run(["cat", "/proc/self/cgroup"], capture_output=True).stdout)'
+def test_a_group_holds_the_program_and_its_children_on_its_cores_and_throttles_them():
+    child = (
+        'import os, subprocess; print(os.sched_getaffinity(0)); '
+        'print(subprocess.run(["cat", "/proc/self/cgroup"], capture_output=True).stdout)'
+    )
     busy = 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.05: pass'
-    with cpu_quota('pytest', 0.05) as group:
+    with cpu_group('pytest', 0.05, cores=[0]) as group:
         listed = subprocess.run([*group.prefix, sys.executable, '-c', child], capture_output=True, check=True)
-        assert b'splitee-pytest' in listed.stdout  # the program's child too
+        assert listed.stdout.startswith(b'{0}\n')  # on its core only
+        assert listed.stdout.count(b'splitee-pytest') >= 2  # the program's child too, in both controllers' groups
         before = group.throttled_periods()
         subprocess.run([*group.prefix, sys.executable, '-c', busy], check=True)
         assert group.throttled_periods() >= before + 10  # 50 ms of CPU against 1 ms per 20 ms period
-    assert not group.path.exists()  # removed on exit
+    assert group.paths and not any(path.exists() for path in group.paths)  # removed on exit
 
 
-def test_a_quota_outside_the_machine_is_refused():
-    with pytest.raises(ValueError, match='cpus must be between'), cpu_quota('pytest', 0.0):
+def test_a_quota_or_cores_outside_the_machine_are_refused():
+    with pytest.raises(ValueError, match='cpus must be between'), cpu_group('pytest', 0.0):
         pass
-    with pytest.raises(ValueError, match='cpus must be between'), cpu_quota('pytest', 1e6):
+    with pytest.raises(ValueError, match='cpus must be between'), cpu_group('pytest', 1e6):
+        pass
+    with pytest.raises(ValueError, match='cores must be among'), cpu_group('pytest', cores=[10_000]):
         pass

@@ -1,12 +1,13 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""A slower vehicle on this machine: the vehicle's processes in a CPU cgroup with a CFS quota.
+"""Separate, slower computers on this machine: processes in a cgroup with a CPU quota and cores of their own.
 
-The two hosts share one CPU, so the vehicle would be as fast as the edge, and running the whole model locally
-would always beat a split. A vehicle computer is slower than an edge server; a quota of `cpus` cores (e.g.
-0.3) makes it so, as `tc tbf` makes the link slow. The period is short (4 ms, longer below 0.25 cores), so that
-a throttled process waits at most a few milliseconds at a time: a deadline timer stays on time. Needs root and
-a cgroup v1 `cpu` hierarchy or cgroup v2 with the `cpu` controller.
+The two hosts share one CPU, so the vehicle would be as fast as the edge (running the whole model locally would
+always beat a split), and the two would take turns on the same cores (a vehicle's deadline would wait behind
+the edge's work). A vehicle computer is slower than an edge server, and apart from it: a quota of `cpus` cores
+(e.g. 0.2) makes it slower, as `tc tbf` makes the link slow, and `cores` keeps each host on its own. The period
+is short (4 ms, longer below 0.25 cores), so that a throttled process waits at most a few milliseconds at a
+time. Needs root and the cgroup v1 `cpu` and `cpuset` hierarchies, or cgroup v2 with those controllers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,65 +25,89 @@ PERIOD_US = 4000
 MIN_QUOTA_US = 1000  # the kernel's least quota: below 0.25 cores the period grows to keep it
 
 
-def _hierarchy() -> tuple[Path, bool] | None:
-    """The cgroup folder under which to make a group, and whether it is cgroup v2; None without a cpu controller."""
-    if (CGROUP_ROOT / 'cpu' / 'cpu.cfs_quota_us').exists():
-        return CGROUP_ROOT / 'cpu', False
+def _hierarchies() -> dict[str, Path] | None:
+    """Where to make a group per controller (cpu, cpuset); None without both."""
+    legacy = {name: CGROUP_ROOT / name for name in ('cpu', 'cpuset')}
+    if (legacy['cpu'] / 'cpu.cfs_quota_us').exists() and (legacy['cpuset'] / 'cpuset.cpus').exists():
+        return legacy
     controllers = CGROUP_ROOT / 'cgroup.controllers'
-    if controllers.exists() and 'cpu' in controllers.read_text().split():
-        return CGROUP_ROOT, True
+    if controllers.exists() and {'cpu', 'cpuset'} <= set(controllers.read_text().split()):
+        return {'cpu': CGROUP_ROOT, 'cpuset': CGROUP_ROOT}
     return None
 
 
 def unavailable_reason() -> str | None:
-    """Why a CPU quota cannot be set here, or None if it can."""
+    """Why such a group cannot be made here, or None if it can."""
     if os.geteuid() != 0:
-        return 'a cgroup CPU quota needs root'
-    if _hierarchy() is None:
-        return f'no cgroup cpu controller under {CGROUP_ROOT}'
+        return 'a cgroup needs root'
+    if _hierarchies() is None:
+        return f'no cgroup cpu and cpuset controllers under {CGROUP_ROOT}'
     return None
 
 
 @dataclass(frozen=True)
 class CpuGroup:
-    """A cgroup with a CPU quota, and the command prefix that runs a program (and its children) in it."""
+    """A cgroup (one folder per controller), and the command prefix that runs a program and its children in it."""
 
-    path: Path
+    paths: tuple[Path, ...]
     prefix: list[str]
 
     def throttled_periods(self) -> int:
         """How many periods the group's processes were held back (its quota spent)."""
-        stat = dict(line.split() for line in (self.path / 'cpu.stat').read_text().splitlines())
-        return int(stat['nr_throttled'])
+        for path in self.paths:
+            if (path / 'cpu.stat').exists():
+                stat = dict(line.split() for line in (path / 'cpu.stat').read_text().splitlines())
+                return int(stat.get('nr_throttled', 0))
+        return 0
 
 
 @contextmanager
-def cpu_quota(name: str, cpus: float) -> Iterator[CpuGroup]:
-    """A cgroup limited to `cpus` cores, as a `CpuGroup`.
+def cpu_group(name: str, cpus: float | None = None, cores: Sequence[int] = ()) -> Iterator[CpuGroup]:
+    """A cgroup limited to `cpus` cores of CPU time (None: no quota), on `cores` only (empty: any), as a `CpuGroup`.
 
     The group is removed on exit; processes still in it then go back to the root group, unlimited.
     """
-    cores = os.cpu_count() or 1
-    if not 0.01 <= cpus <= cores:
-        raise ValueError(f'cpus must be between 0.01 and {cores}, not {cpus}')
-    reason, found = unavailable_reason(), _hierarchy()
+    count = os.cpu_count() or 1
+    if cpus is not None and not 0.01 <= cpus <= count:
+        raise ValueError(f'cpus must be between 0.01 and {count}, not {cpus}')
+    if any(not 0 <= core < count for core in cores):
+        raise ValueError(f'cores must be among 0..{count - 1}, not {list(cores)}')
+    reason, found = unavailable_reason(), _hierarchies()
     if reason or found is None:
         raise RuntimeError(reason)
-    hierarchy, unified = found
-    group = hierarchy / f'splitee-{name}'
-    group.mkdir(exist_ok=True)
+    groups = {controller: root / f'splitee-{name}' for controller, root in found.items()}
+    made: list[Path] = []
     try:
-        period = max(PERIOD_US, math.ceil(MIN_QUOTA_US / cpus))
-        quota = round(cpus * period)
-        if unified:
-            (group / 'cpu.max').write_text(f'{quota} {period}\n')
-        else:
-            (group / 'cpu.cfs_period_us').write_text(f'{period}\n')
-            (group / 'cpu.cfs_quota_us').write_text(f'{quota}\n')
-        # the shell moves itself into the group, then becomes the program: its children are born inside
-        yield CpuGroup(group, ['sh', '-c', f'echo $$ > {group / "cgroup.procs"} && exec "$@"', 'cpu-quota'])
+        for group in dict.fromkeys(groups.values()):  # one folder on cgroup v2
+            group.mkdir(exist_ok=True)
+            made.append(group)
+        if cpus is not None:
+            _set_quota(groups['cpu'], cpus, unified=groups['cpu'] == groups['cpuset'])
+        if cores:
+            _set_cores(groups['cpuset'], cores)
+        # the shell moves itself into the groups, then becomes the program: its children are born inside
+        moves = ' && '.join(f'echo $$ > {group / "cgroup.procs"}' for group in made)
+        yield CpuGroup(tuple(made), ['sh', '-c', f'{moves} && exec "$@"', 'cpu-group'])
     finally:
-        for pid in (group / 'cgroup.procs').read_text().split():
-            with contextlib.suppress(OSError):  # it may have exited meanwhile
-                (hierarchy / 'cgroup.procs').write_text(pid + '\n')
-        group.rmdir()
+        for group in made:
+            for pid in (group / 'cgroup.procs').read_text().split():
+                with contextlib.suppress(OSError):  # it may have exited meanwhile
+                    (group.parent / 'cgroup.procs').write_text(pid + '\n')
+            group.rmdir()
+
+
+def _set_quota(group: Path, cpus: float, unified: bool) -> None:
+    period = max(PERIOD_US, math.ceil(MIN_QUOTA_US / cpus))
+    quota = round(cpus * period)
+    if unified:
+        (group / 'cpu.max').write_text(f'{quota} {period}\n')
+    else:
+        (group / 'cpu.cfs_period_us').write_text(f'{period}\n')
+        (group / 'cpu.cfs_quota_us').write_text(f'{quota}\n')
+
+
+def _set_cores(group: Path, cores: Sequence[int]) -> None:
+    (group / 'cpuset.cpus').write_text(','.join(str(core) for core in cores) + '\n')
+    mems = group / 'cpuset.mems'
+    if mems.exists() and not mems.read_text().strip():  # cgroup v1 takes no task before its memory nodes are set
+        mems.write_text((group.parent / 'cpuset.mems').read_text())

@@ -160,6 +160,7 @@ class TwoHostRun:
     wall_offset: float  # time.time() - time.monotonic() during the run: to read the nodes' log stamps
 
 
+VEHICLE_CORES = (0,)  # with a slower vehicle: its computer's cores; the edge has the others
 FAULTS = ('kill_tail', 'stop_tail', 'start_tail', 'kill_monitor', 'link_down', 'link_up')
 
 
@@ -185,13 +186,14 @@ def run_two_hosts(
     `routed`: the hosts sit in two subnets behind a router and find each other as static peers. `faults` are
     (seconds after the first frame, one of `FAULTS`): the tail killed (SIGKILL) or stopped, a new tail started (a
     new DDS participant), the monitor killed, the link cut or restored. `vehicle_cpus`: the vehicle's computer (head
-    and monitor) gets that many cores of CPU time (`splitee_ros.tools.cpulimit`), the edge and the camera all.
+    and monitor) gets that much CPU time, on core 0 alone, and the edge the other cores (`tools.cpulimit`): two
+    computers, the vehicle's the slower. The camera, a sensor, runs anywhere.
     """
     import json
     import sys
     import time
 
-    from splitee_ros.tools.cpulimit import cpu_quota
+    from splitee_ros.tools.cpulimit import cpu_group
     from splitee_ros.tools.harness import NodeProcess, with_parent
 
     tag = tag or f'{os.getpid() % 100000}'
@@ -199,14 +201,18 @@ def run_two_hosts(
     extra = dict(env or {})
     with contextlib.ExitStack() as stack:
         vehicle, edge = stack.enter_context((routed_hosts if routed else two_hosts)(tag))
-        computer = stack.enter_context(cpu_quota(tag, vehicle_cpus)).prefix if vehicle_cpus else []
+        computer, server = [], []
+        if vehicle_cpus:
+            computer = stack.enter_context(cpu_group(f'veh-{tag}', vehicle_cpus, VEHICLE_CORES)).prefix
+            others = [core for core in range(os.cpu_count() or 1) if core not in VEHICLE_CORES]
+            server = stack.enter_context(cpu_group(f'edge-{tag}', None, others)).prefix if others else []
         for host in (vehicle, edge):
             host.limit(schedule[0][1])
         # the camera, head and monitor share memory on the vehicle, as they would there; the edge has UDP only
         vehicle_env = {**dds_env(domain, True, [edge.address] if routed else []), **extra}
         edge_env = {**dds_env(domain, False, [vehicle.address] if routed else []), **extra}
         nodes = [
-            NodeProcess('tail_node', tail, edge_env, folder, prefix=edge.prefix()),
+            NodeProcess('tail_node', tail, edge_env, folder, prefix=[*server, *edge.prefix()]),
             NodeProcess('head_node', head, vehicle_env, folder, prefix=[*computer, *vehicle.prefix()]),
         ]
         if monitor is not None:
@@ -225,6 +231,10 @@ def run_two_hosts(
                    '--ready', str(ready), '--out', str(record), *camera]  # fmt: skip
         with open(folder / 'camera.log', 'wb') as log:  # the camera keeps its own copy of the descriptor
             driver = subprocess.Popen(with_parent(command), env=vehicle_env, stdout=log, stderr=subprocess.STDOUT)
+
+        def new_tail() -> NodeProcess:
+            return NodeProcess('tail_node', tail, edge_env, folder, prefix=[*server, *edge.prefix()])
+
         changed_at: list[tuple[float, float]] = []
         made: list[tuple[float, str]] = []
         wall_offset = time.time() - time.monotonic()
@@ -246,8 +256,7 @@ def run_two_hosts(
                         host.limit(rate)
                     changed_at.append((time.monotonic(), rate))
                     continue
-                nodes = _make_fault(kind, nodes, vehicle, lambda: NodeProcess('tail_node', tail, edge_env, folder,
-                                                                              prefix=edge.prefix()))  # fmt: skip
+                nodes = _make_fault(kind, nodes, vehicle, new_tail)
                 made.append((time.monotonic(), kind))
             if driver.wait(timeout=600) != 0:
                 raise RuntimeError(f'the camera failed:\n{(folder / "camera.log").read_text()}')
