@@ -22,6 +22,8 @@ import multiprocessing
 import time
 from pathlib import Path
 
+from results_file import write_results
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CONFIG = ROOT / 'config' / 'train' / 'demo_cpu.yaml'
@@ -163,8 +165,6 @@ def main() -> None:
             raise SystemExit(f'a training process failed ({worker.exitcode})')
     report = {'config': str(CONFIG.relative_to(ROOT)), 'cpu_hours': args.cpu_hours, **_gap(args.teacher, args.work,
                                                                                           args.images)}  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / 'distill.json').write_text(json.dumps(report, indent=1) + '\n')
     lines = [
         f'# Bottleneck distillation on this CPU: {args.cpu_hours:g} CPU-hour per method',
         '',
@@ -181,8 +181,7 @@ def main() -> None:
             lines.append(f'| {method} | {split} | {rates} | {gap["map50"]:.3f} | {gap["gap_points"]:.1f} |')
     lines += ['', 'Items: frames (before) or cached crops (after); a frame-equivalent is a crop times its share of '
               'the frame. The cache is built once per split inside the budget.']  # fmt: skip
-    (args.out / 'distill.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_results(args.out / 'distill.json', report, lines)
 
 
 if __name__ == '__main__':

@@ -15,12 +15,12 @@ first frame the edge answered. Writes bench/results/faults.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from results_file import write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -84,8 +84,6 @@ def main() -> None:
             runs.append(score(run_faults(Path(scratch), cache_root()), DEADLINE_MS))
     result = {'command': 'sudo python bench/faults_bench.py ' + ' '.join(sys.argv[1:]), 'fps': FPS,
               'deadline_ms': DEADLINE_MS, 'faults': FAULTS, 'runs': runs}  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + '\n')
     lines = ['# Faults between two hosts', '', f'`{result["command"]}`: camera at {FPS:g} FPS, deadline '
              f'{DEADLINE_MS:g} ms; faults (s after the first frame): {FAULTS}.', '',
              '| run | frames | answered once | dropped | twice | lateness p50 / p99 / max (ms) | outcomes |',
@@ -103,8 +101,7 @@ def main() -> None:
         for name, figures in run['recovery'].items():
             lines.append(f'| {index + 1} | {name} | {figures["noticed_s"]} | {figures["edge_back_after_s"]} | '
                          f'{figures["edge_used_again_s"]} |')  # fmt: skip
-    args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_results(args.out, result, lines)
 
 
 if __name__ == '__main__':

@@ -14,10 +14,11 @@ counters, deaths, and its resident memory at each quarter. Writes bench/results/
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
+
+from results_file import memory_line, write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -65,8 +66,6 @@ def main() -> None:
     result = {'command': 'python bench/live_fuzz.py ' + ' '.join(sys.argv[1:]), 'messages': args.messages,
               'rate_hz': args.rate, 'depth': args.depth, 'malloc_arena_max': args.malloc_arena_max,
               **report.as_dict()}  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + '\n')
     fuzzed = sum(n for kind, n in report.sent.items() if kind != 'valid')
     lines = [
         '# Live fuzzing of tail_node', '', f'`{result["command"]}`: {args.messages} requests ({fuzzed} fuzzed) at '
@@ -76,11 +75,9 @@ def main() -> None:
         f'- answers: {dict(sorted(report.answers.items()))}',
         f'- the tail\'s rejection counters: {dict(sorted(report.rejected_counted.items()))}',
         f'- sent: {dict(sorted(report.sent.items()))}',
-        f'- resident memory at each quarter and the end (MB): {[round(v) for v in report.rss_mb]}; growth after the '
-        f'first quarter {report.rss_growth:+.1%} (the goal: at most +5%)',
+        memory_line('tail_node', report.rss_mb, report.rss_growth),
     ]  # fmt: skip
-    args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_results(args.out, result, lines)
 
 
 if __name__ == '__main__':

@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from results_file import write_results
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -116,8 +118,6 @@ def main() -> None:
                                      'tail_node': round(last[2] / quarter[2] - 1, 4) if quarter[2] else None},
         'alive': alive,
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + '\n')
     growth = report['rss_growth_after_warm_up']
     lines = [
         '# Overload soak', '', f'`{report["command"]}`: the head runs {report["head_rate_fps"]} frames/s (median, '
@@ -131,8 +131,7 @@ def main() -> None:
         f'- resident memory (MB, sampled): {report["rss_mb"]}; growth after the first quarter: {growth} (goal: < +5%)',
         f'- alive at the end: {alive}',
     ]  # fmt: skip
-    args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_results(args.out, report, lines)
 
 
 if __name__ == '__main__':

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import write_results
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 GOALS_MB = {'head_node': 300, 'tail_node': 400}
@@ -107,8 +109,6 @@ def main() -> None:
         'frames_published': len(record['published']), 'frames_answered': len(record['results']),
         'head_outcomes': outcomes, 'codecs_sent': dict(codecs), 'nodes': results,
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + '\n')
     lines = [
         f'# Node memory ({args.backend}, {report["model"]})', '', f'`{report["command"]}`: '
         f'{report["frames_answered"]}/{report["frames_published"]} frames answered; head outcomes {outcomes}; '
@@ -117,8 +117,7 @@ def main() -> None:
     ]  # fmt: skip
     lines += [f'| {name} | {r["peak_rss_mb"]} | {r["median_rss_mb"]} | {r["goal_mb"]} | {r["torch_mapped"]} |'
               for name, r in results.items()]  # fmt: skip
-    args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_results(args.out, report, lines)
 
 
 if __name__ == '__main__':

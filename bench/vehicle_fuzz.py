@@ -16,10 +16,11 @@ counters, deaths, and head_node's resident memory at each quarter. Writes bench/
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
+
+from results_file import memory_line, write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -83,8 +84,6 @@ def main() -> None:
         'probe_replies': {'sent': dict(probes), 'counted': probe_counts, 'rtt_ms': link.get('rtt_ms')},
         'parameters': parameters, 'alive': alive,
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + '\n')
     images = sum(n for k, n in head.sent.items() if k.startswith('images/') and k != 'images/valid')
     results = sum(n for k, n in head.sent.items() if k.startswith('results/'))
     attempts = sum(int(p['attempts']) for p in parameters.values())  # type: ignore[call-overload]
@@ -98,15 +97,13 @@ def main() -> None:
         f'messages under load)',
         f'- edge results: {results} fuzzed ({ {k[8:]: n for k, n in head.sent.items() if k.startswith("results/")} })',
         f'- head_node\'s counters: {rejected}',
-        f'- head_node resident memory at each quarter and the end (MB): {[round(v) for v in head.rss_mb]}; growth '
-        f'after the first quarter {head.rss_growth:+.1%} (the goal: at most +5%)',
+        memory_line('head_node', head.rss_mb, head.rss_growth),
         f'- probe replies: {sum(probes.values())} sent ({dict(probes)}); monitor_node counted {probe_counts}; its RTT '
         f'estimate at the end {link.get("rtt_ms")} ms',
         f'- parameters: {attempts} wrong sets over {args.parameter_rounds} rounds; accepted: '
         f'{ {n: p["accepted_values"] for n, p in parameters.items()} }',
     ]  # fmt: skip
-    args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_results(args.out, result, lines)
 
 
 if __name__ == '__main__':
