@@ -13,7 +13,7 @@ from splitee_ros.codec.frame import encode_frame
 from splitee_ros.codec.registry import CODECS
 from splitee_ros.data.synth import sample_frames
 from splitee_ros.model.package import ModelPackage
-from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
+from splitee_ros.pipeline.frames import DispatchLead, Outcome, Pending, PendingFrames
 from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
 from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.pipeline.tail import RejectedError, TailPipeline
@@ -22,6 +22,36 @@ from splitee_ros.runtime.base import make_runtime
 
 def pending(key, sent, deadline, result='fallback'):
     return Pending(key, sent, deadline, lambda: result)
+
+
+def test_the_deadline_thread_leads_by_its_recent_wake_up_delays_within_its_bound():
+    lead = DispatchLead(max_s=0.02, samples=100)
+    assert lead.lead_s == 0.0  # nothing measured: at the deadline
+    for n in range(100):
+        lead.record(0.001 if n % 20 else 0.015)  # mostly 1 ms late, one in twenty 15 ms
+    assert lead.lead_s == pytest.approx(0.015)  # the 95th percentile
+    for _ in range(100):
+        lead.record(0.050)  # a stalled CPU
+    assert lead.lead_s == 0.02  # never more than its bound
+    for _ in range(100):
+        lead.record(-0.001)  # early wake-ups count as on time
+    assert lead.lead_s == 0.0
+    never = DispatchLead(max_s=0.0)
+    never.record(0.3)
+    assert never.lead_s == 0.0
+    with pytest.raises(ValueError, match='>= 0'):
+        DispatchLead(max_s=-1.0)
+
+
+def test_an_edge_answer_lost_to_the_lead_is_counted():
+    import time
+
+    frames = PendingFrames()
+    soon = time.monotonic() + 60.0
+    frames.add(pending((3, 0, 'cam'), 0.0, soon))
+    assert [p.key for p in frames.expire(soon)] == [(3, 0, 'cam')]  # the lead: fallen back before its deadline
+    assert frames.resolve((3, 0, 'cam'))[0] is Outcome.LATE  # the edge answered before the deadline, too late
+    assert frames.counts['late'] == 1 and frames.counts['late_within_lead'] == 1
 
 
 def test_each_frame_gets_exactly_one_outcome():

@@ -56,7 +56,7 @@ from splitee_ros.codec.auth import AUTH_REASONS, REQUEST, RESULT, Authenticator,
 from splitee_ros.codec.envelope import EnvelopeError, Status, decode_envelope
 from splitee_ros.control.latency import MODES
 from splitee_ros.model.postprocess import Detections, agreement
-from splitee_ros.pipeline.frames import Outcome, Pending, PendingFrames
+from splitee_ros.pipeline.frames import DispatchLead, Outcome, Pending, PendingFrames
 from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
 from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.ros import qos
@@ -99,6 +99,7 @@ class HeadNode(ManagedNode):
         self.queue_depth = values['image_queue_depth']  # per camera
         self.deadline_s = values['deadline_ms'] / 1e3
         self.exit_check_share = values['exit_check_share']
+        self.lead = DispatchLead(values['fallback_lead_max_ms'] / 1e3)
         self.edge_lease_s = values['edge_lease_ms'] / 1e3
         self.auth_values = {name: values[name] for name in ('auth_key_file', 'auth_window_s')}
         self.auth: Authenticator | None = None  # on configure, with auth_key_file
@@ -447,12 +448,16 @@ class HeadNode(ManagedNode):
             self._fall_back(replace(pending, info={**pending.info, 'reason': 'no live edge'}))
 
     def _deadline_loop(self) -> None:
-        """Sleep until the earliest deadline (deadlines are steady-clock time, also under use_sim_time)."""
+        """Sleep until the earliest deadline, less the lead (steady-clock time, also under use_sim_time)."""
         while self._running:
             due = self.pending.next_deadline()
+            wake_at = None if due is None else due - self.lead.lead_s
             with self._deadline_wake:
-                self._deadline_wake.wait(0.1 if due is None else max(0.0, due - time.monotonic()))
-            for pending in self.pending.expire(time.monotonic()):
+                notified = self._deadline_wake.wait(0.1 if wake_at is None else max(0.0, wake_at - time.monotonic()))
+            now = time.monotonic()
+            if wake_at is not None and not notified and now >= wake_at:
+                self.lead.record(now - wake_at)  # how late this wake-up came
+            for pending in self.pending.expire(now + self.lead.lead_s):
                 self._fall_back(pending)
 
     def _fall_back(self, pending: Pending) -> None:
@@ -492,6 +497,7 @@ class HeadNode(ManagedNode):
             'waiting_for_edge': len(self.pending),
             'superseded_unsent': self.superseded,
             'exit_checks_skipped': self.checks_skipped,
+            'fallback_lead_ms': round(self.lead.lead_s * 1e3, 2),
             'edges_alive': 'unknown' if self.edges_alive is None else self.edges_alive,
             **counts,
         }

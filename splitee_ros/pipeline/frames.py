@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, NoReturn, TypeVar
@@ -53,6 +53,32 @@ class Pending(Generic[Result]):
     info: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     check: bool = False  # answered already by an exit: the edge's answer only checks it (no fallback)
+
+
+class DispatchLead:
+    """How early the deadline thread wakes, so that a fallback is published by its deadline.
+
+    The thread's wake-ups come late by however long the OS and the interpreter take to run it: on a busy or
+    throttled CPU, milliseconds to tens of them. It wakes that much early: the 95th percentile of its recent
+    delays, at most `max_s`. An edge answer that comes within the lead after its frame fell back is lost
+    (`PendingFrames` counts it as `late_within_lead`). Used by the deadline thread alone.
+    """
+
+    QUANTILE = 0.95
+
+    def __init__(self, max_s: float, samples: int = 200) -> None:
+        """Lead by at most `max_s` (0: never early), from the last `samples` wake-up delays."""
+        if max_s < 0:
+            raise ValueError(f'the most lead must be >= 0 s, not {max_s}')
+        self.max_s = max_s
+        self._delays: deque[float] = deque(maxlen=samples)
+        self.lead_s = 0.0
+
+    def record(self, delay_s: float) -> None:
+        """A wake-up came `delay_s` after the time asked for."""
+        self._delays.append(max(0.0, delay_s))
+        ordered = sorted(self._delays)
+        self.lead_s = min(self.max_s, ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))])
 
 
 def _spent() -> NoReturn:
@@ -101,6 +127,8 @@ class PendingFrames(Generic[Result]):
             if resolved is not None and resolved[0] is Outcome.FALLBACK:
                 pending = resolved[1]
                 self.counts[Outcome.LATE.value] += 1
+                if time.monotonic() < pending.deadline:  # it fell back early, by the deadline thread's lead
+                    self.counts['late_within_lead'] += 1
                 self._resolved[key] = (Outcome.LATE, pending)
                 return Outcome.LATE, pending
             self.counts['unknown_edge_results' if resolved is None else 'duplicate_edge_results'] += 1

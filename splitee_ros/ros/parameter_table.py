@@ -87,6 +87,11 @@ HEAD = (
         'exit_check_share', 0.05, 'share of the exits whose code also goes to the edge, to check them',
         value_range=(0.0, 1.0),
     ),
+    ParameterSpec(
+        'fallback_lead_max_ms', 20.0, 'fall back up to this much before the deadline: by how late the deadline '
+        "thread's wake-ups have come (their 95th percentile), so that the fallback is on time",
+        read_only=True, value_range=(0.0, 1000.0),
+    ),
 )  # fmt: skip
 
 TAIL = (
