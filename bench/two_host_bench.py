@@ -21,6 +21,7 @@ counts the bytes on the vehicle's veth. Writes bench/results/two_host.{json,md}.
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import os
@@ -35,7 +36,7 @@ from splitee_ros.control.latency import Choice, LatencyModel, choice_from_parame
 from splitee_ros.control.monitor import MonitorSettings
 from splitee_ros.control.policy import Policy, PolicySettings
 from splitee_ros.control.profile import Profile
-from splitee_ros.control.simulate import Simulator, Trace, ramp_trace, step_trace
+from splitee_ros.control.simulate import FrameRecord, Simulator, Trace, ramp_trace, step_trace
 from splitee_ros.data.coco import CocoDataset
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.train.evaluate import HELD_OUT, CocoScorer
@@ -91,8 +92,10 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
     telemetry = {key: (outcome, values) for _, outcome, key, values in record['telemetry'] if outcome in answers}
     dropped = {key for _, outcome, key, _ in record['telemetry'] if outcome == 'dropped'}
     on_time, phases, hits, lateness, choices = {}, {}, 0, [], []
+    phase_choices: dict[str, list[str]] = {}
     for key, published_at, image_id in record['published']:
-        phases.setdefault(phase_of(trace, published_at - start), []).append(image_id)
+        phase = phase_of(trace, published_at - start)
+        phases.setdefault(phase, []).append(image_id)
         outcome, values = telemetry.get(key, (None, {}))
         latency = float(values.get('latency_ms', 'inf'))
         in_time = outcome is not None and latency <= deadline_ms + LATE_BUDGET_MS
@@ -106,6 +109,7 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
         hits += in_time and (outcome != 'fallback' or values.get('mode') == 'split')  # an image's fallback is empty
         if outcome is not None:
             choices.append(_choice(values).label)
+            phase_choices.setdefault(phase, []).append(choices[-1])
     changes = sum(a != b for a, b in itertools.pairwise(choices))
     times = [when - start for key, when, _ in record['published'] if key in telemetry]
     settled = [c for c, t in zip(choices, times, strict=False) if t >= 5.0]
@@ -118,8 +122,8 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
     return {
         'exit_checks': {'count': len(checks), 'mean_agreement': float(np.mean(checks)) if checks else None},
         'frames': frames, 'on_time_map50': scorer.score(on_time).map50,
-        'phases': {name: {'frames': len(ids), 'on_time_map50': scorer.score(on_time, ids).map50}
-                   for name, ids in phases.items()},
+        'phases': {name: {'frames': len(ids), 'on_time_map50': scorer.score(on_time, ids).map50,
+                          'shares': _shares(phase_choices.get(name, []))} for name, ids in phases.items()},
         'hit_rate': hits / frames, 'dropped': len(dropped), 'drop_rate': len(dropped) / frames,
         'fallback_lateness_ms': _quantiles(lateness), 'changes': changes, 'changes_after_5s': changes_after_5s,
         'changes_in_first_10s': sum(a != b for a, b in itertools.pairwise(first_10s)),
@@ -127,6 +131,21 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
         'duration_s': max(times, default=0.0),
         'shares': {label: choices.count(label) / len(choices) for label in sorted(set(choices))} if choices else {},
     }  # fmt: skip
+
+
+def _shares(labels: list[str]) -> dict[str, float]:
+    """Each configuration's share of the frames, the most used first."""
+    counts = collections.Counter(labels)
+    return {label: count / len(labels) for label, count in counts.most_common()}
+
+
+def by_phase(trace: Trace, records: list[FrameRecord]) -> dict[str, dict]:
+    """A simulated run per phase of its trace: on-time mAP@.5 and the configurations' shares."""
+    groups: dict[str, list[FrameRecord]] = {}
+    for record in records:
+        groups.setdefault(phase_of(trace, record.time_s), []).append(record)
+    return {phase: {'on_time_map50': float(np.mean([r.accuracy for r in group])),
+                    'shares': _shares([r.choice for r in group])} for phase, group in groups.items()}  # fmt: skip
 
 
 def reaction_times(trace: Trace, timeline: list[tuple[float, str]]) -> list[float | None]:
@@ -263,6 +282,8 @@ def main() -> None:
         help="the trace that also gets a run with exits checked by the edge ('': none)",
     )
     parser.add_argument('--exit-check-share', type=float, default=0.25, help='share of the exits also checked')
+    parser.add_argument('--probe-rates', type=float, nargs='*', default=[20.0, 2.0, 0.6],
+                        help="Mbit/s of the idle uplinks whose probe bytes are counted (none: skip)")  # fmt: skip
     parser.add_argument('--work', type=Path, default=ROOT / 'artifacts' / 'two_host_bench')
     parser.add_argument('--out', type=Path, default=HERE / 'results')
     args = parser.parse_args()
@@ -290,8 +311,15 @@ def main() -> None:
         schedule = schedule_of(trace, seconds)
         simulator = Simulator(model, trace, args.deadline_ms, args.fps, max_queue_s=0.3)
         settings = PolicySettings(deadline_ms=args.deadline_ms, target=args.target)
-        statics = sorted((simulator.run(c) for c in model.choices()), key=lambda r: -r.mean_accuracy)
+        statics, static_phases = [], {}
+        for choice in model.choices():
+            statics.append(simulator.run(choice))
+            static_phases[choice.label] = by_phase(trace, simulator.records)
+        statics.sort(key=lambda r: -r.mean_accuracy)
+        best_by_phase = {phase: max(static_phases, key=lambda label: static_phases[label][phase]['on_time_map50'])
+                         for phase in static_phases[statics[0].label]}  # fmt: skip
         predicted = simulator.run(Policy(model, settings), MonitorSettings(), start=launched)
+        predicted_phases = by_phase(trace, simulator.records)
         picked = [s.label for s in statics[: args.statics]]
         chosen = {c.label: c for c in model.choices()}
         runs: dict[str, dict] = {}
@@ -325,7 +353,10 @@ def main() -> None:
         report['traces'][trace.name] = {
             'schedule': schedule, 'runs': runs,
             'simulated': {'adaptive': {'hit_rate': predicted.hit_rate, 'on_time_map50': predicted.mean_accuracy,
-                                       'changes': predicted.changes, 'shares': dict(predicted.shares)},
+                                       'changes': predicted.changes, 'shares': dict(predicted.shares),
+                                       'phases': predicted_phases},
+                          'best_static_by_phase': {phase: {'choice': label, **static_phases[label][phase]}
+                                                   for phase, label in best_by_phase.items()},
                           'statics': {s.label: {'hit_rate': s.hit_rate, 'on_time_map50': s.mean_accuracy}
                                       for s in statics[: args.statics]}},
             'best_static': best_static,
@@ -343,7 +374,8 @@ def main() -> None:
         }  # fmt: skip
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / 'two_host.json').write_text(json.dumps(report, indent=1) + '\n')
-    report['probe_share_idle'] = probe_share([20.0, 2.0, 0.6], 30.0, args.work, env)
+    if args.probe_rates:
+        report['probe_share_idle'] = probe_share(args.probe_rates, 30.0, args.work, env)
     (args.out / 'two_host.json').write_text(json.dumps(report, indent=1) + '\n')
     (args.out / 'two_host.md').write_text(markdown(report))
     print(markdown(report))
@@ -379,6 +411,18 @@ def markdown(report: dict) -> str:
         gap = entry['simulator_minus_measured_points']
         lines.append(f'| {name} | {entry["adaptive_minus_best_static_points"]:+.1f} | {gap["hit_rate"]:+.1f}, '
                      f'{gap["on_time_map50"]:+.1f} |')  # fmt: skip
+    lines += ['', "Per phase: the simulator's best static configuration; what the adaptive run ran most, simulated and "
+              "measured, with its share of the phase's frames; on-time mAP@.5 of the adaptive run, simulated / "
+              'measured:', '', '| trace | phase | best static (simulated) | adaptive, simulated | adaptive, measured | '
+              'on-time mAP@.5 |', '|---|---|---|---|---|---|']  # fmt: skip
+    for name, entry in report['traces'].items():
+        simulated, measured = entry['simulated']['adaptive']['phases'], entry['runs']['adaptive']['phases']
+        for phase, best in entry['simulated']['best_static_by_phase'].items():
+            cells = [_most_used(simulated.get(phase)), _most_used(measured.get(phase))]
+            scores = ' / '.join('-' if phase not in run else f'{run[phase]["on_time_map50"]:.3f}'
+                                for run in (simulated, measured))  # fmt: skip
+            lines.append(f'| {name} | {phase} | {best["choice"]} ({best["on_time_map50"]:.3f}) | {cells[0]} | '
+                         f'{cells[1]} | {scores} |')  # fmt: skip
     checks = [(name, label, run['exit_checks']) for name, entry in report['traces'].items()
               for label, run in entry['runs'].items() if run['exit_checks']['count']]  # fmt: skip
     if checks:
@@ -397,6 +441,13 @@ def markdown(report: dict) -> str:
         lines += [f'| {rate} | {s["probes"]:.1%} | {s["dds_own"]:.1%} | {s["total"]:.1%} |'
                   for rate, s in report['probe_share_idle'].items()]  # fmt: skip
     return '\n'.join(lines) + '\n'
+
+
+def _most_used(phase: dict | None) -> str:
+    if not phase or not phase['shares']:
+        return '-'
+    label, share = next(iter(phase['shares'].items()))
+    return f'{label} {share:.0%}'
 
 
 def _flags(report: dict) -> str:
