@@ -37,3 +37,36 @@ def test_a_quota_or_cores_outside_the_machine_are_refused():
         pass
     with pytest.raises(ValueError, match='cores must be among'), cpu_group('pytest', cores=[10_000]):
         pass
+
+
+@pytest.mark.skipif(REASON is not None, reason=REASON or '')
+def test_one_named_thread_of_a_process_is_limited_alone():
+    import os
+    import threading
+    import time
+
+    from splitee_ros.ros.threads import named_thread
+    from splitee_ros.tools.netns import MODEL_THREAD, _limit_thread
+
+    stop = threading.Event()
+    worker = named_thread(lambda: stop.wait(30.0), MODEL_THREAD)
+    worker.start()
+    try:
+        with cpu_group('pytest-thread', 0.1) as group:
+            found = time.monotonic() + 5.0  # the thread names itself once it runs
+            while not _limit_thread(os.getpid(), MODEL_THREAD, group) and time.monotonic() < found:
+                time.sleep(0.01)
+            tasks = (group.paths[0] / 'tasks').read_text().split()
+            assert tasks == [str(worker.native_id)]  # that thread alone, not the process
+            assert not _limit_thread(os.getpid(), 'no-such-thread', group)
+            stop.set()
+            worker.join(5.0)
+    finally:
+        stop.set()
+
+
+def test_a_thread_name_the_os_would_cut_is_refused():
+    from splitee_ros.ros.threads import named_thread
+
+    with pytest.raises(ValueError, match='at most 15 bytes'):
+        named_thread(lambda: None, 'a-name-longer-than-fifteen')

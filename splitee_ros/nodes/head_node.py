@@ -80,6 +80,7 @@ from splitee_ros.ros.params import (
 )
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
+from splitee_ros.ros.threads import named_thread
 
 SWITCH_INTERVAL_S = 0.001  # a thread that waits for the interpreter waits at most this long (Python's: 5 ms)
 LINK_SAMPLES = 16  # recent network round trips whose median a request reports as its link_ms
@@ -209,7 +210,7 @@ class HeadNode(ManagedNode):
         self.edges_alive = None  # until this subscription hears of the edges' liveliness
         self._running = True
         self._threads = [
-            threading.Thread(target=loop, name=name, daemon=True)
+            named_thread(loop, name)
             for loop, name in ((self._deadline_loop, 'head-deadlines'), (self._inference_loop, 'head-inference'),
                                (self._send_loop, 'head-sender'))
         ]  # fmt: skip

@@ -49,6 +49,7 @@ from splitee_ros.ros.parameter_table import TAIL
 from splitee_ros.ros.params import declare_table, load_authenticator, load_model, refresh_keys
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_ECHO_BYTES, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
+from splitee_ros.ros.threads import named_thread
 
 
 @dataclass
@@ -127,10 +128,7 @@ class TailNode(ManagedNode):
             self._serve(self._absolute(namespace))
         if self.values['discover_vehicles']:
             self._discovery = self.create_timer(1.0, self._discover, callback_group=MutuallyExclusiveCallbackGroup())
-        self.workers = [
-            threading.Thread(target=self._work_loop, name=f'tail-worker-{index}', daemon=True)
-            for index in range(self.settings.workers)
-        ]
+        self.workers = [named_thread(self._work_loop, f'tail-worker-{index}') for index in range(self.settings.workers)]
         for worker in self.workers:
             worker.start()
         self.get_logger().info(f'serving {sorted(self.vehicles)}')

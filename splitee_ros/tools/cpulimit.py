@@ -1,13 +1,15 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Separate, slower computers on this machine: processes in a cgroup with a CPU quota and cores of their own.
+"""Separate computers, and a slower accelerator, on this machine: cgroups with cores of their own and a CPU quota.
 
-The two hosts share one CPU, so the vehicle would be as fast as the edge (running the whole model locally would
-always beat a split), and the two would take turns on the same cores (a vehicle's deadline would wait behind
-the edge's work). A vehicle computer is slower than an edge server, and apart from it: a quota of `cpus` cores
-(e.g. 0.2) makes it slower, as `tc tbf` makes the link slow, and `cores` keeps each host on its own. The period
-is short (4 ms, longer below 0.25 cores), so that a throttled process waits at most a few milliseconds at a
-time. Needs root and the cgroup v1 `cpu` and `cpuset` hierarchies, or cgroup v2 with those controllers.
+The two hosts share one CPU, so the vehicle's model would run as fast as the edge's (running the whole model
+locally would always beat a split), and the two would take turns on the same cores (a vehicle's deadline would
+wait behind the edge's work). `cores` keeps each host on cores of its own; a quota of `cpus` cores (e.g. 0.15)
+on the head's model thread makes the vehicle's model slower, as a vehicle's accelerator is slower than an edge
+server's, while its other threads (ROS, deadlines) run at the CPU's speed, as they do beside an accelerator;
+so `tc tbf` makes the link slow. The period is short (4 ms, longer below 0.25 cores), so that a throttled
+thread waits at most a few milliseconds at a time. Needs root and the cgroup v1 `cpu` and `cpuset` hierarchies
+(cgroup v2 moves whole processes only, outside threaded subtrees).
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ class CpuGroup:
     paths: tuple[Path, ...]
     prefix: list[str]
 
+    def add_thread(self, thread_id: int) -> None:
+        """Move one thread of a process (its TID, as /proc/PID/task lists) into the group."""
+        for path in self.paths:
+            tasks = path / 'tasks'
+            if not tasks.exists():
+                raise RuntimeError(f'{path} cannot take one thread (cgroup v2 moves whole processes)')
+            tasks.write_text(f'{thread_id}\n')
+
     def throttled_periods(self) -> int:
         """How many periods the group's processes were held back (its quota spent)."""
         for path in self.paths:
@@ -65,6 +75,8 @@ class CpuGroup:
 def cpu_group(name: str, cpus: float | None = None, cores: Sequence[int] = ()) -> Iterator[CpuGroup]:
     """A cgroup limited to `cpus` cores of CPU time (None: no quota), on `cores` only (empty: any), as a `CpuGroup`.
 
+    A controller is used only if asked for: a group with a quota only leaves the cores as they were.
+
     The group is removed on exit; processes still in it then go back to the root group, unlimited.
     """
     count = os.cpu_count() or 1
@@ -75,19 +87,20 @@ def cpu_group(name: str, cpus: float | None = None, cores: Sequence[int] = ()) -
     reason, found = unavailable_reason(), _hierarchies()
     if reason or found is None:
         raise RuntimeError(reason)
-    groups = {controller: root / f'splitee-{name}' for controller, root in found.items()}
+    needed = [controller for controller, wanted in (('cpu', cpus is not None), ('cpuset', bool(cores))) if wanted]
+    groups = {controller: found[controller] / f'splitee-{name}' for controller in needed}
     made: list[Path] = []
     try:
         for group in dict.fromkeys(groups.values()):  # one folder on cgroup v2
             group.mkdir(exist_ok=True)
             made.append(group)
         if cpus is not None:
-            _set_quota(groups['cpu'], cpus, unified=groups['cpu'] == groups['cpuset'])
+            _set_quota(groups['cpu'], cpus, unified=found['cpu'] == found['cpuset'])
         if cores:
             _set_cores(groups['cpuset'], cores)
         # the shell moves itself into the groups, then becomes the program: its children are born inside
-        moves = ' && '.join(f'echo $$ > {group / "cgroup.procs"}' for group in made)
-        yield CpuGroup(tuple(made), ['sh', '-c', f'{moves} && exec "$@"', 'cpu-group'])
+        moves = ''.join(f'echo $$ > {group / "cgroup.procs"} && ' for group in made)
+        yield CpuGroup(tuple(made), ['sh', '-c', f'{moves}exec "$@"', 'cpu-group'])
     finally:
         for group in made:
             for pid in (group / 'cgroup.procs').read_text().split():

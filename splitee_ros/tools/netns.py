@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from splitee_ros.tools.cpulimit import CpuGroup, cpu_group
+
 
 def _run(*command: str) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
@@ -161,6 +163,7 @@ class TwoHostRun:
 
 
 VEHICLE_CORES = (0,)  # with a slower vehicle: its computer's cores; the edge has the others
+MODEL_THREAD = 'head-inference'  # the head's thread that runs the model (an accelerator's work on a vehicle)
 FAULTS = ('kill_tail', 'stop_tail', 'start_tail', 'kill_monitor', 'link_down', 'link_up')
 
 
@@ -185,15 +188,15 @@ def run_two_hosts(
     monitor logs every decision with its inputs (debug level), so that a failure shows why it chose.
     `routed`: the hosts sit in two subnets behind a router and find each other as static peers. `faults` are
     (seconds after the first frame, one of `FAULTS`): the tail killed (SIGKILL) or stopped, a new tail started (a
-    new DDS participant), the monitor killed, the link cut or restored. `vehicle_cpus`: the vehicle's computer (head
-    and monitor) gets that much CPU time, on core 0 alone, and the edge the other cores (`tools.cpulimit`): two
-    computers, the vehicle's the slower. The camera, a sensor, runs anywhere.
+    new DDS participant), the monitor killed, the link cut or restored. `vehicle_cpus`: two computers, the
+    vehicle's model the slower (`tools.cpulimit`): the head and the monitor on core 0, the edge on the others,
+    and the head's model thread (`head-inference`) limited to that much CPU time. The camera, a sensor, runs
+    anywhere.
     """
     import json
     import sys
     import time
 
-    from splitee_ros.tools.cpulimit import cpu_group
     from splitee_ros.tools.harness import NodeProcess, with_parent
 
     tag = tag or f'{os.getpid() % 100000}'
@@ -201,11 +204,12 @@ def run_two_hosts(
     extra = dict(env or {})
     with contextlib.ExitStack() as stack:
         vehicle, edge = stack.enter_context((routed_hosts if routed else two_hosts)(tag))
-        computer, server = [], []
+        computer, server, model = [], [], None
         if vehicle_cpus:
-            computer = stack.enter_context(cpu_group(f'veh-{tag}', vehicle_cpus, VEHICLE_CORES)).prefix
+            computer = stack.enter_context(cpu_group(f'veh-{tag}', None, VEHICLE_CORES)).prefix
             others = [core for core in range(os.cpu_count() or 1) if core not in VEHICLE_CORES]
             server = stack.enter_context(cpu_group(f'edge-{tag}', None, others)).prefix if others else []
+            model = stack.enter_context(cpu_group(f'model-{tag}', vehicle_cpus))
         for host in (vehicle, edge):
             host.limit(schedule[0][1])
         # the camera, head and monitor share memory on the vehicle, as they would there; the edge has UDP only
@@ -240,8 +244,13 @@ def run_two_hosts(
         wall_offset = time.time() - time.monotonic()
         try:
             deadline = time.monotonic() + 240
-            while not ready.exists() and driver.poll() is None and time.monotonic() < deadline:
+            limited = model is None
+            while (not ready.exists() or not limited) and driver.poll() is None and time.monotonic() < deadline:
+                if model is not None and not limited:
+                    limited = _limit_thread(nodes[1].process.pid, MODEL_THREAD, model)
                 time.sleep(0.1)
+            if not limited:
+                raise RuntimeError(f'the head has no {MODEL_THREAD} thread to limit:\n{nodes[1].log_tail()}')
             if not ready.exists():
                 tails = '\n'.join(f'--- {n.node}\n{n.log_tail()}' for n in nodes)
                 raise RuntimeError(f'the camera did not start:\n{(folder / "camera.log").read_text()}\n{tails}')
@@ -267,6 +276,18 @@ def run_two_hosts(
                 node.stop()
         logs = {node.node: node.log_path.read_text(errors='replace') for node in nodes}
         return TwoHostRun(json.loads(record.read_text()), changed_at, logs, made, wall_offset)
+
+
+def _limit_thread(pid: int, name: str, group: CpuGroup) -> bool:
+    """Move process `pid`'s thread called `name` into `group`; False while it has none (not yet started)."""
+    for task in Path(f'/proc/{pid}/task').glob('*'):
+        try:
+            if (task / 'comm').read_text().strip() == name:
+                group.add_thread(int(task.name))
+                return True
+        except OSError:  # the thread ended meanwhile
+            continue
+    return False
 
 
 def _make_fault(kind: str, nodes: list, vehicle: Host, new_tail) -> list:

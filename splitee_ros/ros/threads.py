@@ -1,0 +1,38 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Worker threads that carry their name to the OS, where `top -H`, `ps -L` and cgroups see it.
+
+An operator can then tell which of a node's threads burns the CPU, and pin, prioritise or limit that one
+(`taskset -p`, `chrt -p`, a cgroup's `tasks`): on a vehicle, the model thread apart from the deadline thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+import threading
+from collections.abc import Callable
+
+PR_SET_NAME = 15  # prctl(2): the calling thread's name, at most 15 bytes
+OS_NAME_BYTES = 15
+
+
+def _set_os_name(name: str) -> None:
+    """Name the calling thread for the OS (Linux; elsewhere Python's name only)."""
+    if not sys.platform.startswith('linux'):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)
+    libc.prctl(PR_SET_NAME, name.encode()[:OS_NAME_BYTES], 0, 0, 0)
+
+
+def named_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread running `target`, named `name` (at most 15 characters) in Python and in the OS."""
+    if len(name.encode()) > OS_NAME_BYTES:
+        raise ValueError(f'a thread name has at most {OS_NAME_BYTES} bytes for the OS: {name!r}')
+
+    def run() -> None:
+        _set_os_name(name)
+        target()
+
+    return threading.Thread(target=run, name=name, daemon=True)
