@@ -207,6 +207,21 @@ def test_head_tail_and_monitor_over_dds(system, drive, offline):
     served = {outcome for outcome, _ in collector.head_frames().values()}
     assert 'edge' in served and served <= {'edge', 'fallback'}, collector.outcomes()
 
+    # 4b. Frames that wait in the head's queue past their deadline are dropped, counted by reason, and get no
+    #     detections message; no frame is answered twice. At a 1 ms deadline every frame behind another's
+    #     inference (many ms on any CPU) has expired by the time the head reaches it.
+    assert all(r.successful for r in collector.set_parameters('head_node', {'deadline_ms': 1.0}))
+    collector.clear()
+    play(bag, PlayOptions(rate=100.0, topics=(IMAGE_TOPIC,), wait_for_subscribers_s=60.0), node=collector.node)
+    assert collector.wait_for_answers(keys, 60), collector.outcomes()
+    head = collector.head_frames()
+    expired = [key for key, (outcome, values) in head.items() if values.get('reason') == 'expired_in_queue']
+    assert len(expired) >= 1 and all(head[key][0] == 'dropped' for key in expired), collector.outcomes()
+    assert not set(expired) & set(collector.results)  # a dropped frame has no detections message
+    assert all(count == 1 for count in collector.result_counts.values())
+    counted = collector.wait_for_health('head_node', lambda v: int(v.get('dropped_expired_in_queue', 0)) >= 1)
+    assert int(counted.get('dropped_expired_in_queue', 0)) >= len(expired), counted
+
     # 5. Tail stopped: the head learns it from the edge's liveliness and answers every frame with its fallback
     #    at once, sending nothing and waiting for no deadline; restarted: the edge is used again.
     deadline_ms = 3000.0

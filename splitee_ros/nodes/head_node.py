@@ -271,8 +271,7 @@ class HeadNode(ManagedNode):
             waiting = self._waiting[camera]
             if len(waiting) >= self.queue_depth:
                 stale, _ = waiting.popleft()
-                self.pending.count(Outcome.DROPPED)
-                self._telemetry(frame_key(stale.header), Outcome.DROPPED, {})
+                self._drop(stale.header, 'queue_full')
             waiting.append((msg, time.monotonic()))
             self._slot_ready.notify()
 
@@ -286,6 +285,9 @@ class HeadNode(ManagedNode):
                 batch = [(camera, *waiting.popleft()) for camera, waiting in enumerate(self._waiting) if waiting]
             frames = []
             for camera, msg, received in batch:  # a frame whose image does not decode is rejected alone
+                if time.monotonic() >= received + self.deadline_s:  # it waited past its deadline: no answer is due
+                    self._drop(msg.header, 'expired_in_queue')
+                    continue
                 try:
                     image = (
                         compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg, self.bridge)
@@ -299,6 +301,12 @@ class HeadNode(ManagedNode):
             except Exception as error:  # one bad batch must not stop the node
                 for _, header, _, _ in frames:
                     self._reject(header, error)
+
+    def _drop(self, header, reason: str) -> None:
+        """A frame that gets no detections message (an empty one would say "nothing there"): counted by reason."""
+        self.pending.count(Outcome.DROPPED)
+        self.pending.counts[f'dropped_{reason}'] += 1
+        self._telemetry(frame_key(header), Outcome.DROPPED, {'reason': reason})
 
     def _reject(self, header, error: Exception) -> None:
         self.pending.count(Outcome.REJECTED)
