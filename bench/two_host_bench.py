@@ -231,17 +231,19 @@ def _idle_uplink_bytes(rate: float, seconds: float, monitor: dict, folder: Path,
             tail.stop()
 
 
-def exit_check_choice(profile: Profile, launched: Choice, exit_rate: float = 0.3) -> Choice | None:
-    """A run whose exits the edge checks: at the threshold whose evaluated exit rate is nearest `exit_rate`.
+def exit_check_choice(profile: Profile, worth: dict[str, float], exit_rate: float = 0.3) -> Choice | None:
+    """A run whose exits the edge checks: the threshold whose evaluated exit rate is nearest `exit_rate`.
 
-    The launched split and code, else the deepest split with an exit; None if the package has no exits.
+    At the deepest split with an exit, with the code the simulator rates best there (`worth`: on-time mAP@.5
+    by choice label); None if the package has no exits.
     """
     curves = profile.accuracy.exit_curves
     if not curves:
         return None
-    split = launched.split if launched.split in curves else list(curves)[-1]
+    split = list(curves)[-1]
     point = min(curves[split], key=lambda p: (abs(p.exit_rate - exit_rate), -p.threshold))
-    codec = launched.codec if split == launched.split else profile.accuracy.exit_mixed_with.get(split, launched.codec)
+    codecs = {label.split()[2] for label in worth if label.startswith(f'split {split} ')}
+    codec = max(codecs, key=lambda c: worth.get(Choice('split', split, c, point.threshold).label, -1.0))
     return Choice('split', split, codec, point.threshold)
 
 
@@ -328,7 +330,8 @@ def main() -> None:
                    'edge_profile': args.profile}  # fmt: skip
         from splitee_ros.tools.netns import run_two_hosts
 
-        checked = exit_check_choice(profile, launched) if trace.name == args.exit_check_trace else None
+        worth = {result.label: result.mean_accuracy for result in statics}
+        checked = exit_check_choice(profile, worth) if trace.name == args.exit_check_trace else None
         if checked is not None:
             chosen[checked.label] = checked
         for label in ['adaptive', *picked, *([checked.label] if checked else [])]:
