@@ -133,6 +133,17 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
     }  # fmt: skip
 
 
+def uplink_check(record: dict, veth_bytes: int) -> dict[str, float | int | bool]:
+    """The bytes the head sent (frames and images, as its telemetry counts them) against its veth's count.
+
+    Every byte sent to the edge must cross the shaped veth; fewer bytes there than the head sent means a path
+    around the shaping (the run measures nothing of the link), and the run is marked.
+    """
+    sent = sum(int(values['bytes']) for _, outcome, _, values in record['telemetry']
+               if outcome in ('edge', 'fallback', 'late') and 'bytes' in values)  # fmt: skip
+    return {'head_sent_bytes': sent, 'veth_bytes': veth_bytes, 'shaped': veth_bytes >= 0.95 * sent}
+
+
 def _shares(labels: list[str]) -> dict[str, float]:
     """Each configuration's share of the frames, the most used first."""
     counts = collections.Counter(labels)
@@ -347,6 +358,7 @@ def main() -> None:
                                 {'backend': 'onnxruntime', 'threads': 1}, monitor_parameters, camera_frames,
                                 folder, env=env, vehicle_cpus=args.vehicle_cpus)  # fmt: skip
             runs[label] = score_run(run.record, dataset, scorer, args.deadline_ms, trace)
+            runs[label]['uplink'] = uplink_check(run.record, run.uplink_bytes)
             print(f'{trace.name} {label}: on-time mAP@.5 {runs[label]["on_time_map50"]:.3f}, hit rate '
                   f'{runs[label]["hit_rate"]:.3f}', flush=True)  # fmt: skip
         best_static = max(picked, key=lambda label: runs[label]['on_time_map50'])
@@ -408,6 +420,14 @@ def markdown(report: dict) -> str:
         simulated = entry['simulated']['adaptive']
         lines.append(f'| {name} | simulator (adaptive) | {simulated["on_time_map50"]:.3f} | | '
                      f'{simulated["hit_rate"]:.3f} | | | {simulated["changes"]} |')  # fmt: skip
+    unshaped = [f'{name} {label}' for name, entry in report['traces'].items() for label, run in entry['runs'].items()
+                if not run.get('uplink', {}).get('shaped', True)]  # fmt: skip
+    lines += [
+        '',
+        'Every run sent its frames through the shaped veth (its bytes there at least 95% of what the head sent).'
+        if not unshaped
+        else f'NOT SHAPED (the veth carried less than the head sent): {unshaped}.',
+    ]
     lines += ['', '| trace | adaptive - best static (points) | simulator - measured: hit rate, on-time mAP@.5 |',
               '|---|---|---|']  # fmt: skip
     for name, entry in report['traces'].items():

@@ -160,6 +160,7 @@ class TwoHostRun:
     logs: dict[str, str]
     faults: list[tuple[float, str]]  # (monotonic time, fault) of every fault made, in order
     wall_offset: float  # time.time() - time.monotonic() during the run: to read the nodes' log stamps
+    uplink_bytes: int = 0  # what the vehicle's veth sent from the first frame to the end: the shaped path's bytes
 
 
 VEHICLE_CORES = (0,)  # with a slower vehicle: its computer's cores; the edge has the others
@@ -256,6 +257,7 @@ def run_two_hosts(
                 raise RuntimeError(f'the camera did not start:\n{(folder / "camera.log").read_text()}\n{tails}')
             start = json.loads(ready.read_text())['start']
             changed_at.append((start, schedule[0][1]))
+            sent_before = vehicle.tx_bytes()
             timeline = sorted([(offset, 'rate', rate) for offset, rate in schedule[1:]]
                               + [(offset, fault, 0.0) for offset, fault in faults])  # fmt: skip
             for offset, kind, rate in timeline:
@@ -269,13 +271,14 @@ def run_two_hosts(
                 made.append((time.monotonic(), kind))
             if driver.wait(timeout=600) != 0:
                 raise RuntimeError(f'the camera failed:\n{(folder / "camera.log").read_text()}')
+            uplink_bytes = vehicle.tx_bytes() - sent_before
         finally:
             if driver.poll() is None:
                 driver.kill()
             for node in nodes:
                 node.stop()
         logs = {node.node: node.log_path.read_text(errors='replace') for node in nodes}
-        return TwoHostRun(json.loads(record.read_text()), changed_at, logs, made, wall_offset)
+        return TwoHostRun(json.loads(record.read_text()), changed_at, logs, made, wall_offset, uplink_bytes)
 
 
 def _limit_thread(pid: int, name: str, group: CpuGroup) -> bool:
