@@ -49,7 +49,7 @@ def frame_choice(values: dict[str, str]) -> Choice:
     })  # fmt: skip
 
 
-def run_pair(tmp_path: Path, cache: Path) -> tuple[dict, float, float, str]:
+def run_pair(tmp_path: Path, cache: Path) -> tuple[dict, float, float, str, int]:
     """Run head, monitor and camera on the vehicle, the tail on the edge: the record, the switch times, the log."""
     common = {'backend': 'onnxruntime', 'threads': 1}
     head_parameters = {
@@ -66,11 +66,11 @@ def run_pair(tmp_path: Path, cache: Path) -> tuple[dict, float, float, str]:
     camera = ['--fps', str(FPS), '--duration', str(sum(PHASES_S))]
     run = run_two_hosts(schedule, head_parameters, common, monitor_parameters, camera, tmp_path,
                         env={'SPLITEE_CACHE': str(cache)})  # fmt: skip
-    return run.record, run.changed_at[1][0], run.changed_at[2][0], run.logs['monitor_node']
+    return run.record, run.changed_at[1][0], run.changed_at[2][0], run.logs['monitor_node'], run.uplink_bytes
 
 
 def test_monitor_adapts_to_a_bandwidth_drop_between_two_hosts(tmp_path, runtime_cache, demo_exports):
-    record, dropped_at, recovered_at, monitor_log = run_pair(tmp_path, runtime_cache)
+    record, dropped_at, recovered_at, monitor_log, veth_bytes = run_pair(tmp_path, runtime_cache)
     published = {key: when for key, when, _ in record['published']}  # frame key -> time the camera published it
     answers = ('exit', 'edge', 'fallback', 'local')  # the head's one answer per frame ('late' comes after one)
     frames = {key: (outcome, values) for _, outcome, key, values in record['telemetry'] if outcome in answers}
@@ -83,6 +83,11 @@ def test_monitor_adapts_to_a_bandwidth_drop_between_two_hosts(tmp_path, runtime_
     }, monitor_log
     assert not dropped & set(record['results'])
     assert set(frames) == set(published) - dropped
+
+    # Every frame the edge answered crossed the shaped veth (no path around the link under test).
+    delivered = sum(int(values.get('bytes', 0)) for _, outcome, _, values in record['telemetry']
+                    if outcome in ('edge', 'late'))  # fmt: skip
+    assert 0 < delivered <= veth_bytes, (delivered, veth_bytes)
 
     # Every answer by its deadline, give or take this machine's stalls.
     lateness = [record['answered_at'][key] - published[key] - DEADLINE_MS / 1e3 for key in frames]
