@@ -360,6 +360,13 @@ def main() -> None:
                                 folder, env=env, vehicle_cpus=args.vehicle_cpus)  # fmt: skip
             runs[label] = score_run(run.record, dataset, scorer, args.deadline_ms, trace)
             runs[label]['uplink'] = uplink_check(run.record, run.uplink_bytes)
+            runs[label]['rate_change_lag_s'] = max(  # when the link changed, against the schedule
+                (
+                    abs(when - run.record['start'] - offset)
+                    for (when, _), (offset, _) in zip(run.changed_at[1:], schedule[1:], strict=True)
+                ),
+                default=0.0,
+            )
             print(f'{trace.name} {label}: on-time mAP@.5 {runs[label]["on_time_map50"]:.3f}, hit rate '
                   f'{runs[label]["hit_rate"]:.3f}', flush=True)  # fmt: skip
         best_static = max(picked, key=lambda label: runs[label]['on_time_map50'])

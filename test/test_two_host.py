@@ -84,6 +84,10 @@ def test_monitor_adapts_to_a_bandwidth_drop_between_two_hosts(tmp_path, runtime_
     assert not dropped & set(record['results'])
     assert set(frames) == set(published) - dropped
 
+    # The link changed when the schedule said (its times are counted from the camera's first frame of this run).
+    assert abs(dropped_at - record['start'] - PHASES_S[0]) < 1.0, (dropped_at, record['start'])
+    assert abs(recovered_at - record['start'] - PHASES_S[0] - PHASES_S[1]) < 1.0, (recovered_at, record['start'])
+
     # Every frame the edge answered crossed the shaped veth (no path around the link under test).
     delivered = sum(int(values.get('bytes', 0)) for _, outcome, _, values in record['telemetry']
                     if outcome in ('edge', 'late'))  # fmt: skip
