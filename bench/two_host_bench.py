@@ -432,9 +432,10 @@ def markdown(report: dict) -> str:
                 if not run.get('uplink', {}).get('shaped', True)]  # fmt: skip
     lines += [
         '',
-        'Every run sent its frames through the shaped veth (its bytes there at least 95% of what the head sent).'
+        'Every run sent its frames through the shaped veth (it carried at least the bytes of the frames the edge '
+        'answered).'
         if not unshaped
-        else f'NOT SHAPED (the veth carried less than the head sent): {unshaped}.',
+        else f'NOT SHAPED (the veth carried fewer bytes than the frames the edge answered): {unshaped}.',
     ]
     lines += ['', '| trace | adaptive - best static (points) | simulator - measured: hit rate, on-time mAP@.5 |',
               '|---|---|---|']  # fmt: skip
@@ -454,6 +455,11 @@ def markdown(report: dict) -> str:
                                 for run in (simulated, measured))  # fmt: skip
             lines.append(f'| {name} | {phase} | {best["choice"]} ({best["on_time_map50"]:.3f}) | {cells[0]} | '
                          f'{cells[1]} | {scores} |')  # fmt: skip
+    for name, entry in report['traces'].items():
+        check = entry.get('exit_check')
+        if check and not check['measured']['count']:
+            lines += ['', f"{name}: the run whose exits the edge checks ({check['run']}) got no check back (a check "
+                      "waits for an idle uplink; this run's codes kept it busy).']  # fmt: skip
     checks = [(name, label, run['exit_checks']) for name, entry in report['traces'].items()
               for label, run in entry['runs'].items() if run['exit_checks']['count']]  # fmt: skip
     if checks:
