@@ -459,7 +459,7 @@ def markdown(report: dict) -> str:
         check = entry.get('exit_check')
         if check and not check['measured']['count']:
             lines += ['', f"{name}: the run whose exits the edge checks ({check['run']}) got no check back (a check "
-                      "waits for an idle uplink; this run's codes kept it busy).']  # fmt: skip
+                      "waits for an idle uplink; this run's codes kept it busy)."]  # fmt: skip
     checks = [(name, label, run['exit_checks']) for name, entry in report['traces'].items()
               for label, run in entry['runs'].items() if run['exit_checks']['count']]  # fmt: skip
     if checks:
