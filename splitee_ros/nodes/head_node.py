@@ -506,7 +506,7 @@ class HeadNode(ManagedNode):
             'waiting_for_edge': len(self.pending),
             'superseded_unsent': self.superseded,
             'exit_checks_skipped': self.checks_skipped,
-            'fallback_lead_ms': round(self.lead.lead_s * 1e3, 2),
+            'deadline_lead_ms': round(self.lead.lead_s * 1e3, 2),
             'edges_alive': 'unknown' if self.edges_alive is None else self.edges_alive,
             **counts,
         }

@@ -431,7 +431,8 @@ def fuzz_head(
         values += [r.hypothesis.score for d in message.detections for r in d.results]
         report.non_finite_published += not np.isfinite(values).all()
     kept = ('rejected', 'unknown_edge', 'duplicate_edge', 'late', 'edge', 'fallback', 'dropped')  # its own account
-    report.counted = {k: int(v) for k, v in collector.health('head_node').items() if k.startswith(kept)}
+    counters = collector.health('head_node').items()
+    report.counted = {k: int(v) for k, v in counters if k.startswith(kept) and v.isdigit()}  # counts, not gauges
     for subscription in subscriptions:
         node.destroy_subscription(subscription)
     node.destroy_publisher(image_pub)
@@ -498,6 +499,9 @@ def fuzz_probe_replies(collector, messages: int, seed: int = 0, rate_hz: float =
         for topic, heard in ((PROBE_TOPIC, probes), (PROBE_REPLY_TOPIC, replies))
     ]
     publisher = node.create_publisher(CompressedImage, PROBE_REPLY_TOPIC, qos.PROBE)
+    heard_by = time.monotonic() + 60.0  # a probe and a reply heard first, so that every kind of forgery is sent
+    while not (probes and replies) and time.monotonic() < heard_by:
+        time.sleep(0.05)
     sent: collections.Counter[str] = collections.Counter()
     started = time.monotonic()
     for index in range(messages):
