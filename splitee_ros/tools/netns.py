@@ -160,7 +160,7 @@ class TwoHostRun:
     logs: dict[str, str]
     faults: list[tuple[float, str]]  # (monotonic time, fault) of every fault made, in order
     wall_offset: float  # time.time() - time.monotonic() during the run: to read the nodes' log stamps
-    uplink_bytes: int = 0  # what the vehicle's veth sent from the first frame to the end: the shaped path's bytes
+    uplink_bytes: int  # what the vehicle's veth sent from the first frame to the end: the shaped path's bytes
 
 
 VEHICLE_CORES = (0,)  # with a slower vehicle: its computer's cores; the edge has the others
