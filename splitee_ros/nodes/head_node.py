@@ -56,7 +56,7 @@ from splitee_ros.codec.auth import AUTH_REASONS, REQUEST, RESULT, Authenticator,
 from splitee_ros.codec.envelope import EnvelopeError, Status, decode_envelope
 from splitee_ros.control.latency import MODES
 from splitee_ros.model.postprocess import Detections, agreement
-from splitee_ros.pipeline.frames import DispatchLead, Outcome, Pending, PendingFrames
+from splitee_ros.pipeline.frames import DispatchLead, LiveEdges, Outcome, Pending, PendingFrames
 from splitee_ros.pipeline.head import HeadPipeline, HeadSettings
 from splitee_ros.pipeline.request import RequestFormat
 from splitee_ros.ros import qos
@@ -121,7 +121,7 @@ class HeadNode(ManagedNode):
         self._outbox_ready = threading.Condition()
         self._deadline_wake = threading.Condition()
         self.superseded = 0
-        self.edges_alive: int | None = None  # live edge result writers; None until liveliness is first reported
+        self.edges = LiveEdges()  # live edge result writers
         self._publish_lock = threading.Lock()  # the bottleneck publisher is replaced when the deadline changes
         self.checks_skipped = 0  # exit checks not sent: the uplink was busy with a frame
         self._running = False
@@ -207,7 +207,7 @@ class HeadNode(ManagedNode):
                 event_callbacks=SubscriptionEventCallbacks(liveliness=self._on_edge_liveliness),
             )
         )
-        self.edges_alive = None  # until this subscription hears of the edges' liveliness
+        self.edges = LiveEdges()  # until this subscription hears of the edges' liveliness
         self._running = True
         self._threads = [
             named_thread(loop, name)
@@ -348,7 +348,7 @@ class HeadNode(ManagedNode):
             step.info,
             {'received': received, 'image': image if self.debug_pub else None, 'header': header},
         )
-        if self.edges_alive == 0:  # every edge was lost: answer now rather than send and wait for the deadline
+        if self.edges.count == 0:  # every edge was lost: answer now rather than send and wait for the deadline
             self.pending.count(Outcome.FALLBACK)
             self._fall_back(replace(pending, info={**pending.info, 'reason': 'no live edge'}))
             return
@@ -373,7 +373,7 @@ class HeadNode(ManagedNode):
         is skipped).
         """
         with self._outbox_ready:
-            if pending.check and (camera in self._outbox or self.edges_alive == 0):
+            if pending.check and (camera in self._outbox or self.edges.count == 0):
                 self.checks_skipped += 1
                 return
             for overflow in self.pending.add(pending):
@@ -447,9 +447,7 @@ class HeadNode(ManagedNode):
 
     def _on_edge_liveliness(self, info) -> None:
         """The edge's result writers came alive or were lost; when the last is lost, fall back now."""
-        lost = bool(self.edges_alive) and info.alive_count == 0
-        self.edges_alive = info.alive_count
-        if not lost:
+        if not self.edges.update(info.alive_count):
             return
         self.pending.counts['edge_lost'] += 1
         self.get_logger().warning('no live edge: falling back at once until one is alive again')
@@ -507,7 +505,7 @@ class HeadNode(ManagedNode):
             'superseded_unsent': self.superseded,
             'exit_checks_skipped': self.checks_skipped,
             'deadline_lead_ms': round(self.lead.lead_s * 1e3, 2),
-            'edges_alive': 'unknown' if self.edges_alive is None else self.edges_alive,
+            'edges_alive': 'unknown' if self.edges.count is None else self.edges.count,
             **counts,
         }
         values |= self.auth.health() if self.auth is not None else {'auth': 'off'}

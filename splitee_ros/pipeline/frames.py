@@ -81,6 +81,26 @@ class DispatchLead:
         self.lead_s = min(self.max_s, ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))])
 
 
+class LiveEdges:
+    """How many edge result writers are alive, from DDS's liveliness-changed status.
+
+    Fast DDS can count one writer's end twice (its lease expiring and its removal racing) and report an
+    alive count of -1; a writer that comes alive later then reads 0. So the count is taken from the lowest
+    it has fallen to: with its errors counted up from there, a live edge never reads as none.
+    """
+
+    def __init__(self) -> None:
+        """Nothing heard yet: `count` is None until the first status."""
+        self.count: int | None = None
+        self._miscounted = 0  # how far below zero the reported count has fallen
+
+    def update(self, alive_count: int) -> bool:
+        """Record a status; True when it lost the last live edge."""
+        self._miscounted = max(self._miscounted, -alive_count)
+        before, self.count = self.count, alive_count + self._miscounted
+        return bool(before) and self.count == 0
+
+
 def _spent() -> NoReturn:
     raise RuntimeError('this frame is done: its fallback was released')
 
