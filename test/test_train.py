@@ -116,6 +116,16 @@ def test_training_resumes_an_interrupted_stage(quick_run):
     assert all(torch.equal(teacher_before[k], teacher_after[k]) for k in teacher_before)
 
 
+def test_finished_stages_rebuild_the_package_without_making_their_data_again(quick_run):
+    path, folder, _ = quick_run
+    before = ModelPackage.load(folder / 'package').detector().state_dict()
+    shutil.rmtree(folder / 'work' / 'data')
+    assert main(['train', str(path)]) == 0
+    assert not (folder / 'work' / 'data').exists()  # every stage was done: no data set was opened
+    after = ModelPackage.load(folder / 'package').detector().state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
 def test_bad_configs_are_refused(tmp_path):
     ssd = build_detector(ModelConfig(family='ssdlite320_mobilenet_v3_large'))
     with pytest.raises(ValueError, match='give it torchvision_weights'):

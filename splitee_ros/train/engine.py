@@ -11,7 +11,7 @@ import operator
 import random
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,13 +125,16 @@ def _learning_rate(iteration: int, total: int, warmup: int) -> float:
 def train_stage(
     stage_config: StageConfig,
     stage: Stage,
-    dataset: DetectionDataset,
-    calibration,
+    dataset: Callable[[], DetectionDataset],
+    calibration: Callable[[], DataLoader],
     checkpoint: Path,
     seed: int,
     device: torch.device,
 ) -> dict[str, Any]:
-    """Train one stage, resuming from `checkpoint` if it holds an unfinished run of it; return its log."""
+    """Train one stage, resuming from `checkpoint` if it holds an unfinished run of it; return its log.
+
+    The data sets are opened (made, if synthetic) only when the stage has training left to do.
+    """
     modules = stage.trained_modules()
     clipped = stage.clipped_parameters()
     options = dict(stage_config.optimizer)
@@ -145,8 +148,9 @@ def train_stage(
         if state['done']:
             return state['log']
     started = time.monotonic()
-    stage.prepare(dataset, device)
-    batches_per_epoch = math.ceil(stage.size(dataset) / stage_config.batch_size)
+    training_set = dataset()
+    stage.prepare(training_set, device)
+    batches_per_epoch = math.ceil(stage.size(training_set) / stage_config.batch_size)
     total = max(1, round(stage_config.epochs * batches_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: _learning_rate(i, total, stage_config.warmup_iterations)
@@ -179,10 +183,10 @@ def train_stage(
     window: list[float] = []
     while iteration < total:
         epoch, offset = divmod(iteration, batches_per_epoch)
-        dataset.epoch = epoch
-        order = torch.randperm(stage.size(dataset), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        for batch in stage.batches(dataset, stage_config.batch_size, order.tolist()[offset * stage_config.batch_size :],
-                                   device):  # fmt: skip
+        training_set.epoch = epoch
+        order = torch.randperm(stage.size(training_set), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+        remaining = order.tolist()[offset * stage_config.batch_size :]
+        for batch in stage.batches(training_set, stage_config.batch_size, remaining, device):
             stage.train_mode()
             losses = stage.losses(batch)
             loss: torch.Tensor = functools.reduce(operator.add, losses.values())  # a stage has at least one loss
@@ -204,7 +208,7 @@ def train_stage(
             if iteration >= total:
                 break
     progress.close()
-    log |= stage.finish(calibration)
+    log |= stage.finish(calibration())
     save(done=True)
     return log
 
@@ -218,12 +222,19 @@ def run_training(config: TrainConfig) -> Path:
     device = torch.device(config.device)
     detector = build_detector(config.model).to(device)
     class_names = config.model.class_names
-    train_set = open_dataset(config.train_data, class_names, work / 'data' / 'train')
-    calibration_set = open_dataset(config.calibration_data, class_names, work / 'data' / 'calibration')
-    dataset = DetectionDataset(train_set, detector.input_size, augment=True, seed=config.seed)
-    calibration_images = DetectionDataset(calibration_set, detector.input_size)
-    count = min(config.calibration_images, len(calibration_images))
-    calibration = DataLoader(Subset(calibration_images, range(count)), batch_size=8, collate_fn=collate)
+
+    @functools.cache
+    def dataset() -> DetectionDataset:
+        train_set = open_dataset(config.train_data, class_names, work / 'data' / 'train')
+        return DetectionDataset(train_set, detector.input_size, augment=True, seed=config.seed)
+
+    @functools.cache
+    def calibration() -> DataLoader:
+        calibration_set = open_dataset(config.calibration_data, class_names, work / 'data' / 'calibration')
+        images = DetectionDataset(calibration_set, detector.input_size)
+        count = min(config.calibration_images, len(images))
+        return DataLoader(Subset(images, range(count)), batch_size=8, collate_fn=collate)
+
     logs: dict[str, dict[str, Any]] = {}
     entropy_models: dict[str, RateLevels] = {}
     started = time.monotonic()
