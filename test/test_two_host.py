@@ -94,8 +94,10 @@ def test_monitor_adapts_to_a_bandwidth_drop_between_two_hosts(tmp_path, runtime_
     assert 0 < delivered <= veth_bytes, (delivered, veth_bytes)
 
     # Every answer by its deadline, give or take this machine's stalls.
-    lateness = [record['answered_at'][key] - published[key] - DEADLINE_MS / 1e3 for key in frames]
-    assert max(lateness) < LATE_BOUND_S, sorted(lateness)[-5:]
+    lateness = {key: record['answered_at'][key] - published[key] - DEADLINE_MS / 1e3 for key in frames}
+    late = sorted((published[key] - record['start'], round(lateness[key], 3), *frames[key]) for key in frames
+                  if lateness[key] >= LATE_BOUND_S)  # fmt: skip
+    assert not late, (late, sorted(lateness.values())[-5:], monitor_log)  # when in the run, how, and what was changed
 
     profile = Profile.load(DEMO_PACKAGE)
     model = LatencyModel(profile, profile.device(VEHICLE_PROFILE), profile.device(EDGE_PROFILE))
