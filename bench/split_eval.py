@@ -31,10 +31,12 @@ def _score(evaluation, split: str) -> dict:
 
 
 def _rows(folder: str, report: dict) -> list[str]:
+    from splitee_ros.train.evaluate import quantizer_of
+
     teacher = report['teacher']
     lines = []
     for codec, size in sorted(report['bytes'].items(), key=lambda item: item[1]):
-        score = report['accuracy'][codec.split('+')[0]]  # an entropy stage after the quantiser is lossless
+        score = report['accuracy'][quantizer_of(codec)]
         gap = (score['map50'] - teacher['map50']) * 100
         published_gap = (score['published_map50'] - teacher['published_map50']) * 100
         lines.append(f'| {folder} | {codec} | {size:,.0f} | {score["map50"]:.3f} ({gap:+.1f}) | '

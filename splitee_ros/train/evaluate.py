@@ -311,16 +311,17 @@ def shipped_codec(split_report: Mapping[str, Any], teacher_map50: float) -> str:
     within = [(size, name) for name, size in split_report['bytes'].items()
               if _codec_map50(split_report, name) >= teacher_map50 - ACCURACY_TOLERANCE]  # fmt: skip
     if within:
-        return _quantizer(min(within)[1])
+        return quantizer_of(min(within)[1])
     return max(split_report['accuracy'], key=lambda q: split_report['accuracy'][q]['map50'])
 
 
-def _quantizer(codec: str) -> str:
+def quantizer_of(codec: str) -> str:
+    """The quantiser of a codec name (`int8+zstd9` -> `int8`): what its accuracy is (entropy coding is lossless)."""
     return codec.split('+')[0]
 
 
 def _codec_map50(split_report: Mapping[str, Any], codec: str) -> float:
-    return split_report['accuracy'][_quantizer(codec)]['map50']
+    return split_report['accuracy'][quantizer_of(codec)]['map50']
 
 
 def operating_point(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -342,7 +343,7 @@ def operating_point(report: Mapping[str, Any]) -> dict[str, Any]:
     point = {'split': split, 'codec': codec, 'bytes': size, 'map50': _codec_map50(report['splits'][split], codec),
              'exit_threshold': 1.0, 'exit_rate': 0.0, 'mixed_map50': None}  # fmt: skip
     exits = report['exits'].get(split)
-    if exits and _quantizer(codec) == exits['mixed_with']:
+    if exits and quantizer_of(codec) == exits['mixed_with']:
         good = [row for row in exits['curve'] if row['map50'] >= teacher - EXIT_TOLERANCE]
         if good:
             best = max(good, key=lambda row: (row['exit_rate'], row['threshold']))
@@ -374,7 +375,7 @@ def plot_rate_accuracy(report: Mapping[str, Any], path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(7.5, 4.8))
     for split, entry in report['splits'].items():
-        fixed = sorted((min(b for n, b in entry['bytes'].items() if _quantizer(n) == q), s['map50'])
+        fixed = sorted((min(b for n, b in entry['bytes'].items() if quantizer_of(n) == q), s['map50'])
                        for q, s in entry['accuracy'].items() if not q.startswith('learned'))  # fmt: skip
         learned = sorted(
             (entry['bytes'][q], s['map50']) for q, s in entry['accuracy'].items() if q.startswith('learned')
@@ -461,7 +462,7 @@ def write_model_card(report: Mapping[str, Any], path: Path, reproduce: str, sche
     rows = []
     for split, entry in report['splits'].items():
         for quantizer, score in entry['accuracy'].items():
-            name, size = min(((n, b) for n, b in entry['bytes'].items() if _quantizer(n) == quantizer),
+            name, size = min(((n, b) for n, b in entry['bytes'].items() if quantizer_of(n) == quantizer),
                              key=lambda item: item[1])  # fmt: skip
             rows.append([split, quantizer, f'{score["map50"]:.3f}', f'{score["map50"] - teacher["map50"]:+.3f}',
                          f'{score["map"]:.3f}', *_recalls(score), _published(score),
