@@ -19,7 +19,7 @@ from splitee_ros.codec.frame import FrameDecoder, encode_frame
 from splitee_ros.model.config import ModelConfig
 from splitee_ros.model.families import build_detector
 from splitee_ros.model.package import ModelPackage
-from splitee_ros.train.engine import TrainConfig
+from splitee_ros.train.engine import TrainConfig, warm_start
 from splitee_ros.train.losses import IGNORED, DetectionLoss
 from splitee_ros.train.stages import STAGES
 
@@ -124,6 +124,30 @@ def test_finished_stages_rebuild_the_package_without_making_their_data_again(qui
     assert not (folder / 'work' / 'data').exists()  # every stage was done: no data set was opened
     after = ModelPackage.load(folder / 'package').detector().state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_leaner_encoder_starts_from_a_finished_codec_where_shapes_match(quick_run, tmp_path):
+    _, folder, _ = quick_run
+    checkpoint = folder / 'work' / 'checkpoints' / 'bottleneck_cached.pt'
+    model = {**QUICK_MODEL, 'bottlenecks': {**QUICK_MODEL['bottlenecks']}}
+    model['bottlenecks']['stage2'] = {**model['bottlenecks']['stage2'], 'encoder_hidden': 4, 'encoder_blocks': 0}
+    detector = build_detector(ModelConfig.from_dict(model))
+    lean = detector.bottleneck_at('stage2')
+    assert len(lean.encoder) == 2 and len(lean.decoder) == 5  # one conv and the code's projection; decoder as before
+    stage = STAGES['bottleneck'](detector, {'splits': ['stage2'], 'rate_levels': [0.01, 0.04]})
+    report = warm_start(stage.trained_modules(), checkpoint)
+    assert report['stage'] == 'bottleneck_cached' and 0 < report['tensors'] < report['of']
+    finished = torch.load(checkpoint, weights_only=False)['modules']
+    decoder = {k: v for k, v in finished['bottleneck.stage2'].items() if k.startswith('decoder.')}
+    assert decoder and all(torch.equal(lean.state_dict()[k], v) for k, v in decoder.items())
+    assert lean.encoder[0][0].weight.shape[0] == 4  # the new encoder keeps its own shape
+    with pytest.raises(FileNotFoundError, match='train that stage first'):
+        warm_start(stage.trained_modules(), tmp_path / 'missing.pt')
+    unfinished = torch.load(checkpoint, weights_only=False)
+    unfinished['done'] = False
+    torch.save(unfinished, tmp_path / 'unfinished.pt')
+    with pytest.raises(ValueError, match='unfinished run'):
+        warm_start(stage.trained_modules(), tmp_path / 'unfinished.pt')
 
 
 def test_bad_configs_are_refused(tmp_path):
@@ -269,7 +293,7 @@ def test_eval_sets_the_package_defaults_without_changing_its_model_id(quick_run,
     assert (package / 'manifest.yaml').read_text().count('defaults:') == 1
 
 
-@pytest.mark.parametrize('name', ['demo_quick', 'demo_cpu', 'demo_gpu'])
+@pytest.mark.parametrize('name', ['demo_quick', 'demo_cpu', 'demo_cpu_wide', 'demo_cpu_lean', 'demo_gpu'])
 def test_shipped_training_configs_parse(name):
     config = TrainConfig.from_yaml(f'config/train/{name}.yaml')
     kinds = [stage.kind for stage in config.stages]

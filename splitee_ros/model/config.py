@@ -19,12 +19,18 @@ DRIVING_CLASSES = ('__background__', 'car', 'truck', 'bus', 'pedestrian', 'cycli
 
 @dataclass(frozen=True)
 class BottleneckConfig:
-    """Bottleneck shape: channels of the code, the resolution reduction, and the codec's depth (`parts.Bottleneck`)."""
+    """Bottleneck shape: channels of the code, the resolution reduction, and the codec's depth (`parts.Bottleneck`).
+
+    The encoder runs on the vehicle and the decoder on the edge, so the encoder may be made leaner than the
+    decoder (`encoder_hidden`, `encoder_blocks`).
+    """
 
     code_channels: int = 16
     stride: int = 2
     hidden: int = 0  # 0: the larger of the cut tensor's channels and twice the code's
     blocks: int = 0  # residual blocks on each side
+    encoder_hidden: int = 0  # 0: `hidden`
+    encoder_blocks: int = -1  # -1: `blocks`
 
 
 EXIT_KINDS = ('pyramid', 'single')

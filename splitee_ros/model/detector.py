@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from splitee_ros.errors import UnknownNameError
-from splitee_ros.model.config import ExitConfig
+from splitee_ros.model.config import BottleneckConfig, ExitConfig
 from splitee_ros.model.parts import Bottleneck, ExitHead, PyramidExit, StagedBackbone
 from splitee_ros.model.postprocess import Detections, PostprocessConfig, postprocess
 
@@ -115,16 +115,15 @@ class SplittableDetector(nn.Module):
             raise UnknownNameError(f'{self.family} has no split point {name!r}; known: {", ".join(self.split_points)}')
         return self.split_points[name]
 
-    def add_bottleneck(
-        self, split: str, code_channels: int, stride: int, hidden: int = 0, blocks: int = 0
-    ) -> Bottleneck:
+    def add_bottleneck(self, split: str, config: BottleneckConfig) -> Bottleneck:
         """Inject a bottleneck at `split`."""
         channels, height, width = self.split(split).shape
-        if stride not in (1, 2, 4) or code_channels < 1:
+        stride = config.stride
+        if stride not in (1, 2, 4) or config.code_channels < 1:
             raise ValueError(f'split {split!r}: bottleneck needs code_channels >= 1 and stride 1, 2 or 4')
         if height % stride or width % stride:
             raise ValueError(f'split {split!r}: {height}x{width} is not divisible by bottleneck stride {stride}')
-        bottleneck = Bottleneck(channels, code_channels, stride, hidden, blocks)
+        bottleneck = Bottleneck(channels, config)
         self.bottlenecks[split] = bottleneck
         return bottleneck
 

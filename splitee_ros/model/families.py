@@ -9,7 +9,6 @@ cut (before the first feature map that the neck reads, or at it).
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,7 +73,7 @@ def build_detector(config: ModelConfig) -> SplittableDetector:
     for split in list(detector.split_points):
         bottleneck = config.for_split(config.bottlenecks, split)
         if bottleneck is not None:
-            detector.add_bottleneck(split, **dataclasses.asdict(bottleneck))
+            detector.add_bottleneck(split, bottleneck)
         exit_config = config.for_split(config.exits, split)
         if exit_config is not None:
             detector.add_exit(split, exit_config)

@@ -16,6 +16,8 @@ from torchvision.models.detection.image_list import ImageList
 if TYPE_CHECKING:
     from torchvision.models.detection.retinanet import RetinaNetHead  # untyped: torchvision ships no type information
 
+    from splitee_ros.model.config import BottleneckConfig
+
 
 class StagedBackbone(nn.Module):
     """A backbone as a flat list of stages; the outputs of some stages are the features the neck reads."""
@@ -96,20 +98,25 @@ class Bottleneck(nn.Module):
     The encoder reduces `channels` to `code_channels` and the resolution by `stride`; the decoder maps the
     code back to the cut tensor's shape, so the unchanged tail can follow it. `blocks` residual blocks on each
     side give the codec context beyond one 3x3 window (`hidden` channels wide; default the larger of the cut
-    tensor's and twice the code's).
+    tensor's and twice the code's). The encoder runs on the vehicle, inside the head's time: it may be leaner
+    (`encoder_hidden` channels, `encoder_blocks` blocks) and leave the capacity to the edge's decoder.
     """
 
-    def __init__(self, channels: int, code_channels: int, stride: int, hidden: int = 0, blocks: int = 0) -> None:
+    def __init__(self, channels: int, config: BottleneckConfig) -> None:
         """Build encoder and decoder for a cut tensor of `channels` channels."""
         super().__init__()
+        code_channels, stride = config.code_channels, config.stride
         if stride not in (1, 2, 4):
             raise ValueError(f'bottleneck stride must be 1, 2 or 4, got {stride}')
-        hidden = hidden or max(code_channels * 2, channels)
+        hidden = config.hidden or max(code_channels * 2, channels)
+        blocks = config.blocks
+        encoder_hidden = config.encoder_hidden or hidden
+        encoder_blocks = blocks if config.encoder_blocks < 0 else config.encoder_blocks
         self.stride = stride
         self.code_channels = code_channels
         self.encoder = nn.Sequential(
-            _conv(channels, hidden, 3, stride), *(_Residual(hidden) for _ in range(blocks)),
-            nn.Conv2d(hidden, code_channels, 1),
+            _conv(channels, encoder_hidden, 3, stride), *(_Residual(encoder_hidden) for _ in range(encoder_blocks)),
+            nn.Conv2d(encoder_hidden, code_channels, 1),
         )  # fmt: skip
         self.decoder = nn.Sequential(
             _conv(code_channels, hidden, 1),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import yaml
+from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
@@ -50,6 +51,7 @@ class StageConfig:
     warmup_iterations: int = 50
     checkpoint_every: int = 50  # iterations
     options: Mapping[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # a finished stage of the same work dir: its tensors start this one's (`warm_start`)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,30 @@ def _learning_rate(iteration: int, total: int, warmup: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def warm_start(modules: Mapping[str, nn.Module], checkpoint: Path) -> dict[str, Any]:
+    """Copy a finished stage's tensors into `modules` wherever the module, the tensor's name and its shape match.
+
+    A codec redesigned on one side (a leaner encoder) keeps the other side (the decoder) and its rate levels
+    from the run it replaces, so its training starts near where that one ended.
+    """
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f'init_from: no checkpoint {checkpoint}; train that stage first')
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    if not state['done']:
+        raise ValueError(f'init_from: {checkpoint} holds an unfinished run (iteration {state["iteration"]})')
+    copied, total = 0, 0
+    for name, module in modules.items():
+        source = state['modules'].get(name, {})
+        target = module.state_dict()
+        total += len(target)
+        matching = {k: v for k, v in source.items() if k in target and v.shape == target[k].shape}
+        module.load_state_dict(matching, strict=False)
+        copied += len(matching)
+    if not copied:
+        raise ValueError(f"init_from: no tensor of {checkpoint} matches this stage's modules by name and shape")
+    return {'stage': state['stage'], 'tensors': copied, 'of': total}
+
+
 def train_stage(
     stage_config: StageConfig,
     stage: Stage,
@@ -133,7 +159,8 @@ def train_stage(
 ) -> dict[str, Any]:
     """Train one stage, resuming from `checkpoint` if it holds an unfinished run of it; return its log.
 
-    The data sets are opened (made, if synthetic) only when the stage has training left to do.
+    A new run starts from the stage named by `init_from` where it can (`warm_start`). The data sets are opened
+    (made, if synthetic) only when the stage has training left to do.
     """
     modules = stage.trained_modules()
     clipped = stage.clipped_parameters()
@@ -147,6 +174,8 @@ def train_stage(
             module.load_state_dict(state['modules'][name])
         if state['done']:
             return state['log']
+    elif stage_config.init_from:
+        log['initialised_from'] = warm_start(modules, checkpoint.with_name(f'{stage_config.init_from}.pt'))
     started = time.monotonic()
     training_set = dataset()
     stage.prepare(training_set, device)
