@@ -115,6 +115,12 @@ def test_latency_model_adds_the_stages_and_the_link():
     assert hopeless.accuracy == 0.0
     (no_link,) = latency.predict_all([never_exit], None, deadline_ms=1000.0)
     assert no_link.intended_probability == 0.0 and no_link.accuracy == pytest.approx(0.10)  # all fall back
+    # without an exit at the split, the fallback is an empty array: in time, but no answer
+    exitless = LatencyModel(replace(latency.profile, accuracy=replace(latency.profile.accuracy, exit_alone={})),
+                            latency.vehicle, latency.edge)  # fmt: skip
+    (empty,) = exitless.predict_all([never_exit], link, deadline_ms=51.0)
+    (answered,) = exitless.predict_all([never_exit], link, deadline_ms=53.0)
+    assert empty.hit_probability == 0.0 and empty.accuracy == 0.0 and answered.hit_probability == 1.0
     assert {c.mode for c in latency.choices()} == {'split', 'local', 'offload-image'}
     with pytest.raises(ValueError, match='unknown modes'):
         latency.choices(['teleport'])

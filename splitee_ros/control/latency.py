@@ -102,7 +102,7 @@ class Prediction:
     """The model's forecast for one choice under one link state."""
 
     choice: Choice
-    hit_probability: float  # a frame's chance of an answer by its deadline (the intended one or an exit's fallback)
+    hit_probability: float  # a frame's chance of detections by its deadline: the intended answer or an exit's fallback
     accuracy: float  # expected on-time mAP@.5: late answers count at their fallback
     latency_p50_ms: float  # of the frames that take the choice's main path (exits excluded)
     latency_p95_ms: float
@@ -259,8 +259,11 @@ class LatencyModel:
             path_hit, p50, p95 = network(('split', split, choice.codec), vehicle_ms, edge_ms, size)
             sent_hit = timing(('split-sent', split, choice.codec), partial(np.multiply, vehicle_ms, vehicle_scale))[0]
             sent = 1.0 - exit_rate
+            # a sent frame the edge misses has its exit's fallback if the head was done in time; without an exit
+            # at the split that fallback is empty, which answers nothing (hits met by empty answers mislead)
+            answered = sent_hit if worth.fallback_worth > 0 else path_hit
             predictions.append(Prediction(
-                choice, exit_rate * exit_hit + sent * sent_hit, worth.on_time(exit_hit, path_hit, sent_hit), p50,
+                choice, exit_rate * exit_hit + sent * answered, worth.on_time(exit_hit, path_hit, sent_hit), p50,
                 p95, float(size.mean()) * sent, exit_rate * exit_hit + sent * path_hit,
             ))  # fmt: skip
         return predictions

@@ -9,7 +9,7 @@ frame at a time. An exit answers after the head alone (it encodes nothing); a fr
 answered by the edge when that is in time, else by its fallback at the deadline (the best exit for a split,
 nothing for an image); an exit or a local answer after the deadline is late and counts as nothing. So the
 accuracy reported is on-time accuracy, by the latency model's accounting, and hit rate counts the frames
-with their intended answer in time.
+with detections in time: their intended answer, or an exit's fallback (an empty fallback answers nothing).
 
 The adaptive run is the monitor node's own code (`monitor.LinkMonitor`) fed with what the node would see,
 at the times it would see it: the replies of its probes, which share the uplink with the frames, and the
@@ -122,7 +122,7 @@ class SimulationResult:
 
     label: str
     frames: int
-    hit_rate: float  # frames with an answer by the deadline (the intended one or its fallback)
+    hit_rate: float  # frames with detections by the deadline (the intended answer or an exit's fallback)
     mean_accuracy: float  # on-time mAP@.5 by the latency model's accounting of what was published in time
     mean_bytes: float  # uplink bytes per frame
     changes: int = 0  # configuration changes (the policy)
@@ -137,7 +137,7 @@ class FrameRecord:
 
     time_s: float
     choice: str
-    hit: bool  # an answer by the deadline
+    hit: bool  # detections by the deadline (an empty fallback is none)
     accuracy: float
     bytes: int
     intended: bool  # the intended answer by the deadline
@@ -363,7 +363,9 @@ class _Run:
             self.events.push(max(deadline, when), 'head', (key, 'fallback', fallback))
             if answered_at is not None:
                 self.events.push(answered_at, 'head', (key, 'late', values))
-        # registered (its fallback ready) by the deadline; an image's fallback is nothing, no answer
+        # registered (its fallback ready) by the deadline; an image's fallback, or a split's without an exit, is
+        # empty: no answer
         waiting = when <= deadline and choice.mode == 'split'
         accuracy = worth.sent_worth if hit else worth.fallback_worth * waiting
-        self.records.append(FrameRecord(now, choice.label, hit or waiting, accuracy, size, hit))
+        self.records.append(FrameRecord(now, choice.label, hit or (waiting and worth.fallback_worth > 0), accuracy,
+                                        size, hit))  # fmt: skip

@@ -116,7 +116,7 @@ class HeadNode(ManagedNode):
         self._waiting: list[deque[tuple]] = [deque() for _ in self.image_topics]  # per camera: (message, received)
         self._slot_ready = threading.Condition()
         # per camera, the payload waiting for the sender: (message, its format, its frame's deadline)
-        self._outbox: dict[int, tuple[CompressedImage, RequestFormat, float]] = {}
+        self._outbox: dict[int, tuple[CompressedImage, RequestFormat, Pending]] = {}
         self._round_trips: deque[float] = deque(maxlen=LINK_SAMPLES)  # seconds on the network, recent replies
         self._outbox_ready = threading.Condition()
         self._deadline_wake = threading.Condition()
@@ -381,28 +381,32 @@ class HeadNode(ManagedNode):
             if camera in self._outbox:
                 self.superseded += 1
             message = CompressedImage(header=header, data=step.payload)
-            self._outbox[camera] = (message, step.request, pending.deadline)
+            self._outbox[camera] = (message, step.request, pending)
             self._outbox_ready.notify()
         with self._deadline_wake:  # the deadline thread may sleep past this frame's deadline (none was waiting)
             self._deadline_wake.notify()
 
     def _send_loop(self) -> None:
-        """Publish the waiting payloads, the earliest deadline first, each with the time its frame has left."""
+        """Publish the waiting payloads, the earliest deadline first, each with the time its frame has left.
+
+        A frame's round trip counts from here: the wait for this thread is the vehicle's, not the link's.
+        """
         while self._running:
             with self._outbox_ready:
                 while not self._outbox and self._running:
                     self._outbox_ready.wait(0.1)
                 if not self._outbox:
                     continue
-                camera = min(self._outbox, key=lambda c: self._outbox[c][2])
-                msg, request, deadline = self._outbox.pop(camera)
+                camera = min(self._outbox, key=lambda c: self._outbox[c][2].deadline)
+                msg, request, pending = self._outbox.pop(camera)
             if self._running:
                 link_s = statistics.median(self._round_trips) if self._round_trips else 0.0
-                msg.format = request.with_budget(deadline - time.monotonic(), link_s).text()
+                msg.format = request.with_budget(pending.deadline - time.monotonic(), link_s).text()
                 if self.auth is not None:
                     context = message_context(REQUEST, self.get_namespace(), msg.header, msg.format)
                     msg.data = self.auth.seal(bytes(msg.data), context)
                 with self._publish_lock:
+                    pending.sent_at = time.monotonic()
                     self.bottleneck_pub.publish(msg)
 
     def _on_edge_result(self, msg: CompressedImage) -> None:

@@ -47,7 +47,7 @@ class Pending(Generic[Result]):
     """
 
     key: FrameKey
-    sent_at: float
+    sent_at: float  # registered; the sender thread sets it again when it hands the frame to DDS
     deadline: float
     fallback: Callable[[], Result]
     info: dict[str, Any] = field(default_factory=dict)
