@@ -44,6 +44,7 @@ from splitee_ros.train.evaluate import HELD_OUT, CocoScorer
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LATE_BUDGET_MS = 10.0  # a fallback published this soon after its deadline is on time (the bench's own target)
+RUN_DEFAULTS = {'fps': 5.0, 'deadline_ms': 250.0, 'target': 0.95}  # of the flags the report records
 PHASES = (('high', 10.0, 1e9), ('mid', 2.0, 10.0), ('low', 0.0, 2.0))  # Mbit/s bands of ramp and urban traces
 
 
@@ -282,9 +283,9 @@ def main() -> None:
     parser.add_argument('--package', type=Path, default=ROOT / 'models' / 'splitee_demo')
     parser.add_argument('--traces', nargs='+', default=['step', 'ramp', 'urban', 'constant'])
     parser.add_argument('--seconds', type=float, default=60.0, help='length of the step and ramp traces')
-    parser.add_argument('--fps', type=float, default=5.0)
-    parser.add_argument('--deadline-ms', type=float, default=250.0)
-    parser.add_argument('--target', type=float, default=0.95)
+    parser.add_argument('--fps', type=float, default=RUN_DEFAULTS['fps'])
+    parser.add_argument('--deadline-ms', type=float, default=RUN_DEFAULTS['deadline_ms'])
+    parser.add_argument('--target', type=float, default=RUN_DEFAULTS['target'])
     parser.add_argument('--statics', type=int, default=3, help='best static choices (by the simulator) to run')
     parser.add_argument('--profile', default='onnxruntime/cpu/1t', help='device profile of vehicle and edge')
     parser.add_argument('--vehicle-cpus', type=float,
@@ -490,7 +491,11 @@ def _most_used(phase: dict | None) -> str:
 
 
 def _flags(report: dict) -> str:
-    return f' --vehicle-cpus {report["vehicle_cpus"]:g}' if report.get('vehicle_cpus') else ''
+    """The command-line flags that made `report`, where they differ from the defaults."""
+    flags = [f' --vehicle-cpus {report["vehicle_cpus"]:g}'] if report.get('vehicle_cpus') else []
+    changed = [key for key, value in RUN_DEFAULTS.items() if report[key] != value]
+    flags += [f' --{key.replace("_", "-")} {report[key]:g}' for key in changed]
+    return ''.join(flags)
 
 
 if __name__ == '__main__':
