@@ -234,9 +234,8 @@ def run_two_hosts(
         ready, record = folder / 'ready.json', folder / 'record.json'
         for stale in (ready, record):  # an earlier run's: its start would put the whole schedule in the past
             stale.unlink(missing_ok=True)
-        # the camera's driver is the vehicle's too: with separate computers, off the edge's cores
-        command = [*computer, *vehicle.prefix(), sys.executable, '-m', 'splitee_ros.tools.camera',
-                   '--domain', str(domain), '--ready', str(ready), '--out', str(record), *camera]  # fmt: skip
+        command = [*vehicle.prefix(), sys.executable, '-m', 'splitee_ros.tools.camera', '--domain', str(domain),
+                   '--ready', str(ready), '--out', str(record), *camera]  # fmt: skip
         with open(folder / 'camera.log', 'wb') as log:  # the camera keeps its own copy of the descriptor
             driver = subprocess.Popen(with_parent(command), env=vehicle_env, stdout=log, stderr=subprocess.STDOUT)
 
