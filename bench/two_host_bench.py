@@ -302,6 +302,8 @@ def main() -> None:
     parser.add_argument('--work', type=Path, default=ROOT / 'artifacts' / 'two_host_bench')
     parser.add_argument('--out', type=Path, default=HERE / 'results')
     args = parser.parse_args()
+    if args.statics < 1:
+        parser.error('--statics must be at least 1: the report compares the adaptive run with the best static one')
 
     vehicle = vehicle_device(Profile.load(args.package), args.package, args.profile, args.vehicle_cpus)
     profile = Profile.load(args.package)
