@@ -83,6 +83,9 @@ from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, h
 from splitee_ros.ros.threads import named_thread
 
 SWITCH_INTERVAL_S = 0.001  # a thread that waits for the interpreter waits at most this long (Python's: 5 ms)
+# an exit's check waits this long for the edge: nothing waits on it, and with its frame's deadline the edge
+# would refuse most checks of a slow head as expired
+EXIT_CHECK_WAIT_S = 1.0
 LINK_SAMPLES = 16  # recent network round trips whose median a request reports as its link_ms
 
 
@@ -335,8 +338,9 @@ class HeadNode(ManagedNode):
             answer = detections_to_msg(step.detections, header, self.class_names)
             self._publish(answer, key, step.outcome, received, step.info, image)
             if step.payload:  # an exit checked by the edge: no fallback, the edge's answer is compared
-                check = Pending(key, time.monotonic(), received + self.deadline_s, Detections.empty, step.info,
-                                {'exit': step.detections}, check=True)  # fmt: skip
+                due = received + max(self.deadline_s, EXIT_CHECK_WAIT_S)
+                check = Pending(key, time.monotonic(), due, Detections.empty, step.info, {'exit': step.detections},
+                                check=True)  # fmt: skip
                 self._send(camera, check, header, step)
             return
         fallback = step.fallback
@@ -408,6 +412,17 @@ class HeadNode(ManagedNode):
                 with self._publish_lock:
                     pending.sent_at = time.monotonic()
                     self.bottleneck_pub.publish(msg)
+                if not pending.check:
+                    self._prepare_fallback(pending)
+
+    @staticmethod
+    def _prepare_fallback(pending: Pending) -> None:
+        """Build a sent frame's fallback message now (it is cached), so that at its deadline it is only published.
+
+        Here, not on the model's thread, which a slow accelerator holds; a failure shows when it is published.
+        """
+        with contextlib.suppress(Exception):
+            pending.fallback()
 
     def _on_edge_result(self, msg: CompressedImage) -> None:
         data = bytes(msg.data)
@@ -466,10 +481,10 @@ class HeadNode(ManagedNode):
             with self._deadline_wake:
                 notified = self._deadline_wake.wait(0.1 if wake_at is None else max(0.0, wake_at - time.monotonic()))
             now = time.monotonic()
-            if wake_at is not None and not notified and now >= wake_at:
-                self.lead.record(now - wake_at)  # how late this wake-up came
             for pending in self.pending.expire(now + self.lead.lead_s):
                 self._fall_back(pending)
+            if wake_at is not None and not notified and now >= wake_at:
+                self.lead.record(time.monotonic() - wake_at)  # how late its fallbacks went out
 
     def _fall_back(self, pending: Pending) -> None:
         """Publish a frame's local result at its deadline; an empty result if even that fails (never none)."""

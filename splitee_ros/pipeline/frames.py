@@ -58,13 +58,16 @@ class Pending(Generic[Result]):
 class DispatchLead:
     """How early the deadline thread wakes, so that a fallback is published by its deadline.
 
-    The thread's wake-ups come late by however long the OS and the interpreter take to run it: on a busy or
-    throttled CPU, milliseconds to tens of them. It wakes that much early: the 95th percentile of its recent
-    delays, at most `max_s`. An edge answer that comes within the lead after its frame fell back is lost
+    The thread's wake-ups come late by however long the OS and the interpreter take to run it (on a busy or
+    throttled CPU, milliseconds to tens of them), and a fallback then takes its own time to build and publish.
+    It wakes that much early: the 95th percentile of how long after its recent planned wake-ups their fallbacks
+    were out, at most `max_s`; until it has `WARM_SAMPLES` of them (a node just started: its first fallbacks
+    run cold code), `max_s`. An edge answer that comes within the lead after its frame fell back is lost
     (`PendingFrames` counts it as `late_within_lead`). Used by the deadline thread alone.
     """
 
     QUANTILE = 0.95
+    WARM_SAMPLES = 20
 
     def __init__(self, max_s: float, samples: int = 200) -> None:
         """Lead by at most `max_s` (0: never early), from the last `samples` wake-up delays."""
@@ -72,11 +75,13 @@ class DispatchLead:
             raise ValueError(f'the most lead must be >= 0 s, not {max_s}')
         self.max_s = max_s
         self._delays: deque[float] = deque(maxlen=samples)
-        self.lead_s = 0.0
+        self.lead_s = max_s
 
     def record(self, delay_s: float) -> None:
-        """A wake-up came `delay_s` after the time asked for."""
+        """A planned wake-up's fallbacks (if any were due) were out `delay_s` after it."""
         self._delays.append(max(0.0, delay_s))
+        if len(self._delays) < self.WARM_SAMPLES:
+            return
         ordered = sorted(self._delays)
         self.lead_s = min(self.max_s, ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))])
 

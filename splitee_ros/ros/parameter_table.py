@@ -89,7 +89,8 @@ HEAD = (
     ),
     ParameterSpec(
         'fallback_lead_max_ms', 20.0, 'fall back up to this much before the deadline: by how late the deadline '
-        "thread's wake-ups have come (their 95th percentile), so that the fallback is on time",
+        "thread's fallbacks have gone out after its planned wake-ups (their 95th percentile; this much until it "
+        'has measured them), so that the fallback is on time',
         read_only=True, value_range=(0.0, 1000.0),
     ),
 )  # fmt: skip
