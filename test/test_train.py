@@ -18,7 +18,7 @@ from splitee_ros.cli import main
 from splitee_ros.codec.frame import FrameDecoder, encode_frame
 from splitee_ros.model.config import ModelConfig
 from splitee_ros.model.families import build_detector
-from splitee_ros.model.package import ModelPackage
+from splitee_ros.model.package import ModelPackage, PackageChangedError, write_package
 from splitee_ros.train.engine import TrainConfig, warm_start
 from splitee_ros.train.losses import IGNORED, DetectionLoss
 from splitee_ros.train.stages import STAGES
@@ -124,6 +124,32 @@ def test_finished_stages_rebuild_the_package_without_making_their_data_again(qui
     assert not (folder / 'work' / 'data').exists()  # every stage was done: no data set was opened
     after = ModelPackage.load(folder / 'package').detector().state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_the_model_id_covers_weights_and_tables_and_a_changed_file_is_refused(quick_run, tmp_path):
+    _, folder, untrained = quick_run
+    package = ModelPackage.load(folder / 'package')
+    assert set(package.manifest['files']) == {'weights.pt', 'entropy_tables.npz'}
+    config = TrainConfig.from_yaml(folder / 'quick.yaml').model
+    detector = build_detector(config)
+    ids = []
+    for name, state in (('trained', package.detector().state_dict()), ('untrained', untrained)):
+        detector.load_state_dict(state)
+        write_package(tmp_path / name, config, detector)  # the same manifest but for the weights' digest
+        ids.append(ModelPackage.load(tmp_path / name).model_id)
+    assert ids[0] != ids[1]
+    changed = tmp_path / 'changed'
+    shutil.copytree(folder / 'package', changed)
+    weights = bytearray((changed / 'weights.pt').read_bytes())
+    weights[-100] ^= 0xFF
+    (changed / 'weights.pt').write_bytes(bytes(weights))
+    with pytest.raises(PackageChangedError, match=r'weights\.pt is not the file its manifest was written with'):
+        ModelPackage.load(changed)
+    shutil.copy(folder / 'package' / 'weights.pt', changed / 'weights.pt')
+    assert ModelPackage.load(changed).model_id == package.model_id
+    (changed / 'entropy_tables.npz').unlink()
+    with pytest.raises(FileNotFoundError, match=r'lists entropy_tables\.npz, which is missing'):
+        ModelPackage.load(changed)
 
 
 def test_a_leaner_encoder_starts_from_a_finished_codec_where_shapes_match(quick_run, tmp_path):

@@ -3,14 +3,17 @@
 """Model packages: `models/<name>/` with manifest.yaml, weights, entropy tables, model card and profile.
 
 The manifest names the model (the `model:` entry is a model config, weights relative to the folder), and
-lists the split points with the shape and size of what crosses the link. Its SHA-256 is the model id that
-every wire frame carries, so both ends know they run the same package. The manifest ends with the package's
-`defaults` (split, codec, exit threshold: the operating point `splitee eval` measured); they change nothing
-on the wire, so the model id leaves them out.
+lists the split points with the shape and size of what crosses the link, and the SHA-256 of the package's
+weights and entropy tables (`files`), which loading checks. Its SHA-256 is the model id that every wire frame
+carries, so both ends know they run the same package, weights and tables included: two trainings with the
+same manifest, or a weights file swapped by hand, cannot pass for each other. The manifest ends with the
+package's `defaults` (split, codec, exit threshold: the operating point `splitee eval` measured); they change
+nothing on the wire, so the model id leaves them out.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +24,7 @@ import yaml
 from splitee_ros.codec.frame import WireSpec, model_id_of
 from splitee_ros.codec.learned import learned_codecs, read_tables
 from splitee_ros.codec.registry import CODECS_BY_ID, Codec
+from splitee_ros.errors import SpliteeError
 from splitee_ros.model.config import ModelConfig, load_model_config
 
 if TYPE_CHECKING:  # PyTorch loads only where weights do: reading a package and coding need none
@@ -80,6 +84,8 @@ def write_package(
             **export_tables({split_names.index(n): m for n, m in entropy_models.items()}),
         )
         manifest['codecs'] = {'learned': {'tables': ENTROPY_TABLES, 'splits': sorted(entropy_models)}}
+    manifest['files'] = {name: file_digest(folder / name) for name in (WEIGHTS, ENTROPY_TABLES)
+                         if (folder / name).is_file() and (name == WEIGHTS or entropy_models)}  # fmt: skip
     manifest |= extra or {}
     path = folder / MANIFEST
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
@@ -101,7 +107,17 @@ class ModelPackage:
         folder = Path(folder)
         manifest_bytes = (folder / MANIFEST).read_bytes()
         identity = model_id_of(_without_defaults(manifest_bytes))
-        return cls(folder, yaml.safe_load(manifest_bytes), identity, load_model_config(folder))
+        manifest = yaml.safe_load(manifest_bytes)
+        for name, digest in (manifest.get('files') or {}).items():
+            path = folder / name
+            if not path.is_file():
+                raise FileNotFoundError(f'model package {folder}: its manifest lists {name}, which is missing')
+            if file_digest(path) != digest:
+                raise PackageChangedError(
+                    f'model package {folder}: {name} is not the file its manifest was written with (SHA-256 '
+                    'differs): the package was changed by hand; write it again (`splitee train`)'
+                )
+        return cls(folder, manifest, identity, load_model_config(folder))
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -135,6 +151,19 @@ class ModelPackage:
 
 
 DEFAULTS_KEY = b'defaults:'
+
+
+class PackageChangedError(SpliteeError, ValueError):
+    """A package file that is not the one its manifest (and so its model id) was written with."""
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, in hex."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for block in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _without_defaults(manifest: bytes) -> bytes:
