@@ -107,7 +107,7 @@ def score_run(record: dict, dataset: CocoDataset, scorer: CocoScorer, deadline_m
             np.array([r[:4] for r in rows], np.float32).reshape(-1, 4), np.array([r[4] for r in rows], np.float32),
             np.array([classes.index(r[5]) for r in rows], np.int64),
         )  # fmt: skip
-        hits += in_time and (outcome != 'fallback' or values.get('mode') == 'split')  # an image's fallback is empty
+        hits += in_time and (outcome != 'fallback' or 'exit' in values)  # a fallback without an exit is empty
         if outcome is not None:
             choices.append(_choice(values).label)
             phase_choices.setdefault(phase, []).append(choices[-1])
@@ -260,21 +260,61 @@ def exit_check_choice(profile: Profile, worth: dict[str, float], exit_rate: floa
     return Choice('split', split, codec, point.threshold)
 
 
-def vehicle_device(profile: Profile, package: Path, name: str, cpus: float | None) -> str:
-    """The vehicle's device profile: `name`, or with a CPU quota `name@<cpus>cpu`, measured under it if missing."""
-    if cpus is None:
-        return name
-    throttled = f'{name}@{cpus:g}cpu'
-    if throttled not in profile.devices:
-        from splitee_ros.tools.cpulimit import cpu_group
-        from splitee_ros.tools.netns import VEHICLE_CORES
+def measure_devices(package: Path, name: str, cpus: float | None, again: bool) -> str:
+    """The vehicle's device profile: `name`, or with a CPU quota `name@<cpus>cpu`, measured under it if missing.
 
-        backend, _, threads = name.split('/')
-        with cpu_group('profile', cpus, VEHICLE_CORES) as group:  # as run_two_hosts runs the vehicle's computer
+    With `again`, both ends are measured now, each on its own computer's cores (the vehicle under its quota):
+    this host's speed drifts (steal time), and a profile from another hour misleads the simulator's picks.
+    Without a quota one profile serves both ends.
+    """
+    from splitee_ros.tools.cpulimit import cpu_group
+    from splitee_ros.tools.netns import VEHICLE_CORES
+
+    backend, _, threads = name.split('/')
+    vehicle = f'{name}@{cpus:g}cpu' if cpus is not None else name
+    edge_cores = [core for core in range(os.cpu_count() or 1) if core not in VEHICLE_CORES]
+    # as run_two_hosts runs each computer: with a quota, the vehicle on its cores and the edge on the others;
+    # without one, a single profile for both, unpinned
+    wanted = []
+    if again or vehicle not in Profile.load(package).devices:
+        wanted.append((vehicle, cpus, VEHICLE_CORES if cpus is not None else ()))
+    if again and cpus is not None:
+        wanted.append((name, None, edge_cores))
+    for device, quota, cores in wanted:
+        with cpu_group('profile', quota, cores) as group:
             subprocess.run([*group.prefix, sys.executable, '-m', 'splitee_ros.cli', 'profile', str(package),
-                            '--backend', backend, '--threads', threads.rstrip('t'), '--name', throttled],
+                            '--backend', backend, '--threads', threads.rstrip('t'), '--name', device],
                            check=True)  # fmt: skip
-    return throttled
+    return vehicle
+
+
+def run_folder(work: Path, trace: str, label: str) -> Path:
+    """Where a run of `trace` keeps its record and logs."""
+    return work / trace / label.replace(' ', '_').replace('=', '')
+
+
+def compare(entry: dict) -> None:
+    """A trace's comparisons from its scored runs: adaptive against the best static run and the simulator."""
+    runs, predicted = entry['runs'], entry['simulated']['adaptive']
+    statics = [label for label in runs if label in entry['simulated']['statics']]
+    best = entry['best_static'] = max(statics, key=lambda label: runs[label]['on_time_map50'])
+    adaptive = runs['adaptive']
+    entry['adaptive_minus_best_static_points'] = 100 * (adaptive['on_time_map50'] - runs[best]['on_time_map50'])
+    entry['simulator_minus_measured_points'] = {
+        key: 100 * (predicted[key] - adaptive[key]) for key in ('hit_rate', 'on_time_map50')
+    }
+    if entry['exit_check'] is not None:
+        entry['exit_check']['measured'] = runs[entry['exit_check']['run']]['exit_checks']
+
+
+def rescore(report: dict, work: Path, seconds: float, dataset: CocoDataset, scorer: CocoScorer) -> None:
+    """Score every run of `report` again from the records under `work` (after a change to the scoring)."""
+    for trace in traces(list(report['traces']), seconds):
+        entry = report['traces'][trace.name]
+        for label, run in entry['runs'].items():
+            record = json.loads((run_folder(work, trace.name, label) / 'record.json').read_text())
+            run.update(score_run(record, dataset, scorer, report['deadline_ms'], trace))
+        compare(entry)
 
 
 def main() -> None:
@@ -291,6 +331,12 @@ def main() -> None:
     parser.add_argument('--vehicle-cpus', type=float,
                         help="the vehicle computer's CPU time in cores (a cgroup quota on head and monitor): a "
                              'vehicle slower than its edge; its profile is measured under the quota')  # fmt: skip
+    parser.add_argument('--rescore', action='store_true',
+                        help="score the last report's runs again from their records in --work (same --seconds), "
+                             'after a change to the scoring; runs nothing')  # fmt: skip
+    parser.add_argument('--measure-profiles', action='store_true',
+                        help="measure vehicle and edge profiles now, into the package's profile.yaml (the host's "
+                             'speed drifts)')  # fmt: skip
     parser.add_argument(
         '--exit-check-trace',
         default='constant',
@@ -305,22 +351,29 @@ def main() -> None:
     if args.statics < 1:
         parser.error('--statics must be at least 1: the report compares the adaptive run with the best static one')
 
-    vehicle = vehicle_device(Profile.load(args.package), args.package, args.profile, args.vehicle_cpus)
-    profile = Profile.load(args.package)
-    model = LatencyModel(profile, profile.device(vehicle), profile.device(args.profile))
     from splitee_ros.model.package import ModelPackage
     from splitee_ros.train.data import open_dataset
 
     package = ModelPackage.load(args.package)
     held_out = open_dataset(HELD_OUT, package.config.class_names, ROOT / 'artifacts' / 'eval' / 'data')
     dataset, scorer = held_out, CocoScorer(held_out)
+    if args.rescore:
+        report = json.loads((args.out / 'two_host.json').read_text())
+        rescore(report, args.work, args.seconds, dataset, scorer)
+        (args.out / 'two_host.json').write_text(json.dumps(report, indent=1) + '\n')
+        (args.out / 'two_host.md').write_text(markdown(report))
+        print(markdown(report))
+        return
+    vehicle = measure_devices(args.package, args.profile, args.vehicle_cpus, args.measure_profiles)
+    profile = Profile.load(args.package)
+    model = LatencyModel(profile, profile.device(vehicle), profile.device(args.profile))
     defaults = package.defaults
     launched = Choice('split', defaults['split'], defaults['codec'], float(defaults['exit_threshold']))
     env = {'SPLITEE_CACHE': str(args.work / 'cache')}
     report: dict[str, object] = {
         'package': str(args.package), 'model_id': package.model_id.hex(), 'fps': args.fps,
         'deadline_ms': args.deadline_ms, 'target': args.target, 'profile': args.profile, 'vehicle_profile': vehicle,
-        'vehicle_cpus': args.vehicle_cpus, 'launched': launched.label,
+        'vehicle_cpus': args.vehicle_cpus, 'measure_profiles': args.measure_profiles, 'launched': launched.label,
         'late_budget_ms': LATE_BUDGET_MS, 'traces': {},
     }  # fmt: skip
     for trace in traces(args.traces, args.seconds):
@@ -350,7 +403,7 @@ def main() -> None:
         if checked is not None:
             chosen[checked.label] = checked
         for label in ['adaptive', *picked, *([checked.label] if checked else [])]:
-            folder = args.work / trace.name / label.replace(' ', '_').replace('=', '')
+            folder = run_folder(args.work, trace.name, label)
             folder.mkdir(parents=True, exist_ok=True)
             static = None if label == 'adaptive' else chosen[label]
             monitor_parameters = monitor if static is None else {**monitor, 'adaptation_enabled': False}
@@ -372,10 +425,8 @@ def main() -> None:
             )
             print(f'{trace.name} {label}: on-time mAP@.5 {runs[label]["on_time_map50"]:.3f}, hit rate '
                   f'{runs[label]["hit_rate"]:.3f}', flush=True)  # fmt: skip
-        best_static = max(picked, key=lambda label: runs[label]['on_time_map50'])
         split = checked.split if checked else launched.split
         expected = {f'{p.threshold:g}': p.agreement for p in profile.accuracy.exit_curves.get(split, ())}
-        adaptive = runs['adaptive']
         report['traces'][trace.name] = {
             'schedule': schedule, 'runs': runs,
             'simulated': {'adaptive': {'hit_rate': predicted.hit_rate, 'on_time_map50': predicted.mean_accuracy,
@@ -385,19 +436,13 @@ def main() -> None:
                                                    for phase, label in best_by_phase.items()},
                           'statics': {s.label: {'hit_rate': s.hit_rate, 'on_time_map50': s.mean_accuracy}
                                       for s in statics[: args.statics]}},
-            'best_static': best_static,
             'exit_agreement_expected_by_threshold': expected,
             'exit_check': None if checked is None else {
                 'run': checked.label, 'threshold': checked.exit_threshold,
                 'expected_agreement': expected.get(f'{checked.exit_threshold:g}'),
-                'measured': runs[checked.label]['exit_checks'],
-            },
-            'adaptive_minus_best_static_points': 100 * (adaptive['on_time_map50'] - runs[best_static]['on_time_map50']),
-            'simulator_minus_measured_points': {
-                'hit_rate': 100 * (predicted.hit_rate - adaptive['hit_rate']),
-                'on_time_map50': 100 * (predicted.mean_accuracy - adaptive['on_time_map50']),
             },
         }  # fmt: skip
+        compare(report['traces'][trace.name])
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / 'two_host.json').write_text(json.dumps(report, indent=1) + '\n')
     if args.probe_rates:
@@ -461,8 +506,8 @@ def markdown(report: dict) -> str:
     for name, entry in report['traces'].items():
         check = entry.get('exit_check')
         if check and not check['measured']['count']:
-            lines += ['', f"{name}: the run whose exits the edge checks ({check['run']}) got no check back (a check "
-                      "waits for an idle uplink; this run's codes kept it busy)."]  # fmt: skip
+            lines += ['', f"{name}: the run whose exits the edge checks ({check['run']}) got no check back "
+                      "(refused or lost: the head's health counts them, exit_checks_unanswered)."]  # fmt: skip
     checks = [(name, label, run['exit_checks']) for name, entry in report['traces'].items()
               for label, run in entry['runs'].items() if run['exit_checks']['count']]  # fmt: skip
     if checks:
@@ -493,6 +538,7 @@ def _most_used(phase: dict | None) -> str:
 def _flags(report: dict) -> str:
     """The command-line flags that made `report`, where they differ from the defaults."""
     flags = [f' --vehicle-cpus {report["vehicle_cpus"]:g}'] if report.get('vehicle_cpus') else []
+    flags += [' --measure-profiles'] if report.get('measure_profiles') else []
     changed = [key for key, value in RUN_DEFAULTS.items() if report[key] != value]
     flags += [f' --{key.replace("_", "-")} {report[key]:g}' for key in changed]
     return ''.join(flags)
