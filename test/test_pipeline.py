@@ -40,6 +40,10 @@ def test_the_deadline_thread_leads_by_its_recent_wake_up_delays_within_its_bound
     for _ in range(100):
         lead.record(-0.001)  # early wake-ups count as on time
     assert lead.lead_s == 0.0
+    short = DispatchLead(max_s=0.02, samples=5)  # a window shorter than the warm-up still warms when full
+    for _ in range(5):
+        short.record(0.001)
+    assert short.lead_s == pytest.approx(0.001)
     never = DispatchLead(max_s=0.0)
     never.record(0.3)
     assert never.lead_s == 0.0

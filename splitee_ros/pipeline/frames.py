@@ -80,7 +80,7 @@ class DispatchLead:
     def record(self, delay_s: float) -> None:
         """A planned wake-up's fallbacks (if any were due) were out `delay_s` after it."""
         self._delays.append(max(0.0, delay_s))
-        if len(self._delays) < self.WARM_SAMPLES:
+        if len(self._delays) < min(self.WARM_SAMPLES, self._delays.maxlen or self.WARM_SAMPLES):
             return
         ordered = sorted(self._delays)
         self.lead_s = min(self.max_s, ordered[min(len(ordered) - 1, int(self.QUANTILE * len(ordered)))])

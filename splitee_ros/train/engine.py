@@ -139,10 +139,10 @@ def warm_start(modules: Mapping[str, nn.Module], checkpoint: Path) -> dict[str, 
     for name, module in modules.items():
         source = state['modules'].get(name, {})
         target = module.state_dict()
-        total += len(target)
+        total += sum(value.dim() > 0 for value in target.values())
         matching = {k: v for k, v in source.items() if k in target and v.shape == target[k].shape}
         module.load_state_dict(matching, strict=False)
-        copied += len(matching)
+        copied += sum(value.dim() > 0 for value in matching.values())  # a batch-norm counter matches any other
     if not copied:
         raise ValueError(f"init_from: no tensor of {checkpoint} matches this stage's modules by name and shape")
     return {'stage': state['stage'], 'tensors': copied, 'of': total}
