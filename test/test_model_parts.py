@@ -115,6 +115,35 @@ def test_onnx_runtime_matches_torch_for_every_split(family, bottleneck, tmp_path
         np.testing.assert_allclose(onnx_detections.boxes, torch_detections.boxes, atol=1e-3)
 
 
+def test_pixel_shuffle_decoder_works_at_the_code_resolution(tmp_path):
+    """Its blocks see the code's resolution, it restores the cut tensor, and ONNX Runtime agrees with PyTorch."""
+    torch.manual_seed(4)
+    bottleneck = BottleneckConfig(code_channels=12, stride=2, hidden=16, blocks=1, encoder_hidden=8, encoder_blocks=0,
+                                  decoder_upsample='pixel_shuffle')  # fmt: skip
+    model = build_detector(ModelConfig(family='splitee_demo', bottlenecks={'*': bottleneck}))
+    image = camera_like_image(model.input_size, seed=2)
+    for split, point in model.split_points.items():
+        decoder = model.bottlenecks[split].decoder
+        seen: list = []
+        hooks = [conv.register_forward_hook(lambda module, inputs, output, seen=seen: seen.append(inputs[0].shape[-2:]))
+                 for conv in decoder.modules() if isinstance(conv, torch.nn.Conv2d)]  # fmt: skip
+        with torch.no_grad():
+            code = model.head(split)(image)['code']
+            restored = model.bottlenecks[split].decode(code)
+        for hook in hooks:
+            hook.remove()
+        _, height, width = point.shape
+        assert code.shape[-2:] == (height // 2, width // 2)
+        assert restored.shape[1:] == point.shape
+        assert set(seen) == {code.shape[-2:]}
+        exported = export_split(model, split, tmp_path)
+        with torch.no_grad():
+            tail_outputs = model.tail(split)(code)
+        onnx_tail = onnx_outputs(exported.tail_path, 'code', code)
+        for key, value in tail_outputs.items():
+            assert_close_to_scale(onnx_tail[key], value.numpy(), key)
+
+
 def test_weights_round_trip_and_errors(tmp_path):
     torch.manual_seed(0)
     config = ModelConfig(family='splitee_demo', bottlenecks={'stage1': BOTTLENECK}, exits={'*': ExitConfig()})
@@ -170,6 +199,8 @@ def test_config_from_yaml_and_its_errors(tmp_path):
         build_detector(ModelConfig(family='splitee_demo', splits=()))
     with pytest.raises(KeyError, match=r"bottlenecks name unknown split points \['stage7'\]"):
         build_detector(ModelConfig.from_dict({'family': 'splitee_demo', 'bottlenecks': {'stage7': {}}}))
+    with pytest.raises(ValueError, match=r"decoder_upsample must be one of \['nearest', 'pixel_shuffle'\]"):
+        ModelConfig.from_dict({'family': 'splitee_demo', 'bottlenecks': {'*': {'decoder_upsample': 'bilinear'}}})
     with pytest.raises(ValueError, match='stride 1, 2 or 4'):
         build_detector(ModelConfig.from_dict({'family': 'splitee_demo', 'bottlenecks': {'*': {'stride': 0}}}))
     with pytest.raises(ValueError, match='unknown postprocess keys'):

@@ -319,7 +319,7 @@ def test_eval_sets_the_package_defaults_without_changing_its_model_id(quick_run,
     assert (package / 'manifest.yaml').read_text().count('defaults:') == 1
 
 
-@pytest.mark.parametrize('name', ['demo_quick', 'demo_cpu', 'demo_cpu_wide', 'demo_cpu_lean', 'demo_gpu'])
+@pytest.mark.parametrize('name', sorted(path.stem for path in Path('config/train').glob('*.yaml')))
 def test_shipped_training_configs_parse(name):
     config = TrainConfig.from_yaml(f'config/train/{name}.yaml')
     kinds = [stage.kind for stage in config.stages]

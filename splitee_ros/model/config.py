@@ -17,12 +17,18 @@ from splitee_ros.errors import ConfigError
 DRIVING_CLASSES = ('__background__', 'car', 'truck', 'bus', 'pedestrian', 'cyclist', 'traffic_sign', 'traffic_light')
 
 
+# nearest: upsample first, the blocks at the cut's resolution; pixel_shuffle: the blocks at the code's, then a
+# learned sub-pixel upsample (a 1x1 convolution to stride^2 times the channels, rearranged)
+DECODER_UPSAMPLES = ('nearest', 'pixel_shuffle')
+
+
 @dataclass(frozen=True)
 class BottleneckConfig:
     """Bottleneck shape: channels of the code, the resolution reduction, and the codec's depth (`parts.Bottleneck`).
 
     The encoder runs on the vehicle and the decoder on the edge, so the encoder may be made leaner than the
-    decoder (`encoder_hidden`, `encoder_blocks`).
+    decoder (`encoder_hidden`, `encoder_blocks`), and the decoder may work at the code's resolution
+    (`decoder_upsample: pixel_shuffle`), where a strided code's blocks cost a stride squared less.
     """
 
     code_channels: int = 16
@@ -31,6 +37,13 @@ class BottleneckConfig:
     blocks: int = 0  # residual blocks on each side
     encoder_hidden: int = 0  # 0: `hidden`
     encoder_blocks: int = -1  # -1: `blocks`
+    decoder_upsample: str = 'nearest'  # one of DECODER_UPSAMPLES
+
+    def __post_init__(self) -> None:
+        """Name what is wrong."""
+        if self.decoder_upsample not in DECODER_UPSAMPLES:
+            choices = list(DECODER_UPSAMPLES)
+            raise ConfigError(f'decoder_upsample must be one of {choices}, not {self.decoder_upsample!r}')
 
 
 EXIT_KINDS = ('pyramid', 'single')

@@ -99,7 +99,9 @@ class Bottleneck(nn.Module):
     code back to the cut tensor's shape, so the unchanged tail can follow it. `blocks` residual blocks on each
     side give the codec context beyond one 3x3 window (`hidden` channels wide; default the larger of the cut
     tensor's and twice the code's). The encoder runs on the vehicle, inside the head's time: it may be leaner
-    (`encoder_hidden` channels, `encoder_blocks` blocks) and leave the capacity to the edge's decoder.
+    (`encoder_hidden` channels, `encoder_blocks` blocks) and leave the capacity to the edge's decoder. The
+    decoder's blocks run after a nearest-neighbour upsample, or (`decoder_upsample: pixel_shuffle`) before a
+    learned sub-pixel one, at the code's resolution.
     """
 
     def __init__(self, channels: int, config: BottleneckConfig) -> None:
@@ -118,12 +120,18 @@ class Bottleneck(nn.Module):
             _conv(channels, encoder_hidden, 3, stride), *(_Residual(encoder_hidden) for _ in range(encoder_blocks)),
             nn.Conv2d(encoder_hidden, code_channels, 1),
         )  # fmt: skip
-        self.decoder = nn.Sequential(
-            _conv(code_channels, hidden, 1),
-            nn.Upsample(scale_factor=stride, mode='nearest') if stride > 1 else nn.Identity(),
-            _conv(hidden, hidden, 3), *(_Residual(hidden) for _ in range(blocks)),
-            nn.Conv2d(hidden, channels, 1),
-        )  # fmt: skip
+        if config.decoder_upsample == 'pixel_shuffle':
+            self.decoder = nn.Sequential(
+                _conv(code_channels, hidden, 1), _conv(hidden, hidden, 3), *(_Residual(hidden) for _ in range(blocks)),
+                nn.Conv2d(hidden, channels * stride**2, 1), nn.PixelShuffle(stride),
+            )  # fmt: skip
+        else:
+            self.decoder = nn.Sequential(
+                _conv(code_channels, hidden, 1),
+                nn.Upsample(scale_factor=stride, mode='nearest') if stride > 1 else nn.Identity(),
+                _conv(hidden, hidden, 3), *(_Residual(hidden) for _ in range(blocks)),
+                nn.Conv2d(hidden, channels, 1),
+            )  # fmt: skip
 
     def encode(self, x: Tensor) -> Tensor:
         """Map the cut tensor to the code that crosses the link."""
