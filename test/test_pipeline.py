@@ -76,6 +76,23 @@ def test_an_edge_answer_lost_to_the_lead_is_counted():
     assert frames.counts['late'] == 1 and frames.counts['late_within_lead'] == 1
 
 
+def test_a_frame_that_will_not_be_sent_is_due_at_once_and_a_done_one_is_not_waiting():
+    frames = PendingFrames()
+    superseded, sent = (0, 0, 'cam'), (0, 1, 'cam')
+    frames.add(pending(superseded, 0.0, 10.0))
+    frames.add(pending(sent, 0.0, 10.2))
+    assert frames.waiting(superseded) and frames.waiting(sent)
+    frames.due_now(superseded, 3.0)
+    assert frames.next_deadline() == 3.0
+    assert [p.key for p in frames.expire(3.0)] == [superseded]  # its fallback goes out now, not at 10.0
+    assert not frames.waiting(superseded) and frames.waiting(sent)  # the sender skips a frame that fell back
+    frames.due_now(superseded, 4.0)  # done already: nothing changes
+    frames.due_now(sent, 11.0)  # never later than its deadline
+    assert frames.next_deadline() == 10.2
+    assert frames.resolve(sent)[0] is Outcome.EDGE and not frames.waiting(sent)
+    assert dict(frames.counts) == {'fallback': 1, 'edge': 1}
+
+
 def test_each_frame_gets_exactly_one_outcome():
     frames = PendingFrames(limit=3)
     a, b, c, d = ((0, n, 'cam') for n in range(4))

@@ -10,7 +10,8 @@ Threads: the image callbacks only queue the image (per camera, at most `image_qu
 the oldest waiting image is dropped and counted, so by default each camera's newest image is always its
 next); an inference thread runs the head on the next image of every camera that has one; a sender thread
 publishes what goes to the edge (a publish can block while a slow uplink drains; a camera's payload still
-unsent when its next is ready is superseded, and its frame falls back at its deadline); a deadline thread
+unsent when its next is ready is superseded, and its frame falls back at once; one whose frame fell back
+while it waited is not sent; the sender builds each sent frame's fallback, once); a deadline thread
 sleeps until the earliest deadline and publishes the fallbacks that are due
 (the Python switch interval is 1 ms, so it gets the interpreter within a millisecond of waking); the
 edge-result callback runs in its own callback group on a multi-threaded executor, so nothing waits behind an
@@ -124,6 +125,7 @@ class HeadNode(ManagedNode):
         self._outbox_ready = threading.Condition()
         self._deadline_wake = threading.Condition()
         self.superseded = 0
+        self.expired_unsent = 0  # payloads whose frame fell back before the sender got to them
         self.edges = LiveEdges()  # live edge result writers
         self._publish_lock = threading.Lock()  # the bottleneck publisher is replaced when the deadline changes
         self.checks_skipped = 0  # exit checks not sent: the uplink was busy with a frame
@@ -357,10 +359,6 @@ class HeadNode(ManagedNode):
             self._fall_back(replace(pending, info={**pending.info, 'reason': 'no live edge'}))
             return
         self._send(camera, pending, header, step)
-        # the code is on its way: make the fallback now, so that at the deadline it only has to be published
-        # (should it fail, the deadline tries again and publishes an empty result with the reason)
-        with contextlib.suppress(Exception):
-            pending.fallback()
 
     def _exit_check_due(self) -> bool:
         """Whether the next frame that exits is also checked by the edge (`exit_check_share` of them)."""
@@ -374,7 +372,7 @@ class HeadNode(ManagedNode):
         """Register `pending` (before sending: the edge may answer at once) and hand its payload to the sender.
 
         A camera's payload still unsent is superseded by its next frame's, never by an exit check's (the check
-        is skipped).
+        is skipped); the superseded frame is due at once, so the deadline thread publishes its fallback now.
         """
         with self._outbox_ready:
             if pending.check and (camera in self._outbox or self.edges.count == 0):
@@ -384,6 +382,7 @@ class HeadNode(ManagedNode):
                 self._fall_back(overflow)
             if camera in self._outbox:
                 self.superseded += 1
+                self.pending.due_now(self._outbox[camera][2].key, time.monotonic())
             message = CompressedImage(header=header, data=step.payload)
             self._outbox[camera] = (message, step.request, pending)
             self._outbox_ready.notify()
@@ -403,6 +402,9 @@ class HeadNode(ManagedNode):
                     continue
                 camera = min(self._outbox, key=lambda c: self._outbox[c][2].deadline)
                 msg, request, pending = self._outbox.pop(camera)
+            if not self.pending.waiting(pending.key):  # it fell back while it waited here: no answer is due
+                self.expired_unsent += 1
+                continue
             if self._running:
                 link_s = statistics.median(self._round_trips) if self._round_trips else 0.0
                 msg.format = request.with_budget(pending.deadline - time.monotonic(), link_s).text()
@@ -522,6 +524,7 @@ class HeadNode(ManagedNode):
             'active': self.active,
             'waiting_for_edge': len(self.pending),
             'superseded_unsent': self.superseded,
+            'expired_unsent': self.expired_unsent,
             'exit_checks_skipped': self.checks_skipped,
             'deadline_lead_ms': round(self.lead.lead_s * 1e3, 2),
             'edges_alive': 'unknown' if self.edges.count is None else self.edges.count,

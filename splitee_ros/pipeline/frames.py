@@ -165,6 +165,17 @@ class PendingFrames(Generic[Result]):
             due = [key for key, pending in self._pending.items() if pending.deadline <= now]
             return [self._finish(key, Outcome.FALLBACK) for key in due]
 
+    def waiting(self, key: FrameKey) -> bool:
+        """Whether frame `key` still waits for the edge (not answered, not fallen back)."""
+        with self._lock:
+            return key in self._pending
+
+    def due_now(self, key: FrameKey, now: float) -> None:
+        """Make a waiting frame due at `now`: it will never be sent, so its fallback need not wait its deadline."""
+        with self._lock:
+            if key in self._pending:
+                self._pending[key].deadline = min(self._pending[key].deadline, now)
+
     def next_deadline(self) -> float | None:
         """The earliest deadline of the frames still waiting, or None."""
         with self._lock:
