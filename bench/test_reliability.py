@@ -6,7 +6,8 @@
 
 A test that involves DDS, processes or namespaces must pass every run while another process keeps a core
 busy (`--busy` spinning processes at the lowest priority, besides whatever else runs, e.g. a training job;
-on this machine nice has no measurable effect, so a spinner takes a whole core). Writes
+on this machine nice has no measurable effect, so a spinner takes a whole core; `--beside` records what else
+kept a core busy, such as a training job pinned to one core in the spinner's place). Writes
 bench/results/test_reliability.json: per test, the commit it ran on, the runs, passes, failures with their
 last lines, and the durations; a run of some tests keeps the others' last counts. A failed run's whole output
 (pytest's, with the nodes' logs it prints) goes to `--logs` (default bench/results/reliability_logs/, not
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument('tests', nargs='*', default=list(DEFAULT_TESTS))
     parser.add_argument('--runs', type=int, default=10)
     parser.add_argument('--busy', type=int, default=1, help='processes that keep a core busy meanwhile')
+    parser.add_argument('--beside', default='', help='what else keeps a core busy meanwhile (recorded), e.g. a '
+                        'training job pinned to one core in place of a spinner')  # fmt: skip
     parser.add_argument('--out', type=Path, default=HERE / 'results' / 'test_reliability.json')
     parser.add_argument('--logs', type=Path, default=HERE / 'results' / 'reliability_logs')
     args = parser.parse_args()
@@ -71,7 +74,8 @@ def main() -> None:
                                  **({} if passed else {'tail': result.stdout.splitlines()[-25:]})})  # fmt: skip
                 print(f'{test} run {run + 1}/{args.runs}: {"pass" if passed else "FAIL"} in {seconds} s', flush=True)
             report['tests'][test] = {
-                'commit': commit, 'busy_processes': args.busy, 'passes': sum(o['passed'] for o in outcomes),
+                'commit': commit, 'busy_processes': args.busy, **({'beside': args.beside} if args.beside else {}),
+                'passes': sum(o['passed'] for o in outcomes),
                 'runs': len(outcomes), 'outcomes': outcomes,
             }  # fmt: skip
             args.out.parent.mkdir(parents=True, exist_ok=True)
