@@ -398,6 +398,21 @@ def run_probes(monitor, start: float, seconds: float, rtt_s: float, goodput_mbps
     return sizes
 
 
+@pytest.mark.parametrize('forged', [{'head_ms': 'x'}, {'bytes': 'nan'}, {'edge_rtt_ms': 'inf'}, {'agreement': ''},
+                                    {'edge_compute_ms': '1e999'}])  # fmt: skip
+def test_telemetry_with_a_number_that_is_not_finite_is_refused_whole(forged):
+    from splitee_ros.control.monitor import TelemetryError
+
+    monitor = monitor_for(model())
+    values = {'mode': 'split', 'split': 'b', 'bytes': '10000', 'head_ms': '9', 'edge_rtt_ms': '40',
+              'edge_queue_ms': '4', 'edge_compute_ms': '17', 'agreement': '0.9', **forged}  # fmt: skip
+    with pytest.raises(TelemetryError, match=next(iter(forged))):
+        monitor.on_head(1.0, 'forged', 'edge', values)
+    assert monitor.head_stats.summary() == {}  # nothing of it was kept
+    monitor.on_head(1.0, 'valid', 'edge', {**values, **{name: '5' for name in forged}})
+    assert monitor.head_stats.summary()['count_edge'] == 1
+
+
 def test_probes_stay_small_while_frames_measure_the_link_and_within_their_share_when_idle():
     from splitee_ros.control.monitor import PROBE_OVERHEAD
 

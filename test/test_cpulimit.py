@@ -72,3 +72,21 @@ def test_a_thread_name_the_os_would_cut_is_refused():
 
     with pytest.raises(ValueError, match='at most 15 bytes'):
         named_thread(lambda: None, 'a-name-longer-than-fifteen')
+
+
+def test_a_worker_loop_that_raises_is_reported_and_runs_again():
+    from splitee_ros.ros.threads import named_thread
+
+    runs: list[int] = []
+    errors: list[Exception] = []
+
+    def loop() -> None:  # a worker loop with a defect on its first two passes
+        runs.append(len(runs))
+        if len(runs) <= 2:
+            raise RuntimeError(f'defect {len(runs)}')
+
+    worker = named_thread(loop, 'test-worker', errors.append)
+    worker.start()
+    worker.join(5.0)
+    assert not worker.is_alive() and runs == [0, 1, 2]  # ended by returning, after two restarts
+    assert [str(error) for error in errors] == ['defect 1', 'defect 2']

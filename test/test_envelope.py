@@ -95,6 +95,12 @@ def test_the_decoder_names_the_first_wrong_field(data, reason):
     assert error.value.reason == reason
 
 
+def test_a_long_detail_is_cut_between_characters():
+    detail = 'ü' * 200  # 400 bytes: a cut at 255 would fall inside a character
+    received = decode_envelope(encode_envelope(Envelope(Status.REJECTED, 3, Detections.empty(), detail=detail)), 5)
+    assert received.detail == 'ü' * 127 and len(received.detail.encode()) == 254
+
+
 def test_a_detail_that_is_not_utf8_is_rejected():
     data = bytearray(encode_envelope(Envelope(Status.REJECTED, 1, Detections.empty(), detail='ab')))
     data[-2:] = b'\xff\xfe'

@@ -32,7 +32,7 @@ CODEC = 'int8+zstd3'
 SPLIT = 'stage2'
 CAMERAS = {'veh_1': ['image'], 'veh_2': ['image'], 'veh_3': ['image'], 'veh_4': ['cam_front/image', 'cam_rear/image']}
 FLOODER = 'veh_5'  # a vehicle without a head that sends requests at 10x the cameras' rate
-pytestmark = pytest.mark.timeout(900)  # five node start-ups on a machine that may be busy
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(900)]  # five node start-ups on a machine that may be busy
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import DEMO_PACKAGE
 
 from splitee_ros.data.synth import sample_frames
@@ -55,6 +56,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.ros
 def test_head_node_on_onnxruntime_codes_every_codec_without_torch(ros_env, runtime_cache, demo_exports, tmp_path):
     image_path = tmp_path / 'frame.npy'
     np.save(image_path, sample_frames(1, seed=5)[0])

@@ -221,7 +221,6 @@ def test_torchvision_state_dict_loads_into_a_torchvision_family(tmp_path):
     assert torch.equal(
         model.neck_head.roi_heads.box_predictor.cls_score.weight, source.roi_heads.box_predictor.cls_score.weight
     )
-    torch.save({k: v for k, v in source.state_dict().items() if not k.startswith('rpn')}, path)
     # torchvision's pretrained files come from frozen batch norm: no step counters
     torch.save({k: v for k, v in source.state_dict().items() if not k.endswith('num_batches_tracked')}, path)
     assert build_detector(ModelConfig(family=config.family, torchvision_weights=str(path))) is not None

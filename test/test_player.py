@@ -17,6 +17,7 @@ from splitee_ros.tools.harness import Collector
 from splitee_ros.tools.player import PlayOptions, play
 
 
+@pytest.mark.ros
 @pytest.mark.timeout(180)
 def test_player_publishes_every_message_in_order_with_clock(tmp_path, ros_env):
     make_synthetic_dataset(tmp_path, SynthConfig(seed=5, drives=1, frames=6, fps=10, image_format='jpg'))

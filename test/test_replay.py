@@ -68,16 +68,14 @@ def test_a_recorded_bottleneck_bag_replays_into_the_edge_and_reproduces_its_answ
         options = PlayOptions(wait_for_subscribers_s=180)  # the tail subscribes once configured and active
         assert play(bag, options, node=collector.node) == FRAMES, node.log_tail()
         assert wait_until(lambda: len(answers) == FRAMES, 120), (sorted(answers), node.log_tail())
-        ok = 0
         for stamp, envelopes in answers.items():
             assert len(envelopes) == 1, stamp  # one answer per request
             answer = decode_envelope(envelopes[0], len(ModelPackage.load(DEMO_PACKAGE).config.class_names))
-            if answer.status is Status.OK:  # a stalled machine may answer busy; an answer is then not computed
-                ok += 1
-                np.testing.assert_allclose(answer.detections.boxes, expected[stamp].boxes, atol=1e-3)
-                np.testing.assert_allclose(answer.detections.scores, expected[stamp].scores, atol=1e-4)
-                np.testing.assert_array_equal(answer.detections.labels, expected[stamp].labels)
-        assert ok >= 1
+            # computed, however long this machine stalls: each request has 30 s left, and an idle edge takes one
+            assert answer.status is Status.OK, (stamp, answer.status, answer.detail)
+            np.testing.assert_allclose(answer.detections.boxes, expected[stamp].boxes, atol=1e-3)
+            np.testing.assert_allclose(answer.detections.scores, expected[stamp].scores, atol=1e-4)
+            np.testing.assert_array_equal(answer.detections.labels, expected[stamp].labels)
     finally:
         node.stop()
         collector.close()

@@ -16,6 +16,7 @@ import pytest
 from splitee_ros.tools.netns import routed_hosts, run_two_hosts, unavailable_reason
 
 pytestmark = [
+    pytest.mark.ros,
     pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason())),
     pytest.mark.timeout(400),
 ]

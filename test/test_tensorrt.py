@@ -143,8 +143,22 @@ def test_calibration_inputs_are_images_for_heads_and_codes_for_tails(demo_export
     assert sha256_file(demo_exports / 'stage1.head.onnx') != sha256_file(demo_exports / 'stage1.tail.onnx')
 
 
+def needs_a_gpu() -> None:
+    """Skip unless a CUDA GPU answers: cuda-python (and TensorRT) install on hosts without one too."""
+    pytest.importorskip('cuda.bindings', reason='cuda-python is the tensorrt extra')
+    from splitee_ros.runtime.cuda_memory import call, cudart
+
+    try:
+        count = call(cudart().cudaGetDeviceCount())
+    except RuntimeError as error:
+        pytest.skip(f'needs a CUDA GPU (an edge server or a Jetson): {error}')
+    if count < 1:
+        pytest.skip('needs a CUDA GPU (an edge server or a Jetson): none is visible')
+
+
 def test_tensorrt_engines_match_onnxruntime(demo_exports, runtime_cache, tmp_path):
     pytest.importorskip('tensorrt', reason='TensorRT is not installed (it needs a CUDA GPU: Jetson or GPU host)')
+    needs_a_gpu()
     from splitee_ros.runtime.tensorrt_backend import TensorRTBackend
 
     backend = TensorRTBackend(demo_exports, 'cuda', 'fp16', cache_folder=tmp_path, max_batch=4)
@@ -188,14 +202,10 @@ def test_cuda_calls_name_their_error_and_devices_parse():
 
 def test_device_buffers_carry_tensors_to_a_gpu_and_back():
     """The engines' input and output buffers: an upload and a download on one stream return the same values."""
-    pytest.importorskip('cuda.bindings', reason='cuda-python is the tensorrt extra')
-    from splitee_ros.runtime.cuda_memory import DeviceBuffer, Stream, call, cudart, device_name
+    needs_a_gpu()
+    from splitee_ros.runtime.cuda_memory import DeviceBuffer, Stream, device_name
 
-    try:
-        count = call(cudart().cudaGetDeviceCount())
-    except RuntimeError as error:
-        pytest.skip(f'needs a CUDA GPU (an edge server or a Jetson): {error}')
-    assert count >= 1 and device_name(0)
+    assert device_name(0)
     stream = Stream(0)
     value = np.random.default_rng(0).standard_normal((2, 16, 60, 80)).astype(np.float32)
     buffer = DeviceBuffer((4, 16, 60, 80), np.float32)  # larger than the batch, as engines allocate for their max

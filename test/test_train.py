@@ -25,6 +25,7 @@ from splitee_ros.train.stages import STAGES
 
 QUICK = 'config/train/demo_quick.yaml'
 QUICK_MODEL = yaml.safe_load(Path(QUICK).read_text())['model']
+pytestmark = pytest.mark.timeout(900)  # the quick run (training and its evaluation) sets up the first test that uses it
 
 
 def targets():

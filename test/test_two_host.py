@@ -25,6 +25,7 @@ from splitee_ros.control.profile import Profile
 from splitee_ros.tools.netns import run_two_hosts, unavailable_reason
 
 pytestmark = [
+    pytest.mark.ros,
     pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason())),
     pytest.mark.timeout(400),
 ]

@@ -45,6 +45,7 @@ FORMAT = 'splitee-result/1'  # CompressedImage.format of an envelope
 HEADER = struct.Struct('<4sBBBBIIffI')
 CRC_OFFSET = HEADER.size - CRC_SIZE
 MAX_DETECTIONS = 10_000
+MAX_DETAIL_BYTES = 255  # its length is one byte of the header; longer details are cut
 BYTES_PER_DETECTION = 22
 
 
@@ -94,7 +95,7 @@ def encode_envelope(envelope: Envelope) -> bytes:
         raise ValueError('class indices must be in 0..65535')
     if envelope.status is not Status.OK and count:
         raise ValueError(f'a {envelope.status.name.lower()} reply carries no detections')
-    detail = envelope.detail.encode()[:255]
+    detail = envelope.detail.encode()[:MAX_DETAIL_BYTES].decode(errors='ignore').encode()  # whole characters only
     header = HEADER.pack(
         MAGIC, VERSION, int(envelope.status), len(detail), 0, envelope.sequence & 0xFFFFFFFF, count,
         envelope.queue_ms, envelope.compute_ms, 0,

@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -34,14 +35,33 @@ from splitee_ros.control.latency import ComputeScale, LatencyModel, LinkState
 from splitee_ros.control.link import LinkEstimate, LinkEstimator, StageStats
 from splitee_ros.control.policy import Decision, Policy
 from splitee_ros.control.profile import LEVELS
+from splitee_ros.errors import SpliteeError
 
 SENT_OUTCOMES = ('edge', 'late', 'fallback', 'exit_check')  # head outcomes of frames sent to the edge
+NUMBERS = ('bytes', 'agreement', 'exit_threshold')  # the telemetry values read as numbers, besides every `*_ms`
 EXIT_CHECKS = 50  # the edge's checks of exits kept per split
 LEAST_CHECKS = 10  # checks before they correct the profile
 MIN_GOODPUT_PROBE_S = 0.25  # the goodput probes' shortest interval
 PROBE_OVERHEAD = 160  # bytes a probe message takes on the wire beyond its payload (CDR, RTPS, UDP, IP)
 PROBE_NOISES = 4.0  # a goodput probe's transfer at the cautious goodput, in the path's timing resolutions
 FIRST_DECISION_SAMPLES = 3  # goodput samples before the first decision
+
+
+class TelemetryError(SpliteeError, ValueError):
+    """A telemetry record with a value that should be a finite number and is not (forged, or a defect)."""
+
+
+def check_telemetry(values: dict[str, str]) -> None:
+    """TelemetryError naming the first value the monitor reads as a number that is not a finite one."""
+    for name, value in values.items():
+        if not (name.endswith('_ms') or name in NUMBERS):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise TelemetryError(f'telemetry {name}={value[:40]!r} is not a number') from None
+        if not math.isfinite(number):
+            raise TelemetryError(f'telemetry {name}={value[:40]!r} is not finite')
 
 
 @dataclass(frozen=True)
@@ -171,8 +191,9 @@ class LinkMonitor:
         The edge's replies tell their own time (`edge_queue_ms`, `edge_compute_ms`), so a frame's round trip
         less that time is the network's; the edge's time against the profile is how loaded it is now. A reply
         that refused the frame (the edge busy, or the frame expired in its queue) counts as an edge that takes
-        the whole deadline.
+        the whole deadline. A record with a number that is not a finite one is refused whole (`TelemetryError`).
         """
+        check_telemetry(values)
         self.head_stats.add(now, outcome, values)
         vehicle = self.model.vehicle
         if values.get('mode') == 'split' and values.get('split') in vehicle.head_ms and 'head_ms' in values:

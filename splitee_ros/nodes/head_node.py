@@ -115,7 +115,7 @@ class HeadNode(ManagedNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.pending: PendingFrames[Detection2DArray] = PendingFrames()
-        self.problems = RecentProblems(('fallback', 'late', 'dropped', 'rejected', *AUTH_REASONS))
+        self.problems = RecentProblems(('fallback', 'late', 'dropped', 'rejected', 'thread_errors', *AUTH_REASONS))
         self.sequence = 0
         self._waiting: list[deque[tuple]] = [deque() for _ in self.image_topics]  # per camera: (message, received)
         self._slot_ready = threading.Condition()
@@ -215,12 +215,17 @@ class HeadNode(ManagedNode):
         self.edges = LiveEdges()  # until this subscription hears of the edges' liveliness
         self._running = True
         self._threads = [
-            named_thread(loop, name)
+            named_thread(loop, name, self._thread_failed)
             for loop, name in ((self._deadline_loop, 'head-deadlines'), (self._inference_loop, 'head-inference'),
                                (self._send_loop, 'head-sender'))
         ]  # fmt: skip
         for thread in self._threads:
             thread.start()
+
+    def _thread_failed(self, error: Exception) -> None:
+        """A worker loop raised (a defect): counted and logged, and the loop goes on."""
+        self.pending.counts['thread_errors'] += 1
+        self.get_logger().error(f'{threading.current_thread().name}: {error!r}', throttle_duration_sec=5.0)
 
     def stop(self) -> None:
         """Unsubscribe and stop the threads; frames still waiting for the edge get their fallback now."""

@@ -32,7 +32,7 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from sensor_msgs.msg import CompressedImage
 
 from splitee_ros.control.latency import LatencyModel, choice_from_parameters
-from splitee_ros.control.monitor import LinkMonitor, MonitorSettings
+from splitee_ros.control.monitor import LinkMonitor, MonitorSettings, TelemetryError
 from splitee_ros.control.policy import Decision, Policy, PolicySettings
 from splitee_ros.control.profile import Profile
 from splitee_ros.model.package import find_package
@@ -155,8 +155,12 @@ class MonitorNode(Node):
         ).digest()
 
     def _on_head(self, msg: DiagnosticStatus) -> None:
-        with self.lock:
-            self.monitor.on_head(time.monotonic(), msg.hardware_id, msg.message, status_values(msg))
+        try:
+            with self.lock:
+                self.monitor.on_head(time.monotonic(), msg.hardware_id, msg.message, status_values(msg))
+        except TelemetryError as error:  # counted; the link and stage estimates keep what they had
+            self.reply_rejections['telemetry_malformed'] += 1
+            self.get_logger().warning(f'head telemetry refused: {error}', throttle_duration_sec=5.0)
 
     def _head_ready(self) -> bool:
         """Read the head's settings once its parameter services answer; True when the policy knows them."""
@@ -235,17 +239,21 @@ class MonitorNode(Node):
         """A change to the head's parameters that the monitor did not make is a person's: hold it."""
         if event.node != self.head_name or not self.enabled or self.head_state != 'ready':
             return
-        changed = {
-            p.name: Parameter.from_parameter_msg(p).value for p in event.changed_parameters if p.name in HEAD_PARAMETERS
-        }
-        ours = {(name, value) for _, name, value in self.recently_set}
-        if not changed or all((name, value) in ours for name, value in changed.items()):
+        try:
+            changed = {p.name: Parameter.from_parameter_msg(p).value
+                       for p in event.changed_parameters if p.name in HEAD_PARAMETERS}  # fmt: skip
+            ours = {(name, value) for _, name, value in self.recently_set}
+            echo = all((name, value) in ours for name, value in changed.items())
+        except (TypeError, ValueError):  # a type code no parameter has, or an array: not the head's event
+            self.reply_rejections['parameter_events_malformed'] += 1
+            return
+        if not changed or echo:
             return  # an echo of the monitor's own setting (events may arrive after a later setting)
         self.applied = {**self.applied, **changed}
         try:
             choice = choice_from_parameters(self.applied)
-        except (KeyError, ValueError):
-            return  # not enough known of the head's settings to name a choice
+        except (KeyError, TypeError, ValueError):  # not enough known of the head's settings, or values unset
+            return
         with self.lock:
             self.policy.override(choice, time.monotonic())
         by_hand = ', '.join(f'{name}={value}' for name, value in changed.items())

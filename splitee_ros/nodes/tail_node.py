@@ -91,7 +91,7 @@ class TailNode(ManagedNode):
         self.pipeline: TailPipeline | None = None
         self.scheduler: EdgeScheduler[Job] = EdgeScheduler(self.settings)
         self.counts: Counter[str] = Counter()
-        self.problems = RecentProblems(('rejected', 'busy', 'expired', *AUTH_REASONS))
+        self.problems = RecentProblems(('rejected', 'busy', 'expired', 'thread_errors', *AUTH_REASONS))
         self.auth: Authenticator | None = None  # on configure, with auth_key_file
         self.vehicles: dict[str, Vehicle] = {}
         self._vehicles_lock = threading.Lock()
@@ -128,7 +128,8 @@ class TailNode(ManagedNode):
             self._serve(self._absolute(namespace))
         if self.values['discover_vehicles']:
             self._discovery = self.create_timer(1.0, self._discover, callback_group=MutuallyExclusiveCallbackGroup())
-        self.workers = [named_thread(self._work_loop, f'tail-worker-{index}') for index in range(self.settings.workers)]
+        self.workers = [named_thread(self._work_loop, f'tail-worker-{index}', self._thread_failed)
+                        for index in range(self.settings.workers)]  # fmt: skip
         for worker in self.workers:
             worker.start()
         self.get_logger().info(f'serving {sorted(self.vehicles)}')
@@ -254,6 +255,11 @@ class TailNode(ManagedNode):
                 self._refuse(expired.item, Status.EXPIRED)
             if batch.requests:
                 self._run(batch)
+
+    def _thread_failed(self, error: Exception) -> None:
+        """A worker loop raised (a defect): counted and logged, and the worker goes on."""
+        self.counts['thread_errors'] += 1
+        self.get_logger().error(f'{threading.current_thread().name}: {error!r}', throttle_duration_sec=5.0)
 
     def _run(self, batch: Batch[Job]) -> None:
         jobs = [request.item for request in batch.requests]

@@ -12,10 +12,12 @@ import ctypes
 import ctypes.util
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 PR_SET_NAME = 15  # prctl(2): the calling thread's name, at most 15 bytes
 OS_NAME_BYTES = 15
+RESTART_PAUSE_S = 0.05
 
 
 def _set_os_name(name: str) -> None:
@@ -26,13 +28,27 @@ def _set_os_name(name: str) -> None:
     libc.prctl(PR_SET_NAME, name.encode()[:OS_NAME_BYTES], 0, 0, 0)
 
 
-def named_thread(target: Callable[[], None], name: str) -> threading.Thread:
-    """A daemon thread running `target`, named `name` (at most 15 characters) in Python and in the OS."""
+def named_thread(
+    target: Callable[[], None], name: str, on_error: Callable[[Exception], None] | None = None
+) -> threading.Thread:
+    """A daemon thread running `target`, named `name` (at most 15 characters) in Python and in the OS.
+
+    With `on_error`, an exception that escapes `target` is handed to it and `target` runs again: a node's
+    worker loop (which checks by itself whether to go on) must not end silently while the node reports health.
+    """
     if len(name.encode()) > OS_NAME_BYTES:
         raise ValueError(f'a thread name has at most {OS_NAME_BYTES} bytes for the OS: {name!r}')
 
     def run() -> None:
         _set_os_name(name)
-        target()
+        while True:
+            try:
+                target()
+                return
+            except Exception as error:
+                if on_error is None:
+                    raise
+                on_error(error)
+                time.sleep(RESTART_PAUSE_S)  # a loop that fails at once must not spin
 
     return threading.Thread(target=run, name=name, daemon=True)
