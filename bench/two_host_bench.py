@@ -44,7 +44,7 @@ from splitee_ros.train.evaluate import HELD_OUT, CocoScorer
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LATE_BUDGET_MS = 10.0  # a fallback published this soon after its deadline is on time (the bench's own target)
-RUN_DEFAULTS = {'fps': 5.0, 'deadline_ms': 250.0, 'target': 0.95}  # of the flags the report records
+RUN_DEFAULTS = {'seconds': 60.0, 'fps': 5.0, 'deadline_ms': 250.0, 'target': 0.95}  # of the flags the report records
 PHASES = (('high', 10.0, 1e9), ('mid', 2.0, 10.0), ('low', 0.0, 2.0))  # Mbit/s bands of ramp and urban traces
 
 
@@ -322,7 +322,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--package', type=Path, default=ROOT / 'models' / 'splitee_demo')
     parser.add_argument('--traces', nargs='+', default=['step', 'ramp', 'urban', 'constant'])
-    parser.add_argument('--seconds', type=float, default=60.0, help='length of the step and ramp traces')
+    parser.add_argument(
+        '--seconds', type=float, default=RUN_DEFAULTS['seconds'], help='length of the step and ramp traces'
+    )
     parser.add_argument('--fps', type=float, default=RUN_DEFAULTS['fps'])
     parser.add_argument('--deadline-ms', type=float, default=RUN_DEFAULTS['deadline_ms'])
     parser.add_argument('--target', type=float, default=RUN_DEFAULTS['target'])
@@ -371,7 +373,7 @@ def main() -> None:
     launched = Choice('split', defaults['split'], defaults['codec'], float(defaults['exit_threshold']))
     env = {'SPLITEE_CACHE': str(args.work / 'cache')}
     report: dict[str, object] = {
-        'package': str(args.package), 'model_id': package.model_id.hex(), 'fps': args.fps,
+        'package': str(args.package), 'model_id': package.model_id.hex(), 'seconds': args.seconds, 'fps': args.fps,
         'deadline_ms': args.deadline_ms, 'target': args.target, 'profile': args.profile, 'vehicle_profile': vehicle,
         'vehicle_cpus': args.vehicle_cpus, 'measure_profiles': args.measure_profiles, 'launched': launched.label,
         'late_budget_ms': LATE_BUDGET_MS, 'traces': {},
@@ -539,7 +541,7 @@ def _flags(report: dict) -> str:
     """The command-line flags that made `report`, where they differ from the defaults."""
     flags = [f' --vehicle-cpus {report["vehicle_cpus"]:g}'] if report.get('vehicle_cpus') else []
     flags += [' --measure-profiles'] if report.get('measure_profiles') else []
-    changed = [key for key, value in RUN_DEFAULTS.items() if report[key] != value]
+    changed = [key for key, value in RUN_DEFAULTS.items() if report.get(key, value) != value]  # older: no seconds
     flags += [f' --{key.replace("_", "-")} {report[key]:g}' for key in changed]
     return ''.join(flags)
 
