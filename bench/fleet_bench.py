@@ -48,11 +48,11 @@ class Replayer:
         """Join `domain` and open every vehicle's request and result topics."""
         import rclpy
         from diagnostic_msgs.msg import DiagnosticStatus
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.node import Node
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CompressedImage
 
+        from splitee_ros.ros.executor import ResilientExecutor
         from splitee_ros.ros.telemetry import status_values
 
         self.context = rclpy.Context()
@@ -77,7 +77,7 @@ class Replayer:
             DiagnosticStatus, '/tail_node/telemetry',
             lambda msg: msg.message == 'edge' and self.batches.append(int(status_values(msg).get('batch', 1))), 100,
         )  # fmt: skip
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = ResilientExecutor(num_threads=2, context=self.context)
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
         self._message = CompressedImage

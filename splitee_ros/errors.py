@@ -8,7 +8,7 @@ configuration a ValueError), so that callers that catch those keep working.
 
 from __future__ import annotations
 
-__all__ = ['ConfigError', 'SpliteeError', 'UnknownNameError']
+__all__ = ['ConfigError', 'RejectedInputError', 'SpliteeError', 'UnknownNameError']
 
 
 class SpliteeError(Exception):
@@ -25,3 +25,12 @@ class UnknownNameError(SpliteeError, KeyError):
 
 class ConfigError(SpliteeError, ValueError):
     """A configuration (YAML, options, parameters) that cannot work, naming what is wrong."""
+
+
+class RejectedInputError(SpliteeError, ValueError):
+    """Input from outside (an image, a frame, a request, an envelope, a seal) refused; `reason` is its counter."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        """Keep the reason code; the message is `reason: detail`."""
+        super().__init__(f'{reason}: {detail}')
+        self.reason = reason

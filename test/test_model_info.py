@@ -66,6 +66,12 @@ def test_info_command_prints_every_split_of_a_package(tmp_path, capsys):
     assert 'stem, stage1, stage2' in rows['stage2']
 
 
+def test_a_training_config_resolves_to_its_model():
+    config = load_model_config('config/train/demo_cpu_lean_both.yaml')
+    assert config.bottlenecks['stage1'].decoder_upsample == 'pixel_shuffle'
+    assert config.bottlenecks['stage2'].encoder_blocks == 0 and config.input_size == (480, 640)
+
+
 def test_export_command_writes_named_graphs(tmp_path, capsys):
     assert main(['model', 'export', 'splitee_demo', '--out', str(tmp_path)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3

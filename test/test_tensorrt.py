@@ -15,6 +15,7 @@ import pytest
 from conftest import DEMO_PACKAGE
 
 from splitee_ros.data.synth import sample_frames
+from splitee_ros.digest import sha256_file
 from splitee_ros.runtime.base import SplitRuntime, make_runtime
 from splitee_ros.runtime.graph_io import TensorSpec, onnx_io
 from splitee_ros.runtime.ort_backend import OnnxRuntimeBackend
@@ -28,7 +29,6 @@ from splitee_ros.runtime.tensorrt_backend import (
     cached_or_built,
     calibration_inputs,
     check_engine_io,
-    sha256_file,
 )
 
 KEY = EngineKey('ab' * 32, '10.3.0', 'Orin (nvgpu)', 'fp16')

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import yaml
 
-from splitee_ros.errors import ConfigError, SpliteeError
+from splitee_ros.errors import ConfigError, RejectedInputError
 
 MAGIC = b'SPLA'
 VERSION = 1
@@ -56,13 +56,11 @@ RESULT = 'result'
 AUTH_REASONS = ('auth_unsealed', 'auth_unknown_key', 'auth_bad_tag', 'auth_stale', 'auth_replayed')
 
 
-class AuthError(SpliteeError, ValueError):
-    """A message that does not prove it comes from a holder of the keys; `reason` is the counter it goes to."""
+class AuthError(RejectedInputError):
+    """A message that does not prove it comes from a holder of the keys.
 
-    def __init__(self, reason: str, detail: str) -> None:
-        """Keep the reason code (`auth_unsealed`, `auth_unknown_key`, `auth_bad_tag`, `auth_stale`, `auth_replayed`)."""
-        super().__init__(f'{reason}: {detail}')
-        self.reason = reason
+    Its reasons: `auth_unsealed`, `auth_unknown_key`, `auth_bad_tag`, `auth_stale`, `auth_replayed`.
+    """
 
 
 @dataclass(frozen=True)

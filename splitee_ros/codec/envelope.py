@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from splitee_ros.codec.checksum import CRC_SIZE, crc32c_of_record
+from splitee_ros.errors import RejectedInputError
 from splitee_ros.model.postprocess import Detections
 
 MAGIC = b'SPLR'
@@ -58,13 +59,8 @@ class Status(enum.IntEnum):
     REJECTED = 3  # malformed: the detail names the reason
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(RejectedInputError):
     """An envelope the vehicle cannot use; `reason` names the check that failed."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        """Keep the reason code."""
-        super().__init__(f'{reason}: {detail}')
-        self.reason = reason
 
 
 @dataclass(frozen=True)

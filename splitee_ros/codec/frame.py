@@ -39,6 +39,7 @@ import numpy as np
 from splitee_ros.codec.checksum import CRC_SIZE, crc32c_of_record
 from splitee_ros.codec.entropy import EntropyError
 from splitee_ros.codec.registry import CODECS_BY_ID, Codec
+from splitee_ros.errors import RejectedInputError
 
 MAGIC = b'SPLT'
 VERSION = 1
@@ -72,13 +73,13 @@ class Reason(enum.Enum):
     BAD_PAYLOAD = 'bad_payload'
 
 
-class FrameError(ValueError):
-    """A frame that the decoder rejects; `reason` says which check failed."""
+class FrameError(RejectedInputError):
+    """A frame that the decoder rejects; `reason` says which check failed (a `Reason`)."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
         """Keep the reason code and a human-readable detail."""
-        super().__init__(f'{reason.value}: {detail}')
-        self.reason = reason
+        super().__init__(reason.value, detail)
+        self.reason: Reason = reason  # type: ignore[assignment]  # the enum, whose value is the counter's name
 
 
 def model_id_of(manifest: bytes) -> bytes:

@@ -126,7 +126,10 @@ def _sub_config(kind: type, options: Mapping[str, Any] | None):
 
 
 def load_model_config(target: str | Path) -> ModelConfig:
-    """Resolve a model package folder (its manifest's `model` entry), a model YAML file, or a family name.
+    """Resolve a model package folder, a model YAML file, a training config, or a family name.
+
+    A package gives its manifest's `model` entry; a training config its `model` entry (what a leg would cost,
+    before training it).
 
     Only a family name needs the registry of families, which loads PyTorch; a package's config does not.
     """
@@ -142,7 +145,11 @@ def load_model_config(target: str | Path) -> ModelConfig:
                 data[key] = str(path / data[key])
         return ModelConfig.from_dict(data)
     if path.is_file():
-        return ModelConfig.from_yaml(path)
+        with open(path, encoding='utf-8') as stream:
+            data = yaml.safe_load(stream)
+        if isinstance(data, dict) and isinstance(data.get('model'), dict):  # a training config
+            data = data['model']
+        return ModelConfig.from_dict(data)
     from splitee_ros.model.families import FAMILIES
 
     if str(target) in FAMILIES:

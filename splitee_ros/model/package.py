@@ -13,7 +13,6 @@ nothing on the wire, so the model id leaves them out.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ import yaml
 from splitee_ros.codec.frame import WireSpec, model_id_of
 from splitee_ros.codec.learned import learned_codecs, read_tables
 from splitee_ros.codec.registry import CODECS_BY_ID, Codec
+from splitee_ros.digest import sha256_file
 from splitee_ros.errors import SpliteeError
 from splitee_ros.model.config import ModelConfig, load_model_config
 
@@ -84,7 +84,7 @@ def write_package(
             **export_tables({split_names.index(n): m for n, m in entropy_models.items()}),
         )
         manifest['codecs'] = {'learned': {'tables': ENTROPY_TABLES, 'splits': sorted(entropy_models)}}
-    manifest['files'] = {name: file_digest(folder / name) for name in (WEIGHTS, ENTROPY_TABLES)
+    manifest['files'] = {name: sha256_file(folder / name) for name in (WEIGHTS, ENTROPY_TABLES)
                          if (folder / name).is_file() and (name == WEIGHTS or entropy_models)}  # fmt: skip
     manifest |= extra or {}
     path = folder / MANIFEST
@@ -112,7 +112,7 @@ class ModelPackage:
             path = folder / name
             if not path.is_file():
                 raise FileNotFoundError(f'model package {folder}: its manifest lists {name}, which is missing')
-            if file_digest(path) != digest:
+            if sha256_file(path) != digest:
                 raise PackageChangedError(
                     f'model package {folder}: {name} is not the file its manifest was written with (SHA-256 '
                     'differs): the package was changed by hand; write it again (`splitee train`)'
@@ -155,15 +155,6 @@ DEFAULTS_KEY = b'defaults:'
 
 class PackageChangedError(SpliteeError, ValueError):
     """A package file that is not the one its manifest (and so its model id) was written with."""
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file, in hex."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as stream:
-        for block in iter(lambda: stream.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _without_defaults(manifest: bytes) -> bytes:

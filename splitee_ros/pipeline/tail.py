@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from splitee_ros.codec.frame import FrameDecoder, FrameError, WireSpec
+from splitee_ros.errors import RejectedInputError
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.frames import elapsed_ms
 from splitee_ros.pipeline.images import decode_image, encoded_size
@@ -29,13 +30,8 @@ from splitee_ros.runtime.spec import FULL_GRAPH
 os.environ.setdefault('OPENCV_IO_MAX_IMAGE_PIXELS', str(4096 * 4096))
 
 
-class RejectedError(ValueError):
+class RejectedError(RejectedInputError):
     """A message the edge cannot use; `reason` is the counter it goes to."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        """Keep the reason code."""
-        super().__init__(f'{reason}: {detail}')
-        self.reason = reason
 
 
 @dataclass

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from splitee_ros.codec.auth import context
+from splitee_ros.errors import RejectedInputError
 from splitee_ros.model.postprocess import Detections
 from splitee_ros.pipeline.images import decode_image
 
@@ -21,13 +22,11 @@ TO_BGR = {
 }  # fmt: skip
 
 
-class ImageError(ValueError):
-    """A camera image the head cannot use; `reason` is the counter it goes to."""
+class ImageError(RejectedInputError):
+    """A camera image the head cannot use.
 
-    def __init__(self, reason: str, detail: str) -> None:
-        """Keep the reason code (bad_encoding, empty, bad_step, bad_data_size, bad_compressed, cv_bridge)."""
-        super().__init__(detail)
-        self.reason = reason
+    Its reasons: bad_encoding, empty, bad_step, bad_data_size, bad_compressed, cv_bridge.
+    """
 
 
 def image_to_bgr(msg, bridge=None) -> np.ndarray:

@@ -6,8 +6,33 @@ from __future__ import annotations
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 
 from splitee_ros.ros.lifecycle import ManagedNode, autostart
+
+
+class ResilientExecutor(MultiThreadedExecutor):
+    """A multi-threaded executor that outlives an entity destroyed while it builds its wait set.
+
+    rclpy adds a publisher's event handlers to the wait set from a snapshot of the node's waitables; when a
+    callback destroys that publisher meanwhile (head_node replaces its request writer when `deadline_ms` changes;
+    a test's player drops its publishers), the handler raises InvalidHandle and `spin` ends: the node would
+    die (ros2/rclpy#1142). Here that wait set is dropped and the next one built; the count says how often.
+    """
+
+    def __init__(self, num_threads: int | None = None, context=None) -> None:
+        """As MultiThreadedExecutor."""
+        super().__init__(num_threads=num_threads, context=context)
+        self.destroyed_while_waiting = 0
+
+    def spin(self) -> None:
+        """Execute callbacks until shutdown, past entities destroyed mid-wait."""
+        while True:
+            try:
+                super().spin()
+                return
+            except rclpy_implementation.InvalidHandle:
+                self.destroyed_while_waiting += 1
 
 
 def spin(node_class, args: list[str] | None = None) -> None:
@@ -17,7 +42,7 @@ def spin(node_class, args: list[str] | None = None) -> None:
     fails stays up, unconfigured, reporting why on /diagnostics.
     """
     rclpy.init(args=args)
-    node, executor = None, MultiThreadedExecutor(num_threads=4)
+    node, executor = None, ResilientExecutor(num_threads=4)
     try:
         node = node_class()
         executor.add_node(node)

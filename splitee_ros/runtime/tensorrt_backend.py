@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from splitee_ros.digest import sha256_file
 from splitee_ros.runtime.cuda_memory import DeviceBuffer, Stream, device_index, device_name
 from splitee_ros.runtime.graph_io import TensorSpec, onnx_io
 from splitee_ros.runtime.spec import RuntimeSpec
@@ -37,15 +38,6 @@ if TYPE_CHECKING:
 PRECISIONS = ('fp32', 'fp16', 'int8')
 MAX_BATCH = 64
 _log = logging.getLogger(__name__)
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as stream:
-        for block in iter(lambda: stream.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

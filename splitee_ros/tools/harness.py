@@ -23,7 +23,6 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import SetParameters
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.client import Client
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -34,6 +33,7 @@ from vision_msgs.msg import Detection2DArray
 from splitee_ros.pipeline.frames import FrameKey
 from splitee_ros.ros import qos
 from splitee_ros.ros.convert import bgr_to_image
+from splitee_ros.ros.executor import ResilientExecutor
 from splitee_ros.ros.telemetry import frame_key, status_values
 
 NODE_MODULES = {name: f'splitee_ros.nodes.{name}' for name in ('head_node', 'tail_node', 'monitor_node')}
@@ -133,7 +133,7 @@ class Collector:
                 callback_group=group,
             )
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10, callback_group=group)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = ResilientExecutor(num_threads=2, context=self.context)  # the player's publishers come and go
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()

@@ -1,0 +1,45 @@
+# Copyright 2026 splitee_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The nodes' executor outlives publishers destroyed while it waits (ros2/rclpy#1142)."""
+
+import threading
+import time
+
+import pytest
+import rclpy
+from std_msgs.msg import String
+
+from splitee_ros.ros.executor import ResilientExecutor
+
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
+
+
+def test_publishers_replaced_while_the_executor_spins_do_not_stop_it(ros_env):
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(ros_env['ROS_DOMAIN_ID']))
+    node = rclpy.create_node('churn', context=context)
+    executor = ResilientExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    received: list[str] = []
+    node.create_subscription(String, 'still_served', lambda msg: received.append(msg.data), 10)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        for index in range(300):  # as head_node replaces its request writer on a deadline change, over and over
+            publisher = node.create_publisher(String, f'churn_{index % 3}', 10)
+            publisher.publish(String(data='x'))
+            node.destroy_publisher(publisher)
+        assert spinner.is_alive()
+        probe = node.create_publisher(String, 'still_served', 10)
+        deadline = time.monotonic() + 30.0
+        while not received and time.monotonic() < deadline:  # callbacks still run after the churn
+            probe.publish(String(data='after'))
+            time.sleep(0.05)
+        assert received and received[0] == 'after'
+        assert spinner.is_alive() and executor.destroyed_while_waiting >= 0
+    finally:
+        executor.shutdown()
+        spinner.join(5.0)
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    assert not spinner.is_alive()  # and it ends with its executor
