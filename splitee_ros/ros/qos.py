@@ -8,8 +8,8 @@ Two policies know time and life. A bottleneck lives as long as its frame's deadl
 head's writer never resends a frame that is past it, and an edge reader with a lifespan drops one that
 arrives past it (against the sender's clock: the hosts keep time with NTP or PTP). The edge's result writers
 assert their liveliness (`with_liveliness`) and the vehicle's result reader requests a lease: Fast DDS reports
-a writer lost when the *reader's* lease passes without an assertion (measured: 0.9 s for a 1 s lease, 2.9 s
-for 3 s), and matches only writers whose lease is no longer than the reader's.
+a writer lost when the *reader's* lease passes without an assertion (`bench/faults_bench.py` measures how soon
+the vehicle notices a killed edge), and matches only writers whose lease is no longer than the reader's.
 """
 
 from __future__ import annotations
