@@ -64,6 +64,7 @@ def test_info_command_prints_every_split_of_a_package(tmp_path, capsys):
     assert '| 8x30x40 |' in rows['stage2']
     assert '| 9600 |' in rows['stage2']
     assert 'stem, stage1, stage2' in rows['stage2']
+    assert 'the whole model unsplit (no codec, no exit)' in lines[0] and lines[0].endswith(' MMACs')
 
 
 def test_a_training_config_resolves_to_its_model():

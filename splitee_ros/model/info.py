@@ -101,9 +101,12 @@ def split_table(detector: SplittableDetector) -> list[SplitInfo]:
 def format_table(detector: SplittableDetector, rows: list[SplitInfo]) -> str:
     """Render the rows as a Markdown table with a title line."""
     height, width = detector.input_size
+    with torch.no_grad():
+        unsplit_macs = count_macs(detector.eval(), torch.zeros(1, 3, height, width))
     lines = [
         f'{detector.family}: input {width}x{height}, {detector.num_classes} classes, '
-        f'{_parameters(detector) / 1e6:.2f} M parameters',
+        f'{_parameters(detector) / 1e6:.2f} M parameters; the whole model unsplit (no codec, no exit) '
+        f'{unsplit_macs / 1e6:.1f} MMACs',
         '',
         '| split | stage | cut tensor | code | fp32 B | fp16 B | int8 B | head params | tail params '
         '| head MMACs | tail MMACs | exits (params, MMACs) |',
