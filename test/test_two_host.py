@@ -31,7 +31,9 @@ pytestmark = [
 ]
 
 HIGH_MBIT, LOW_MBIT = 20.0, 0.6
-PHASES_S = (14.0, 16.0, 24.0)  # high, low, high again (the rise waits for probes, rate-limited on the low link)
+# high, low, high again: the rise waits for probes that climb to the new rate in a few steps, through the
+# executors' jitter; 3-13 s on this machine beside a busy core, over 24 s once on CI's (the bench times it)
+PHASES_S = (14.0, 16.0, 44.0)
 DEADLINE_MS = 250.0  # head, tail, monitor and camera share the two cores of a virtual machine
 TARGET = 0.99  # the policy aims above what the test asks: stalls of this machine fatten the tails
 FPS = 5.0
@@ -134,4 +136,5 @@ def test_monitor_adapts_to_a_bandwidth_drop_between_two_hosts(tmp_path, runtime_
     if model.accounting(low_choice).intended < richest - 0.01:
         recovered = {frame_choice(frames[k][1]) for k in phase['after']}
         richer = [c for c in recovered if model.accounting(c).intended > model.accounting(low_choice).intended]
-        assert richer, (low_choice, recovered, monitor_log)
+        switches = [line for line in monitor_log.splitlines() if line.startswith('[INFO]')]
+        assert richer, (low_choice, recovered, switches)  # the monitor's switches: the full log is too long to read
