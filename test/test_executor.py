@@ -7,6 +7,8 @@ import time
 
 import pytest
 import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from std_msgs.msg import String
 
 from splitee_ros.ros.executor import ResilientExecutor
@@ -36,10 +38,47 @@ def test_publishers_replaced_while_the_executor_spins_do_not_stop_it(ros_env):
             probe.publish(String(data='after'))
             time.sleep(0.05)
         assert received and received[0] == 'after'
-        assert spinner.is_alive() and executor.destroyed_while_waiting >= 0
+        assert spinner.is_alive()
     finally:
         executor.shutdown()
         spinner.join(5.0)
         node.destroy_node()
         rclpy.shutdown(context=context)
     assert not spinner.is_alive()  # and it ends with its executor
+
+
+def test_an_invalid_handle_mid_wait_is_counted_and_the_spin_goes_on(ros_env, monkeypatch):
+    """The race above is rare; here rclpy's InvalidHandle is raised where it would be, on the first wait."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(ros_env['ROS_DOMAIN_ID']))
+    node = rclpy.create_node('invalid_handle', context=context)
+    executor = ResilientExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    plain_spin = MultiThreadedExecutor.spin
+    raised: list[bool] = []
+
+    def spin_raising_once(self) -> None:
+        if not raised:
+            raised.append(True)
+            raise rclpy_implementation.InvalidHandle('Tried to use a handle that has been destroyed.')
+        plain_spin(self)
+
+    monkeypatch.setattr(MultiThreadedExecutor, 'spin', spin_raising_once)
+    received: list[str] = []
+    node.create_subscription(String, 'served', lambda msg: received.append(msg.data), 10)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        probe = node.create_publisher(String, 'served', 10)
+        deadline = time.monotonic() + 30.0
+        while not received and time.monotonic() < deadline:
+            probe.publish(String(data='after'))
+            time.sleep(0.05)
+        assert received and received[0] == 'after'
+        assert spinner.is_alive() and executor.destroyed_while_waiting == 1
+    finally:
+        executor.shutdown()
+        spinner.join(5.0)
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    assert not spinner.is_alive()

@@ -17,7 +17,8 @@ class ResilientExecutor(MultiThreadedExecutor):
     rclpy adds a publisher's event handlers to the wait set from a snapshot of the node's waitables; when a
     callback destroys that publisher meanwhile (head_node replaces its request writer when `deadline_ms` changes;
     a test's player drops its publishers), the handler raises InvalidHandle and `spin` ends: the node would
-    die (ros2/rclpy#1142). Here that wait set is dropped and the next one built; the count says how often.
+    die (ros2/rclpy#1142). Here that wait set is dropped and the next one built, and each time is logged and
+    counted (`destroyed_while_waiting`).
     """
 
     def __init__(self, num_threads: int | None = None, context=None) -> None:
@@ -31,8 +32,12 @@ class ResilientExecutor(MultiThreadedExecutor):
             try:
                 super().spin()
                 return
-            except rclpy_implementation.InvalidHandle:
+            except rclpy_implementation.InvalidHandle as error:
                 self.destroyed_while_waiting += 1
+                rclpy.logging.get_logger('executor').warning(
+                    f'an entity was destroyed while the executor waited on it ({error}); spinning on '
+                    f'({self.destroyed_while_waiting} so far)'
+                )
 
 
 def spin(node_class, args: list[str] | None = None) -> None:

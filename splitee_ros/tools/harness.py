@@ -48,6 +48,16 @@ def _parameter_text(value) -> str:
     return str(value)
 
 
+def poll_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Check `condition` every `interval_s` until it holds (True) or `timeout_s` has passed (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return condition()
+
+
 class NodeProcess:
     """One node in a process of its own, its output in a log file."""
 
@@ -190,37 +200,30 @@ class Collector:
 
     def wait_for_outcomes(self, outcome: str, count: int, timeout_s: float, node: str = 'head_node') -> bool:
         """Wait until `node` has sent at least `count` telemetry records of `outcome`."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if len(self.values_of(outcome, node)) >= count:
-                return True
-            time.sleep(0.05)
-        return False
+        return poll_until(lambda: len(self.values_of(outcome, node)) >= count, timeout_s)
 
     def wait_for_results(self, keys: Iterable[FrameKey], timeout_s: float) -> bool:
         """Wait until there is a result (and head telemetry) for every key in `keys`."""
         wanted = set(keys)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def answered() -> bool:
             with self.lock:
                 done = wanted <= set(self.results)
-            if done and wanted <= set(self.head_frames()):
-                return True
-            time.sleep(0.05)
-        return False
+            return done and wanted <= set(self.head_frames())
+
+        return poll_until(answered, timeout_s)
 
     def wait_for_answers(self, keys: Iterable[FrameKey], timeout_s: float) -> bool:
         """Wait until every key in `keys` has a result or the head's `dropped` outcome (it gets no result)."""
         wanted = set(keys)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def settled() -> bool:
             with self.lock:
                 answered = set(self.results)
             dropped = {key for key, (outcome, _) in self.head_frames().items() if outcome == 'dropped'}
-            if wanted <= answered | dropped:
-                return True
-            time.sleep(0.05)
-        return False
+            return wanted <= answered | dropped
+
+        return poll_until(settled, timeout_s)
 
     def health(self, node: str, status: str | None = None) -> dict[str, str]:
         """The values of `node`'s latest status on /diagnostics; {} before any.
@@ -236,12 +239,12 @@ class Collector:
         self, node: str, check: Callable[[dict[str, str]], bool], timeout_s: float = 60.0, status: str | None = None
     ) -> dict[str, str]:
         """Wait until `node`'s latest health values pass `check`; return the latest values either way."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def passed() -> bool:
             values = self.health(node, status)
-            if values and check(values):
-                return values
-            time.sleep(0.1)
+            return bool(values) and check(values)
+
+        poll_until(passed, timeout_s, 0.1)
         return self.health(node, status)
 
     def wait_for_subscribers(
@@ -255,14 +258,13 @@ class Collector:
 
         Each topic of `publishers` must also have at least that many publishers (so no first result is missed).
         """
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def matched() -> bool:
             counts = {topic: self.node.count_subscribers(topic) for topic in topics}
             published = all(self.node.count_publishers(t) >= n for t, n in (publishers or {}).items())
-            if published and all((counts[t] <= n) if at_most else (counts[t] >= n) for t, n in topics.items()):
-                return True
-            time.sleep(0.1)
-        return False
+            return published and all((counts[t] <= n) if at_most else (counts[t] >= n) for t, n in topics.items())
+
+        return poll_until(matched, timeout_s, 0.1)
 
     def call(self, service_type, name: str, request, timeout_s: float = 30.0):
         """Call a service of another node (waiting for it to appear) and return its response."""
@@ -271,10 +273,7 @@ class Collector:
             if not client.wait_for_service(timeout_sec=timeout_s):
                 raise TimeoutError(f'{name} is not available')
             future = client.call_async(request)
-            deadline = time.monotonic() + timeout_s
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if not future.done():
+            if not poll_until(future.done, timeout_s, 0.01):
                 raise TimeoutError(f'{name} did not answer')
             return future.result()
         finally:
