@@ -3,7 +3,6 @@
 """The nodes' executor outlives publishers destroyed while it waits (ros2/rclpy#1142)."""
 
 import threading
-import time
 
 import pytest
 import rclpy
@@ -12,8 +11,19 @@ from rclpy.impl.implementation_singleton import rclpy_implementation
 from std_msgs.msg import String
 
 from splitee_ros.ros.executor import ResilientExecutor
+from splitee_ros.tools.harness import poll_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
+
+
+def delivered_through(probe, received: list[str]):
+    """A condition that publishes once more on `probe` and holds once something was received."""
+
+    def delivered() -> bool:
+        probe.publish(String(data='after'))
+        return bool(received)
+
+    return delivered
 
 
 def test_publishers_replaced_while_the_executor_spins_do_not_stop_it(ros_env):
@@ -33,11 +43,8 @@ def test_publishers_replaced_while_the_executor_spins_do_not_stop_it(ros_env):
             node.destroy_publisher(publisher)
         assert spinner.is_alive()
         probe = node.create_publisher(String, 'still_served', 10)
-        deadline = time.monotonic() + 30.0
-        while not received and time.monotonic() < deadline:  # callbacks still run after the churn
-            probe.publish(String(data='after'))
-            time.sleep(0.05)
-        assert received and received[0] == 'after'
+        assert poll_until(delivered_through(probe, received), 30.0)  # callbacks still run after the churn
+        assert received[0] == 'after'
         assert spinner.is_alive()
     finally:
         executor.shutdown()
@@ -70,11 +77,8 @@ def test_an_invalid_handle_mid_wait_is_counted_and_the_spin_goes_on(ros_env, mon
     spinner.start()
     try:
         probe = node.create_publisher(String, 'served', 10)
-        deadline = time.monotonic() + 30.0
-        while not received and time.monotonic() < deadline:
-            probe.publish(String(data='after'))
-            time.sleep(0.05)
-        assert received and received[0] == 'after'
+        assert poll_until(delivered_through(probe, received), 30.0)
+        assert received[0] == 'after'
         assert spinner.is_alive() and executor.destroyed_while_waiting == 1
     finally:
         executor.shutdown()
@@ -82,3 +86,22 @@ def test_an_invalid_handle_mid_wait_is_counted_and_the_spin_goes_on(ros_env, mon
         node.destroy_node()
         rclpy.shutdown(context=context)
     assert not spinner.is_alive()
+
+
+def test_a_handle_that_stays_invalid_ends_the_spin_instead_of_looping(ros_env, monkeypatch):
+    """A burst of InvalidHandle is no race but a broken wait set: spinning on would be a hot loop."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(ros_env['ROS_DOMAIN_ID']))
+    executor = ResilientExecutor(num_threads=2, context=context)
+
+    def spin_always_raising(self) -> None:
+        raise rclpy_implementation.InvalidHandle('Tried to use a handle that has been destroyed.')
+
+    monkeypatch.setattr(MultiThreadedExecutor, 'spin', spin_always_raising)
+    try:
+        with pytest.raises(rclpy_implementation.InvalidHandle):
+            executor.spin()
+        assert executor.destroyed_while_waiting == ResilientExecutor.RESTART_BURST
+    finally:
+        executor.shutdown()
+        rclpy.shutdown(context=context)

@@ -2,13 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The managed nodes' transitions over DDS, through their lifecycle services (as `ros2 lifecycle set` does)."""
 
-import time
-
 import pytest
 from conftest import DEMO_PACKAGE
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from splitee_ros.tools.harness import Collector, NodeProcess, node_env
+from splitee_ros.tools.harness import Collector, NodeProcess, node_env, poll_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(600)]
 
@@ -16,15 +14,6 @@ pytestmark = [pytest.mark.ros, pytest.mark.timeout(600)]
 def statuses(collector: Collector, node: str) -> list:
     with collector.lock:
         return [s for array in collector.diagnostics for s in array.status if s.hardware_id.endswith(node)]
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def test_a_failing_configure_is_reported_and_a_good_one_serves_until_deactivated(ros_env, tmp_path, runtime_cache):
@@ -44,7 +33,7 @@ def test_a_failing_configure_is_reported_and_a_good_one_serves_until_deactivated
             return any('configure failed' in s.message and 'no_such_package' in s.message
                        and s.level == DiagnosticStatus.ERROR for s in statuses(collector, 'head_node'))  # fmt: skip
 
-        reported = wait_for(failure_reported, 30)
+        reported = poll_until(failure_reported, 30)
         assert reported, head.log_tail()
 
         # A good configure loads the model but serves nothing until activate; deactivate stops serving.
@@ -53,11 +42,11 @@ def test_a_failing_configure_is_reported_and_a_good_one_serves_until_deactivated
         assert collector.lifecycle('tail_node', 'configure') == 'inactive', tail.log_tail()
         assert collector.node.count_subscribers('splitee/bottleneck') == 0
         assert collector.lifecycle('tail_node', 'activate') == 'active'
-        assert wait_for(lambda: collector.node.count_subscribers('splitee/bottleneck') == 1, 30)
+        assert poll_until(lambda: collector.node.count_subscribers('splitee/bottleneck') == 1, 30)
         assert collector.lifecycle('tail_node', 'deactivate') == 'inactive'
-        assert wait_for(lambda: collector.node.count_subscribers('splitee/bottleneck') == 0, 30)
+        assert poll_until(lambda: collector.node.count_subscribers('splitee/bottleneck') == 0, 30)
         assert collector.lifecycle('tail_node', 'activate') == 'active'  # again, after a deactivate
-        assert wait_for(lambda: collector.node.count_subscribers('splitee/bottleneck') == 1, 30)
+        assert poll_until(lambda: collector.node.count_subscribers('splitee/bottleneck') == 1, 30)
         assert collector.lifecycle('tail_node', 'deactivate') == 'inactive'
         assert collector.lifecycle('tail_node', 'cleanup') == 'unconfigured'
         assert collector.lifecycle('tail_node', 'shutdown') == 'finalized'

@@ -24,7 +24,7 @@ from splitee_ros.data.bag import IMAGE_TOPIC
 from splitee_ros.data.synth import sample_frames
 from splitee_ros.ros import qos
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
-from splitee_ros.tools.harness import Camera, Collector, NodeProcess, localhost_discovery, node_env
+from splitee_ros.tools.harness import Camera, Collector, NodeProcess, localhost_discovery, node_env, poll_until
 
 pytestmark = [pytest.mark.ros]
 DEADLINE_MS = 5000.0  # long: a frame that falls back before it did so because the edge was known dead
@@ -42,9 +42,7 @@ def test_a_reader_lifespan_drops_what_waited_longer_and_keeps_what_is_fresh(ros_
         publisher = writer.create_publisher(String, 'lifespan_check', reliable)
         reader.create_subscription(String, 'lifespan_check', lambda m: received.append(m.data),
                                    qos.with_lifespan(reliable, 0.2))  # fmt: skip
-        deadline = time.monotonic() + 60
-        while publisher.get_subscription_count() < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert poll_until(lambda: publisher.get_subscription_count() >= 1, 60.0)
         publisher.publish(String(data='stale'))
         time.sleep(0.6)  # it waits in the reader, not taken, past its lifespan
         publisher.publish(String(data='fresh'))
@@ -65,15 +63,6 @@ def endpoint_qos(collector: Collector, topic: str, publishers: bool, node: str):
         collector.node.get_publishers_info_by_topic if publishers else collector.node.get_subscriptions_info_by_topic
     )(topic)
     return next((info.qos_profile for info in infos if info.node_name == node), None)
-
-
-def wait_for(condition, timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.timeout(600)
@@ -103,7 +92,7 @@ def test_the_head_falls_back_at_once_when_its_edge_dies_and_returns_to_it(
         # The QoS on the graph: requests live as long as the deadline (and follow it), results promise liveliness.
         endpoints = (('/' + BOTTLENECK_TOPIC, True, 'head_node'), ('/' + BOTTLENECK_TOPIC, False, 'tail_node'),
                      ('/' + RESULT_TOPIC, True, 'tail_node'))  # fmt: skip
-        assert wait_for(lambda: all(endpoint_qos(collector, *endpoint) is not None for endpoint in endpoints))
+        assert poll_until(lambda: all(endpoint_qos(collector, *endpoint) is not None for endpoint in endpoints), 60.0)
         assert endpoint_qos(collector, '/' + BOTTLENECK_TOPIC, True, 'head_node').lifespan.nanoseconds == 5 * 10**9
         assert endpoint_qos(collector, '/' + BOTTLENECK_TOPIC, False, 'tail_node').lifespan.nanoseconds == 2 * 10**9
         result_writer = endpoint_qos(collector, '/' + RESULT_TOPIC, True, 'tail_node')
@@ -111,11 +100,12 @@ def test_the_head_falls_back_at_once_when_its_edge_dies_and_returns_to_it(
         assert result_writer.liveliness_lease_duration.nanoseconds == 5 * 10**8
         assert all(r.successful for r in collector.set_parameters('head_node', {'deadline_ms': 4000.0}))
         # the head replaces its writer (a lifespan is fixed at creation); the graph may list the old one a while
-        assert wait_for(
+        assert poll_until(
             lambda: any(
                 info.node_name == 'head_node' and info.qos_profile.lifespan.nanoseconds == 4 * 10**9
                 for info in collector.node.get_publishers_info_by_topic('/' + BOTTLENECK_TOPIC)
-            )
+            ),
+            60.0,
         )
 
         # The edge serves; then it is killed mid-stream (no goodbye): every frame is still answered once, those

@@ -3,7 +3,6 @@
 """Offline regression: a recorded bottleneck bag replays into the edge and reproduces its answers."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from splitee_ros.pipeline.tail import TailPipeline
 from splitee_ros.ros import qos
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.runtime.base import make_runtime
-from splitee_ros.tools.harness import Collector, NodeProcess, node_env
+from splitee_ros.tools.harness import Collector, NodeProcess, node_env, poll_until
 from splitee_ros.tools.player import PlayOptions, play
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(400)]
@@ -67,7 +66,7 @@ def test_a_recorded_bottleneck_bag_replays_into_the_edge_and_reproduces_its_answ
     try:
         options = PlayOptions(wait_for_subscribers_s=180)  # the tail subscribes once configured and active
         assert play(bag, options, node=collector.node) == FRAMES, node.log_tail()
-        assert wait_until(lambda: len(answers) == FRAMES, 120), (sorted(answers), node.log_tail())
+        assert poll_until(lambda: len(answers) == FRAMES, 120), (sorted(answers), node.log_tail())
         for stamp, envelopes in answers.items():
             assert len(envelopes) == 1, stamp  # one answer per request
             answer = decode_envelope(envelopes[0], len(ModelPackage.load(DEMO_PACKAGE).config.class_names))
@@ -79,10 +78,3 @@ def test_a_recorded_bottleneck_bag_replays_into_the_edge_and_reproduces_its_answ
     finally:
         node.stop()
         collector.close()
-
-
-def wait_until(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.1)
-    return condition()

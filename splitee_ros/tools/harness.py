@@ -49,7 +49,7 @@ def _parameter_text(value) -> str:
 
 
 def poll_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:
-    """Check `condition` every `interval_s` until it holds (True) or `timeout_s` has passed (False)."""
+    """Check `condition` every `interval_s` until it holds; return whether it held, last checked at `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
