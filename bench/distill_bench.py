@@ -66,7 +66,7 @@ def _train(method: str, teacher: str, seconds: float, out: str, cache_images: in
         after = {key: stage_options[key] for key in AFTER_KEYS} | {'rate_levels': finest}
         after['cache_images'] = cache_images or after['cache_images']
         plans = [([split], after, 16, seconds / len(splits)) for split in splits]
-    report = {'method': method, 'splits': {}, 'prepare_seconds': 0.0}
+    report = {'method': method, 'splits': {}, 'prepare_seconds': 0.0, 'options': plans[0][1]}
     for plan_splits, options, batch_size, budget in plans:
         stage = STAGES['bottleneck'](detector, {**options, 'splits': plan_splits})
         optimizer = torch.optim.AdamW(stage.param_groups(1e-3), lr=1e-3, weight_decay=0.0)
@@ -179,8 +179,9 @@ def main() -> None:
             gap = entry['gap'][split]
             rates = f'{done["items_per_cpu_hour"]:.0f} | {done["frame_equivalents_per_cpu_hour"]:.0f}'
             lines.append(f'| {method} | {split} | {rates} | {gap["map50"]:.3f} | {gap["gap_points"]:.1f} |')
+    cached = report['methods']['after']['options']['cache_images']
     lines += ['', 'Items: frames (before) or cached crops (after); a frame-equivalent is a crop times its share of '
-              'the frame. The cache is built once per split inside the budget.']  # fmt: skip
+              f'the frame. The cache ({cached} images) is built once per split inside the budget.']  # fmt: skip
     write_results(args.out / 'distill.json', report, lines)
 
 

@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -159,8 +160,8 @@ def summarize(answers: list[tuple[int, str, float]], batches: list[int], offered
     return result
 
 
-def encoded_frames(package_folder: Path, count: int) -> tuple[list[bytes], str]:
-    """Bottleneck frames of the package's operating point, and their format."""
+def encoded_frames(package_folder: Path, count: int, operating_point: str | None) -> tuple[list[bytes], str]:
+    """Bottleneck frames of `operating_point` (SPLIT/CODEC; default the package's), and its name."""
     from splitee_ros.codec.frame import encode_frame
     from splitee_ros.data.synth import sample_frames
     from splitee_ros.model.package import ModelPackage
@@ -169,6 +170,8 @@ def encoded_frames(package_folder: Path, count: int) -> tuple[list[bytes], str]:
     package = ModelPackage.load(package_folder)
     runtime = make_runtime(package_folder, 'onnxruntime', 'head', threads=2)
     split, codec_name = package.defaults.get('split', runtime.split_names[-1]), package.defaults.get('codec', 'int8')
+    if operating_point is not None:
+        split, codec_name = operating_point.split('/')
     codec = {c.name: c for c in package.codecs().values()}[codec_name]
     index = runtime.split_names.index(split)
     frames = [
@@ -197,6 +200,7 @@ def main() -> None:
     """Start a tail per configuration, replay the fleet, write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--package', type=Path, default=ROOT / 'models' / 'splitee_demo')
+    parser.add_argument('--operating-point', help="the frames' SPLIT/CODEC (default: the package's)")
     parser.add_argument('--seconds', type=float, default=15.0)
     parser.add_argument('--fps', type=float, default=10.0)
     parser.add_argument('--deadline-ms', type=float, default=250.0)
@@ -215,7 +219,7 @@ def main() -> None:
     from splitee_ros.pipeline.request import BOTTLENECK, RequestFormat
     from splitee_ros.tools.harness import NodeProcess, node_env
 
-    frames, operating_point = encoded_frames(args.package, 12)
+    frames, operating_point = encoded_frames(args.package, 12, args.operating_point)
     frame_format = RequestFormat(BOTTLENECK, (480, 640), int(args.deadline_ms), 0).text()
     most = max(args.vehicles)
     domain = 1 + os.getpid() % 200
@@ -225,7 +229,7 @@ def main() -> None:
         'deadline_ms': args.deadline_ms, 'seconds': args.seconds,
     }  # fmt: skip
     previous = args.out / 'fleet.json'
-    report: dict = {**settings, 'runs': {}}
+    report: dict = {**settings, 'command': ' '.join(['python bench/fleet_bench.py', *sys.argv[1:]]), 'runs': {}}
     if set(args.parts) != set(PARTS) and previous.exists():
         kept = json.loads(previous.read_text())
         if all(kept.get(key) == value for key, value in settings.items()):
@@ -315,7 +319,7 @@ def markdown(report: dict) -> str:
         f'# Fleet edge ({report["operating_point"]}, {report["fps"]:g} FPS per vehicle, budget '
         f'{report["deadline_ms"]:g} ms, {report["seconds"]:g} s per run)',
         '',
-        '`python bench/fleet_bench.py`',
+        f'`{report["command"]}`',
         '',
         '| run | max batch | workers | offered/s | answered/s | busy | expired | p50 ms | p99 ms | mean batch |',
         '|---|---|---|---|---|---|---|---|---|---|',

@@ -6,6 +6,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Build against this venv alone: a sourced ROS install or another checkout's env.sh would otherwise lend pip
+# its packages (taken as installed) and CMake its rosidl generators.
+unset PYTHONPATH PYTHONHOME AMENT_PREFIX_PATH CMAKE_PREFIX_PATH COLCON_PREFIX_PATH LD_LIBRARY_PATH VIRTUAL_ENV
 venv=${SPLITEE_VENV:-$root/.venv}
 python=${SPLITEE_PYTHON:-python3.11}
 interfaces=$root/test/interfaces/vision_msgs
