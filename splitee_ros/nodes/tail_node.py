@@ -233,8 +233,8 @@ class TailNode(ManagedNode):
                                           throttle_duration_sec=5.0)  # fmt: skip
                 return
         if self.scheduler.over_share(vehicle.namespace):  # busy before decoding: a flood's surplus costs no more
-            busy = Envelope(Status.BUSY, 0, Detections.empty(), (time.monotonic() - arrived) * 1e3)
-            self._answer(vehicle, msg.header, busy, {})
+            refusal = Envelope(Status.BUSY, 0, Detections.empty(), (time.monotonic() - arrived) * 1e3)
+            self._answer(vehicle, msg.header, refusal, {})
             return
         try:
             work = self._loaded().decode(msg.format, data)
