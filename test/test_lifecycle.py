@@ -2,6 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The managed nodes' transitions over DDS, through their lifecycle services (as `ros2 lifecycle set` does)."""
 
+import subprocess
+import sys
+
 import pytest
 from conftest import DEMO_PACKAGE
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -57,3 +60,66 @@ def test_a_failing_configure_is_reported_and_a_good_one_serves_until_deactivated
         for node in (head, tail):
             node.stop()
         collector.close()
+
+
+
+# A tail_node as `spin` runs it, a batch held in its worker and four requests queued, then a real SIGINT: rclpy's
+# handler shuts the context down before the node is destroyed, so nothing queued can be answered any more.
+CTRL_C = """
+import math, os, signal, sys, threading, time
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.parameter import Parameter
+from std_msgs.msg import Header
+from splitee_ros.codec.frame import encode_frame
+from splitee_ros.model.package import ModelPackage
+from splitee_ros.nodes.tail_node import Job, TailNode
+from splitee_ros.pipeline.scheduler import Request
+from splitee_ros.ros.executor import ResilientExecutor
+from splitee_ros.ros.lifecycle import autostart
+
+package_folder = sys.argv[1]
+rclpy.init()
+node = TailNode(parameter_overrides=[Parameter('model', value=package_folder), Parameter('threads', value=1),
+                                     Parameter('max_batch', value=4)])
+assert autostart(node)
+running, release = threading.Event(), threading.Event()
+run = node.pipeline.run
+def held_run(works):
+    running.set()
+    release.wait(10.0)
+    return run(works)
+node.pipeline.run = held_run
+package = ModelPackage.load(package_folder)
+index = package.split_names.index('stage2')
+codec = {c.name: c for c in package.codecs().values()}['int8']
+payload = encode_frame(np.zeros(package.wire_spec().split_shapes[index], np.float32), codec, package.model_id, index, 1)
+work = node.pipeline.decode('splitee/1;h=480;w=640;budget_ms=60000;link_ms=0', payload)
+for _ in range(8):
+    job = Job(node.vehicles['/'], Header(), work, time.monotonic())
+    node.scheduler.submit(Request('/', work.batch_key, math.inf, job))
+assert running.wait(10.0) and len(node.scheduler) == 4, len(node.scheduler)
+executor = ResilientExecutor(num_threads=2)
+executor.add_node(node)
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    executor.spin()
+except (KeyboardInterrupt, ExternalShutdownException):
+    pass
+finally:
+    release.set()
+    executor.shutdown()
+    assert not rclpy.ok()  # the handler shut the context down, as on Ctrl-C
+    node.destroy_node()
+print('queued at exit:', len(node.scheduler))
+"""
+
+
+def test_a_tail_stopped_by_ctrl_c_with_requests_queued_exits_cleanly(ros_env, runtime_cache, demo_exports):
+    """Its exit was a traceback: the queued requests' busy answers were published on the dead context."""
+    env = {**node_env(int(ros_env['ROS_DOMAIN_ID']), runtime_cache)}
+    result = subprocess.run([sys.executable, '-c', CTRL_C, DEMO_PACKAGE], env=env, capture_output=True, text=True,
+                            timeout=240)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'queued at exit: 0' in result.stdout and 'Traceback' not in result.stderr, result.stderr[-3000:]

@@ -228,7 +228,10 @@ class HeadNode(ManagedNode):
         self.get_logger().error(f'{threading.current_thread().name}: {error!r}', throttle_duration_sec=5.0)
 
     def stop(self) -> None:
-        """Unsubscribe and stop the threads; frames still waiting for the edge get their fallback now."""
+        """Unsubscribe and stop the threads; frames still waiting for the edge get their fallback now.
+
+        Not after Ctrl-C: rclpy's signal handler has shut the context down by then, and nothing can be published.
+        """
         for subscription in self._serving:
             self.destroy_subscription(subscription)
         self._serving = []
@@ -242,8 +245,10 @@ class HeadNode(ManagedNode):
             for waiting in self._waiting:
                 waiting.clear()
         self._outbox.clear()
-        for pending in self.pending.expire(math.inf):
-            self._fall_back(pending)
+        left = self.pending.expire(math.inf)
+        if self.context.ok():
+            for pending in left:
+                self._fall_back(pending)
 
     def free(self) -> None:
         """Drop the model and the publishers of results."""

@@ -136,7 +136,10 @@ class TailNode(ManagedNode):
         self.get_logger().info(f'serving {sorted(self.vehicles)}')
 
     def stop(self) -> None:
-        """Stop taking requests and the workers; what was still queued is answered busy."""
+        """Stop taking requests and the workers; what was still queued is answered busy.
+
+        Not after Ctrl-C: rclpy's signal handler has shut the context down by then, and nothing can be published.
+        """
         if self._discovery is not None:
             self.destroy_timer(self._discovery)
             self._discovery = None
@@ -146,8 +149,10 @@ class TailNode(ManagedNode):
                     self.destroy_subscription(subscription)
                 vehicle.subscriptions.clear()
         self._running = False
-        for left in self.scheduler.close():
-            self._refuse(left.item, Status.BUSY)
+        left = self.scheduler.close()
+        if self.context.ok():
+            for request in left:
+                self._refuse(request.item, Status.BUSY)
         for worker in self.workers:
             worker.join(timeout=5.0)
         with self._vehicles_lock:
