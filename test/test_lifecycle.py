@@ -62,7 +62,6 @@ def test_a_failing_configure_is_reported_and_a_good_one_serves_until_deactivated
         collector.close()
 
 
-
 # A tail_node as `spin` runs it, a batch held in its worker and four requests queued, then a real SIGINT: rclpy's
 # handler shuts the context down before the node is destroyed, so nothing queued can be answered any more.
 CTRL_C = """
