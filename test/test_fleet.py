@@ -175,7 +175,12 @@ def test_one_edge_serves_four_vehicles_and_a_second_camera(fleet, images, expect
     # it depends on this machine's stalls; the bench measures it)
     assert flood_answers and set(flood_answers) <= {Status.OK, Status.BUSY, Status.EXPIRED}, flood_answers
     served = [values for values in edge.values_of('edge', node='tail_node') if values['vehicle'] != f'/{FLOODER}']
-    assert {values['vehicle'] for values in served} == {f'/{v}' for v in CAMERAS}
+    heads = {vehicle: collector.outcomes() for vehicle, collector in vehicles.items()}
+    assert {values['vehicle'] for values in served} == {f'/{v}' for v in CAMERAS}, (
+        edge.outcomes('tail_node'),
+        heads,
+        nodes['tail_node'].log_tail(),
+    )
     for node in nodes.values():
         assert node.alive(), node.log_tail()
 
