@@ -168,7 +168,6 @@ class EdgeScheduler(Generic[Item]):
         Asked before a request is decoded: a flooding vehicle's surplus then costs the edge no decoding.
         """
         with self._changed:
-            self._heard[vehicle] = self.clock()
             held = sum(queued.vehicle == vehicle for queued in self._queue)
             if held < self._share(vehicle):
                 return False
