@@ -168,7 +168,8 @@ def main() -> None:
     lines = [
         f'# Bottleneck distillation on this CPU: {args.cpu_hours:g} CPU-hour per method',
         '',
-        f'`python bench/distill_bench.py --teacher {args.teacher} --cpu-hours {args.cpu_hours:g}`; teacher mAP@.5 '
+        f'`python bench/distill_bench.py --teacher {args.teacher} --cpu-hours {args.cpu_hours:g}'
+        f'{f" --cache-images {args.cache_images}" if args.cache_images else ""}`; teacher mAP@.5 '
         f'{report["teacher_map50"]:.3f} on {report["images"]} held-out images; codes rounded to integers.',
         '',
         '| method | split | items per CPU-hour | frame-equivalents per CPU-hour | mAP@.5 | gap (points) |',
