@@ -54,6 +54,8 @@ rm -rf "$build" && mkdir -p "$build"
   make -j"$(nproc)" install >make.log 2>&1 || { tail -n 40 make.log; exit 1; }
 )
 
-"${pip[@]}" install -q --no-deps --no-build-isolation -e "$root"
+# PEP 660 (as pip >= 23.1 does by itself): an older pip (Debian's python3.11 venv has 23.0) would run
+# `setup.py develop`, which puts the console scripts only where setup.cfg sends ament's (lib/splitee_ros).
+"${pip[@]}" install -q --no-deps --no-build-isolation --use-pep517 -e "$root"
 echo "$want" >"$stamp"
 echo "setup_env: done ($venv)"

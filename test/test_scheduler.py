@@ -129,18 +129,6 @@ def test_a_flooding_vehicle_keeps_its_share_and_cannot_push_the_others_out():
     assert len(edge) == 8 and vehicles.count('f') == 5
 
 
-def test_a_vehicle_at_its_share_is_refused_before_its_request_is_decoded():
-    edge, _ = scheduler(max_batch=2, queue_capacity=8)
-    for index in range(8):  # alone, f may hold the whole queue
-        assert not edge.over_share('f')
-        assert edge.submit(request('f', math.inf, item=index)).busy == []
-    assert edge.over_share('f') and edge.counts['busy'] == 1
-    assert not edge.over_share('g')  # a second vehicle has room: f's latest request will make it
-    edge.submit(request('g', math.inf))
-    assert edge.over_share('f')  # f holds 7 of 8, over its share of 4
-    assert len(edge) == 8 and edge.counts['busy'] == 3  # f's request displaced by g, and f's second refusal
-
-
 def test_fair_share_holds_under_a_sustained_flood():
     """One vehicle at 10x the others' rate saturates the edge: the others are all served in time, it is busy."""
     edge, clock = scheduler(max_batch=4, queue_capacity=16, max_queue_delay_s=0.002)

@@ -9,8 +9,7 @@ Vehicles are named by the `vehicles` parameter (namespaces; '' is the edge's own
 with `discover_vehicles` also taken on as their bottleneck topics appear. A depot's edge knows its fleet, so
 the list is the default: discovery would serve anyone on the DDS domain.
 
-Threads: the DDS callbacks (one callback group per vehicle) answer busy at once for a vehicle that holds its
-share of the queue (before decoding: sequence 0), decode each other request strictly and submit it to
+Threads: the DDS callbacks (one callback group per vehicle) decode each request strictly and submit it to
 the scheduler (`pipeline.scheduler`: earliest deadline first, fair share, busy at once when it cannot finish
 in time); `workers` inference threads take batches of up to `max_batch` requests for the same graph and run
 them. Malformed messages are answered as rejected, with the reason, and counted; the node keeps serving. It
@@ -237,10 +236,6 @@ class TailNode(ManagedNode):
                 self.get_logger().warning(f'unauthenticated request on {vehicle.namespace}: {error}',
                                           throttle_duration_sec=5.0)  # fmt: skip
                 return
-        if self.scheduler.over_share(vehicle.namespace):  # busy before decoding: a flood's surplus costs no more
-            refusal = Envelope(Status.BUSY, 0, Detections.empty(), (time.monotonic() - arrived) * 1e3)
-            self._answer(vehicle, msg.header, refusal, {})
-            return
         try:
             work = self._loaded().decode(msg.format, data)
         except Exception as error:  # a malformed message (RejectedError) or a failure on it: answer, count, serve on

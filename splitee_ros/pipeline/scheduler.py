@@ -11,8 +11,7 @@ less the network time the vehicle measured: there are no cross-machine clocks). 
   back now rather than at its deadline.
   Each vehicle holds at most its fair share of the queue (`queue_capacity` over the vehicles with requests
   waiting, at least one batch); a full queue makes room for a vehicle under its share by refusing the
-  latest-deadline request of the vehicle that holds the most. The edge asks `over_share` before it decodes
-  a request, so that a flooding vehicle's surplus is refused for the price of a lookup.
+  latest-deadline request of the vehicle that holds the most.
 - **Order.** Fair queueing across vehicles (start-time fair queueing, one unit per request), earliest
   deadline first among requests of the same round: a request's tag is one more than its vehicle's last
   queued tag, or than the tag now in service when its vehicle had nothing queued; the queue runs by tag,
@@ -161,18 +160,6 @@ class EdgeScheduler(Generic[Item]):
             self.counts['accepted'] += 1
             self._changed.notify_all()
             return refused
-
-    def over_share(self, vehicle: str) -> bool:
-        """Whether `vehicle` holds its fair share of the queue, so that its next request is busy (counted so).
-
-        Asked before a request is decoded: a flooding vehicle's surplus then costs the edge no decoding.
-        """
-        with self._changed:
-            held = sum(queued.vehicle == vehicle for queued in self._queue)
-            if held < self._share(vehicle):
-                return False
-            self.counts['busy'] += 1
-            return True
 
     def take(self, timeout: float) -> Batch[Item]:
         """The next batch to run, and the requests that expired meanwhile (both empty after `timeout` s)."""
