@@ -90,3 +90,22 @@ def test_a_worker_loop_that_raises_is_reported_and_runs_again():
     worker.join(5.0)
     assert not worker.is_alive() and runs == [0, 1, 2]  # ended by returning, after two restarts
     assert [str(error) for error in errors] == ['defect 1', 'defect 2']
+
+
+def test_a_worker_error_is_counted_and_logged_unless_the_context_is_shut_down():
+    """After Ctrl-C a publish in flight fails only because the context is gone: nothing to count or log."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from splitee_ros.ros.threads import report_worker_error
+
+    logged: list[str] = []
+    logger = SimpleNamespace(error=lambda message, **_: logged.append(message))
+    context_ok = [True]
+    node = SimpleNamespace(context=SimpleNamespace(ok=lambda: context_ok[0]), get_logger=lambda: logger)
+    counts: Counter[str] = Counter()
+    report_worker_error(node, counts, RuntimeError('a defect'))
+    assert counts['thread_errors'] == 1 and len(logged) == 1 and 'a defect' in logged[0]
+    context_ok[0] = False
+    report_worker_error(node, counts, RuntimeError("publisher's context is invalid"))
+    assert counts['thread_errors'] == 1 and len(logged) == 1

@@ -105,3 +105,31 @@ def test_a_handle_that_stays_invalid_ends_the_spin_instead_of_looping(ros_env, m
     finally:
         executor.shutdown()
         rclpy.shutdown(context=context)
+
+
+def test_races_spread_wider_than_the_burst_window_keep_spinning(ros_env, monkeypatch):
+    """A burst is counted in time, not in total: as many races as a burst, spread out, are each just a race."""
+    from types import SimpleNamespace
+
+    from splitee_ros.ros import executor as executor_module
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(ros_env['ROS_DOMAIN_ID']))
+    executor = ResilientExecutor(num_threads=2, context=context)
+    clock = [0.0]
+    monkeypatch.setattr(executor_module, 'time', SimpleNamespace(monotonic=lambda: clock[0]))
+    races = 3 * ResilientExecutor.RESTART_BURST
+    spacing_s = 1.5 * ResilientExecutor.RESTART_WINDOW_S / ResilientExecutor.RESTART_BURST
+
+    def spin_raising_then_ending(self) -> None:  # a race every `spacing_s`, then a shutdown ends the spin
+        if executor.destroyed_while_waiting < races:
+            clock[0] += spacing_s
+            raise rclpy_implementation.InvalidHandle('Tried to use a handle that has been destroyed.')
+
+    monkeypatch.setattr(MultiThreadedExecutor, 'spin', spin_raising_then_ending)
+    try:
+        executor.spin()  # returns: no burst
+        assert executor.destroyed_while_waiting == races
+    finally:
+        executor.shutdown()
+        rclpy.shutdown(context=context)

@@ -99,6 +99,7 @@ for _ in range(8):
     job = Job(node.vehicles['/'], Header(), work, time.monotonic())
     node.scheduler.submit(Request('/', work.batch_key, math.inf, job))
 assert running.wait(10.0) and len(node.scheduler) == 4, len(node.scheduler)
+print('queued at interrupt:', len(node.scheduler), flush=True)
 executor = ResilientExecutor(num_threads=2)
 executor.add_node(node)
 threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
@@ -115,10 +116,63 @@ print('queued at exit:', len(node.scheduler))
 """
 
 
-def test_a_tail_stopped_by_ctrl_c_with_requests_queued_exits_cleanly(ros_env, runtime_cache, demo_exports):
-    """Its exit was a traceback: the queued requests' busy answers were published on the dead context."""
+# A head_node as `spin` runs it, in split mode with a frame waiting for an edge that never answers (none runs,
+# and the deadline is far off), then a real SIGINT: its fallback cannot be published on the dead context.
+HEAD_CTRL_C = """
+import os, signal, sys, threading
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from splitee_ros.nodes.head_node import HeadNode
+from splitee_ros.ros import qos
+from splitee_ros.ros.executor import ResilientExecutor
+from splitee_ros.ros.lifecycle import autostart
+
+rclpy.init()
+node = HeadNode(parameter_overrides=[Parameter('model', value=sys.argv[1]), Parameter('threads', value=1),
+                                     Parameter('mode', value='split'), Parameter('exits_enabled', value=False),
+                                     Parameter('exit_check_share', value=0.0), Parameter('deadline_ms', value=10000.0)])
+assert autostart(node)
+camera = rclpy.create_node('camera')
+image = Image(height=480, width=640, encoding='rgb8', step=640 * 3,
+              data=np.random.default_rng(0).integers(0, 255, 480 * 640 * 3, np.uint8).tobytes())
+camera_pub = camera.create_publisher(Image, 'image', qos.IMAGE)
+executor = ResilientExecutor(num_threads=2)
+executor.add_node(node)
+executor.add_node(camera)
+def camera_until_a_frame_waits():
+    for _ in range(600):  # at most 60 s
+        if len(node.pending):
+            print('waiting at interrupt:', len(node.pending), flush=True)
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        camera_pub.publish(image)
+        threading.Event().wait(0.1)
+threading.Thread(target=camera_until_a_frame_waits, daemon=True).start()
+try:
+    executor.spin()
+except (KeyboardInterrupt, ExternalShutdownException):
+    pass
+finally:
+    executor.shutdown()
+    assert not rclpy.ok()  # the handler shut the context down, as on Ctrl-C
+    node.destroy_node()
+print('waiting at exit:', len(node.pending))
+"""
+
+
+@pytest.mark.parametrize(
+    ('script', 'held'),
+    [pytest.param(CTRL_C, 'queued', id='tail'), pytest.param(HEAD_CTRL_C, 'waiting', id='head')],
+)
+def test_a_node_stopped_by_ctrl_c_with_work_in_hand_exits_cleanly(script, held, ros_env, runtime_cache, demo_exports):
+    """Its exit was a traceback: the answers owed (the tail's busy, the head's fallbacks) went to the dead context."""
     env = {**node_env(int(ros_env['ROS_DOMAIN_ID']), runtime_cache)}
-    result = subprocess.run([sys.executable, '-c', CTRL_C, DEMO_PACKAGE], env=env, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, '-c', script, DEMO_PACKAGE], env=env, capture_output=True, text=True,
                             timeout=240)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'queued at exit: 0' in result.stdout and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert f'{held} at interrupt:' in result.stdout, result.stdout  # it held work when interrupted
+    assert f'{held} at exit: 0' in result.stdout, result.stdout
+    assert 'Traceback' not in result.stderr and '[ERROR]' not in result.stderr, result.stderr[-3000:]

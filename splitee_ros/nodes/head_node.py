@@ -81,7 +81,7 @@ from splitee_ros.ros.params import (
 )
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
-from splitee_ros.ros.threads import named_thread
+from splitee_ros.ros.threads import named_thread, report_worker_error
 
 SWITCH_INTERVAL_S = 0.001  # a thread that waits for the interpreter waits at most this long (Python's: 5 ms)
 # an exit's check waits this long for the edge: nothing waits on it, and with its frame's deadline the edge
@@ -215,17 +215,12 @@ class HeadNode(ManagedNode):
         self.edges = LiveEdges()  # until this subscription hears of the edges' liveliness
         self._running = True
         self._threads = [
-            named_thread(loop, name, self._thread_failed)
+            named_thread(loop, name, functools.partial(report_worker_error, self, self.pending.counts))
             for loop, name in ((self._deadline_loop, 'head-deadlines'), (self._inference_loop, 'head-inference'),
                                (self._send_loop, 'head-sender'))
         ]  # fmt: skip
         for thread in self._threads:
             thread.start()
-
-    def _thread_failed(self, error: Exception) -> None:
-        """A worker loop raised (a defect): counted and logged, and the loop goes on."""
-        self.pending.counts['thread_errors'] += 1
-        self.get_logger().error(f'{threading.current_thread().name}: {error!r}', throttle_duration_sec=5.0)
 
     def stop(self) -> None:
         """Unsubscribe and stop the threads; frames still waiting for the edge get their fallback now.

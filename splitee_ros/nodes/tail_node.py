@@ -49,7 +49,7 @@ from splitee_ros.ros.parameter_table import TAIL
 from splitee_ros.ros.params import declare_table, load_authenticator, load_model, refresh_keys
 from splitee_ros.ros.qos import BOTTLENECK_TOPIC, PROBE_ECHO_BYTES, PROBE_REPLY_TOPIC, PROBE_TOPIC, RESULT_TOPIC
 from splitee_ros.ros.telemetry import RecentProblems, frame_key, frame_status, health
-from splitee_ros.ros.threads import named_thread
+from splitee_ros.ros.threads import named_thread, report_worker_error
 
 
 @dataclass
@@ -128,7 +128,8 @@ class TailNode(ManagedNode):
             self._serve(self._absolute(namespace))
         if self.values['discover_vehicles']:
             self._discovery = self.create_timer(1.0, self._discover, callback_group=MutuallyExclusiveCallbackGroup())
-        self.workers = [named_thread(self._work_loop, f'tail-worker-{index}', self._thread_failed)
+        failed = functools.partial(report_worker_error, self, self.counts)
+        self.workers = [named_thread(self._work_loop, f'tail-worker-{index}', failed)
                         for index in range(self.settings.workers)]  # fmt: skip
         for worker in self.workers:
             worker.start()
@@ -260,11 +261,6 @@ class TailNode(ManagedNode):
                 self._refuse(expired.item, Status.EXPIRED)
             if batch.requests:
                 self._run(batch)
-
-    def _thread_failed(self, error: Exception) -> None:
-        """A worker loop raised (a defect): counted and logged, and the worker goes on."""
-        self.counts['thread_errors'] += 1
-        self.get_logger().error(f'{threading.current_thread().name}: {error!r}', throttle_duration_sec=5.0)
 
     def _run(self, batch: Batch[Job]) -> None:
         jobs = [request.item for request in batch.requests]

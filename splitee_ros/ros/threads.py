@@ -13,7 +13,8 @@ import ctypes.util
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 PR_SET_NAME = 15  # prctl(2): the calling thread's name, at most 15 bytes
 OS_NAME_BYTES = 15
@@ -52,3 +53,15 @@ def named_thread(
                 time.sleep(RESTART_PAUSE_S)  # a loop that fails at once must not spin
 
     return threading.Thread(target=run, name=name, daemon=True)
+
+
+def report_worker_error(node: Any, counts: MutableMapping[str, int], error: Exception) -> None:
+    """A node's worker loop raised (a defect): counted as `thread_errors` and logged, and the loop goes on.
+
+    Not once the node's context is shut down (Ctrl-C, before the node is stopped): then a publish in flight
+    fails for that reason alone, nothing can be reported, and stopping the node ends its loops.
+    """
+    if not node.context.ok():
+        return
+    counts['thread_errors'] += 1
+    node.get_logger().error(f'{threading.current_thread().name}: {error!r}', throttle_duration_sec=5.0)
