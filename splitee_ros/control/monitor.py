@@ -17,8 +17,6 @@
   their agreement with the edge's answer, against what the profile's evaluation expects at that threshold,
   scales what the policy counts an exit's answer worth (`exit_scale`), so that it does not trust a synthetic
   evaluation blindly (the teacher is weakest at night).
-- **Hits.** Each frame's record tells the policy whether the frame had an answer by its deadline (its
-  intended one, or an exit's fallback) or none (an image's fallback, a frame dropped), for its hit-rate debt.
 - **Decisions** are due every `decision_period_s`, and at once when the estimator detects a change; none is
   made before the link is measured (`FIRST_DECISION_SAMPLES` goodput samples; the node also waits for the
   head to be ready).
@@ -40,7 +38,6 @@ from splitee_ros.control.profile import LEVELS
 from splitee_ros.errors import SpliteeError
 
 SENT_OUTCOMES = ('edge', 'late', 'fallback', 'exit_check')  # head outcomes of frames sent to the edge
-ANSWERED = ('edge', 'exit', 'local')  # head outcomes that are a frame's intended answer by its deadline
 NUMBERS = ('bytes', 'agreement', 'exit_threshold')  # the telemetry values read as numbers, besides every `*_ms`
 EXIT_CHECKS = 50  # the edge's checks of exits kept per split
 LEAST_CHECKS = 10  # checks before they correct the profile
@@ -198,9 +195,6 @@ class LinkMonitor:
         """
         check_telemetry(values)
         self.head_stats.add(now, outcome, values)
-        hit = self._hit(outcome, values)
-        if hit is not None:
-            self.policy.observe(hit)
         vehicle = self.model.vehicle
         if values.get('mode') == 'split' and values.get('split') in vehicle.head_ms and 'head_ms' in values:
             self.vehicle_scale.add(float(values['head_ms']), vehicle.head_ms[values['split']])
@@ -224,21 +218,6 @@ class LinkMonitor:
                 vehicle_ms = sum(float(values.get(k, 0.0)) for k in ('head_ms', 'encode_ms'))
                 waited_ms = float(values['latency_ms']) - vehicle_ms - self._typical_edge_ms()
                 self.link.add_unanswered(now, size, waited_ms / 1e3)
-
-    def _hit(self, outcome: str, values: dict[str, str]) -> bool | None:
-        """Whether a frame's record is an answer by its deadline.
-
-        None where the record is not a frame's end: a late answer after its fallback, an exit's check, an input
-        rejected before it was a frame.
-        """
-        if outcome in ANSWERED:
-            return True
-        if outcome == 'dropped':
-            return False
-        if outcome == 'fallback':  # a split's fallback is its exit's answer, where the split has an exit
-            exit_alone = self.model.accuracy.exit_alone
-            return values.get('mode') == 'split' and exit_alone.get(values.get('split', ''), 0.0) > 0.0
-        return None
 
     def _typical_edge_ms(self) -> float:
         head = self.head_stats.summary()

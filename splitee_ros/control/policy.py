@@ -1,23 +1,15 @@
 # Copyright 2026 splitee_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""The adaptation policy: the most on-time accuracy, with the hit-rate target kept over the run, and hysteresis.
+"""The adaptation policy: the most on-time accuracy among the choices that answer in time, with hysteresis.
 
 Objectives: `accuracy` (the highest expected on-time mAP@.5, see `latency.py`: a late answer counts at its
-fallback, so a choice that cannot answer in time at all, such as the whole model on a slow vehicle, is worth
-nothing) and `bandwidth` (fewest uplink bytes among the choices whose P(an answer by the deadline) reaches the
-target and that also reach `accuracy_floor`).
+fallback) among the choices whose P(an answer by the deadline) reaches the target, and `bandwidth` (fewest
+uplink bytes among those that also reach `accuracy_floor`). The target keeps out what cannot answer in time at
+all (the whole model on a slow vehicle, a head slower than the deadline); the trade between the edge's answer
+and the fallback is the accuracy's. When nothing reaches the target, the most on-time accuracy.
 
-The hit-rate target is a figure of the run, not of each decision: requiring it of every decision's forecast
-kept out, on a volatile link, every choice whose answers are worth having whenever the link's spread had a
-bad tail, and answered on time with exits alone (on the cellular trace, 2.6 points below the best static
-choice, which met the target 92% of the time; the adaptive run met it 98%). So, for `accuracy`, the policy
-maximises on-time accuracy plus `hit_debt` times P(hit), where `hit_debt` is a virtual queue of the hits the
-run owes (Neely's drift-plus-penalty): each frame the head reports moves it by `hit_debt_step` times (target -
-hit), never below 0 nor above `MAX_HIT_DEBT`. While the run meets its target the debt is 0 and the most on-time
-accuracy wins; misses beyond the target raise it until a more punctual choice does.
-
-The current choice is kept while it is within `urgent_gain` of the best (and, while the run owes hits, nearly
-meets the target: `hit_margin`), for at least `min_dwell_s`, and until another is better by `hysteresis` on
+The current choice is kept while it still nearly meets the target (`hit_margin`) and is within `urgent_gain`
+of the best, for at least `min_dwell_s`, and until another is better by `hysteresis` on
 `improve_confirmations` decisions in a row (a noisy estimate that favours another choice once is no reason to
 move); a person's setting is held for `manual_hold_s`. A current choice that falls behind is left at once
 when it is far off (it answers less than `leave_at_once` of the frames, or is worth less than that share of
@@ -34,7 +26,6 @@ from dataclasses import dataclass, field
 from splitee_ros.control.latency import MODES, Choice, LatencyModel, LinkState, Prediction
 
 OBJECTIVES = ('accuracy', 'bandwidth')
-MAX_HIT_DEBT = 1.0  # at most, a unit of P(hit) is worth a unit of mAP@.5
 
 
 @dataclass(frozen=True)
@@ -54,7 +45,6 @@ class PolicySettings:
     leave_at_once: float = 0.5
     confirmations: int = 2
     settle_s: float = 10.0
-    hit_debt_step: float = 0.02  # how far one frame's hit or miss moves the hit-rate debt (times target - hit)
     modes: tuple[str, ...] = MODES
 
     def __post_init__(self) -> None:
@@ -63,8 +53,6 @@ class PolicySettings:
             raise ValueError(f'objective must be one of {list(OBJECTIVES)}, not {self.objective!r}')
         if not 0.0 < self.target <= 1.0:
             raise ValueError(f'target must be in (0, 1], not {self.target}')
-        if not 0.0 <= self.hit_debt_step <= MAX_HIT_DEBT:
-            raise ValueError(f'hit_debt_step must be in [0, {MAX_HIT_DEBT}], not {self.hit_debt_step}')
         if not self.modes or set(self.modes) - set(MODES):
             raise ValueError(f'modes must be a non-empty subset of {list(MODES)}, not {list(self.modes)}')
 
@@ -117,16 +105,10 @@ class Policy:
     better_streak: int = 0  # decisions in a row on which another choice was better by the hysteresis
     started_at: float | None = None
     changes: int = 0  # since `start`
-    hit_debt: float = 0.0  # the hits the run owes its target (a virtual queue; see the module's docstring)
 
     def start(self, choice: Choice, now: float) -> None:
         """The head runs `choice` as launched: decide from it (no change yet)."""
         self.current, self.changed_at, self.started_at, self.changes = choice, now, now, 0
-
-    def observe(self, hit: bool) -> None:
-        """A frame had an answer by its deadline (the intended one or an exit's fallback), or had none."""
-        settings = self.settings
-        self.hit_debt = min(max(0.0, self.hit_debt + settings.hit_debt_step * (settings.target - hit)), MAX_HIT_DEBT)
 
     def override(self, choice: Choice, now: float) -> None:
         """A person set `choice` by hand: hold it for `manual_hold_s`."""
@@ -165,8 +147,8 @@ class Policy:
         if now < self.manual_until:
             return decision(current, f'set by hand, held until {self.manual_until - now:.0f} s from now')
         other = best.choice != current.choice
-        misses = other and current.hit_probability < settings.target - settings.hit_margin and self._owes_hits()
-        gap = self._value(best) - self._value(current) if other else 0.0
+        misses = other and current.hit_probability < settings.target - settings.hit_margin
+        gap = best.accuracy - current.accuracy if other else 0.0
         dwelling = now - self.changed_at < settings.min_dwell_s
         urgent = misses or (dwelling and gap > settings.urgent_gain)  # worth leaving before the dwell is over
         self.shortfalls = self.shortfalls + 1 if urgent else 0
@@ -174,7 +156,7 @@ class Policy:
         far_off = other and (current.hit_probability < settings.leave_at_once
                              or current.accuracy < settings.leave_at_once * best.accuracy)  # fmt: skip
         why = (f'current P(hit) {current.hit_probability:.3f} is below the target {settings.target}' if misses
-               else f'current on-time mAP@.5 {current.accuracy:.3f} is worth {gap:.3f} less than the best')  # fmt: skip
+               else f'current on-time mAP@.5 {current.accuracy:.3f} is {gap:.3f} below the best')  # fmt: skip
         if far_off or (urgent and self.shortfalls >= settings.confirmations and not self._settling(now)):
             return self._switch(decision(best, f'{why}; {reason}'))
         if urgent:
@@ -188,7 +170,7 @@ class Policy:
             return self._switch(decision(best, reason))
         if self.better_streak:
             return decision(current, f'{best.choice.label} is better: confirming ({self.better_streak})')
-        return decision(current, 'nothing better by the hysteresis margin')
+        return decision(current, 'still meets the target; nothing better by the hysteresis margin')
 
     def _settling(self, now: float) -> bool:
         """In the first `settle_s` after start, once a change has been made."""
@@ -202,33 +184,22 @@ class Policy:
 
     def _best(self, feasible: Sequence[Prediction], predictions: Sequence[Prediction]) -> tuple[Prediction, str]:
         settings = self.settings
-        if settings.objective == 'accuracy':
-            best = max(predictions, key=lambda p: (self._value(p), -p.bytes_per_frame))
-            if self._owes_hits():
-                return best, f'the most on-time accuracy, owing the target {self.hit_debt:.2f} (P(hit) weighed in)'
-            return best, 'the most on-time accuracy (the run meets its target)'
         if not feasible:
             best = max(predictions, key=lambda p: (p.accuracy, p.hit_probability))
             return best, (f'no choice meets P(hit) >= {settings.target} at {settings.deadline_ms:g} ms: '
                           'the most on-time accuracy')  # fmt: skip
-        enough = [p for p in feasible if p.accuracy >= settings.accuracy_floor]
-        if enough:
-            best = min(enough, key=lambda p: (p.bytes_per_frame, -p.accuracy))
-            return best, f'fewest bytes with mAP@.5 >= {settings.accuracy_floor:g} that meets the target'
+        if settings.objective == 'bandwidth':
+            enough = [p for p in feasible if p.accuracy >= settings.accuracy_floor]
+            if enough:
+                best = min(enough, key=lambda p: (p.bytes_per_frame, -p.accuracy))
+                return best, f'fewest bytes with mAP@.5 >= {settings.accuracy_floor:g} that meets the target'
+            best = max(feasible, key=lambda p: (p.accuracy, -p.bytes_per_frame))
+            return best, f'nothing reaches mAP@.5 {settings.accuracy_floor:g}: the most accurate that meets the target'
         best = max(feasible, key=lambda p: (p.accuracy, -p.bytes_per_frame))
-        return best, f'nothing reaches mAP@.5 {settings.accuracy_floor:g}: the most accurate that meets the target'
-
-    def _owes_hits(self) -> bool:
-        return self.settings.objective == 'accuracy' and self.hit_debt > 0.0
-
-    def _value(self, prediction: Prediction) -> float:
-        """What the objective maximises: on-time accuracy, plus P(hit) at the hit-rate debt (`accuracy`)."""
-        if self.settings.objective == 'bandwidth':
-            return prediction.accuracy
-        return prediction.accuracy + self.hit_debt * prediction.hit_probability
+        return best, 'the most accurate choice that meets the target'
 
     def _better(self, best: Prediction, current: Prediction) -> bool:
         settings = self.settings
         if settings.objective == 'bandwidth' and current.accuracy >= settings.accuracy_floor:
             return best.bytes_per_frame < (1.0 - settings.hysteresis) * current.bytes_per_frame
-        return self._value(best) > self._value(current) + settings.hysteresis
+        return best.accuracy > current.accuracy + settings.hysteresis

@@ -308,7 +308,6 @@ class MonitorNode(Node):
             'latency_p95_ms': p.latency_p95_ms,
             'map50': p.accuracy,
             'bytes_per_frame': p.bytes_per_frame,
-            'hit_debt': round(self.policy.hit_debt, 4),
             **decision.choice.parameters(),
         }
         meets = p.hit_probability >= self.policy.settings.target

@@ -150,8 +150,7 @@ MONITOR = (
         'deadline_ms', _policy.deadline_ms, "the head's deadline", value_range=(1.0, 10000.0), setting='deadline_ms'
     ),
     ParameterSpec(
-        'target', _policy.target, "the run's share of frames with an answer by the deadline", value_range=(0.01, 1.0),
-        setting='target',
+        'target', _policy.target, 'required P(an answer by the deadline)', value_range=(0.01, 1.0), setting='target'
     ),
     ParameterSpec('objective', _policy.objective, 'accuracy or bandwidth', choices=OBJECTIVES, setting='objective'),
     ParameterSpec(
@@ -163,12 +162,8 @@ MONITOR = (
         value_range=(0.0, 1.0), setting='hysteresis',
     ),
     ParameterSpec(
-        'hit_margin', _policy.hit_margin, 'while the run owes hits, keep the current choice down to target - this',
-        value_range=(0.0, 1.0), setting='hit_margin',
-    ),
-    ParameterSpec(
-        'hit_debt_step', _policy.hit_debt_step, 'how far each frame moves the hits the run owes its target (times '
-        'target - hit; 0: the most on-time accuracy alone)', value_range=(0.0, 1.0), setting='hit_debt_step',
+        'hit_margin', _policy.hit_margin, 'keep the current choice down to target - this', value_range=(0.0, 1.0),
+        setting='hit_margin',
     ),
     ParameterSpec(
         'min_dwell_s', _policy.min_dwell_s, 'least time between changes', value_range=(0.0, 600.0),
