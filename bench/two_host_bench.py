@@ -375,7 +375,8 @@ def main() -> None:
     report: dict[str, object] = {
         'package': str(args.package), 'model_id': package.model_id.hex(), 'seconds': args.seconds, 'fps': args.fps,
         'deadline_ms': args.deadline_ms, 'target': args.target, 'profile': args.profile, 'vehicle_profile': vehicle,
-        'vehicle_cpus': args.vehicle_cpus, 'measure_profiles': args.measure_profiles, 'launched': launched.label,
+        'vehicle_cpus': args.vehicle_cpus, 'measure_profiles': args.measure_profiles, 'statics': args.statics,
+        'launched': launched.label,
         'late_budget_ms': LATE_BUDGET_MS, 'traces': {},
     }  # fmt: skip
     for trace in traces(args.traces, args.seconds):
@@ -541,6 +542,7 @@ def _flags(report: dict) -> str:
     """The command-line flags that made `report`, where they differ from the defaults."""
     flags = [f' --vehicle-cpus {report["vehicle_cpus"]:g}'] if report.get('vehicle_cpus') else []
     flags += [' --measure-profiles'] if report.get('measure_profiles') else []
+    flags += [f' --statics {report["statics"]}'] if report.get('statics', 3) != 3 else []
     changed = [key for key, value in RUN_DEFAULTS.items() if report.get(key, value) != value]  # older: no seconds
     flags += [f' --{key.replace("_", "-")} {report[key]:g}' for key in changed]
     return ''.join(flags)
