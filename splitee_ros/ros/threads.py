@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Protocol
 
 PR_SET_NAME = 15  # prctl(2): the calling thread's name, at most 15 bytes
 OS_NAME_BYTES = 15
@@ -55,7 +55,28 @@ def named_thread(
     return threading.Thread(target=run, name=name, daemon=True)
 
 
-def report_worker_error(node: Any, counts: MutableMapping[str, int], error: Exception) -> None:
+class _Context(Protocol):
+    def ok(self) -> bool: ...
+
+
+class _Logger(Protocol):
+    def error(self, message: str, *, throttle_duration_sec: float = ...) -> object: ...
+
+
+class WorkerOwner(Protocol):
+    """What `report_worker_error` uses of a node: an rclpy Node, or a test's stand-in."""
+
+    @property
+    def context(self) -> _Context:
+        """The node's rclpy context: shut down by Ctrl-C before the node stops."""
+        ...
+
+    def get_logger(self) -> _Logger:
+        """The node's logger."""
+        ...
+
+
+def report_worker_error(node: WorkerOwner, counts: MutableMapping[str, int], error: Exception) -> None:
     """A node's worker loop raised (a defect): counted as `thread_errors` and logged, and the loop goes on.
 
     Not once the node's context is shut down (Ctrl-C, before the node is stopped): then a publish in flight
