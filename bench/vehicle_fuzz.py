@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from results_file import memory_line, write_results
@@ -25,6 +26,11 @@ from results_file import memory_line, write_results
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / 'test'))
+
+
+def _progress(phase: str) -> None:
+    """A long run says where it is (a stalled phase is told from a slow one by its last line)."""
+    print(f'{time.strftime("%H:%M:%S")} {phase}', file=sys.stderr, flush=True)
 
 
 def main() -> None:
@@ -54,14 +60,20 @@ def main() -> None:
         try:
             if not collector.wait_until_active(['tail_node', 'head_node'], 300):
                 raise SystemExit('the nodes did not come up:\n' + nodes['head_node'].log_tail())
+            _progress(
+                f'images and results: {args.messages} messages at {args.rate:g} Hz, '
+                f'about {args.messages / args.rate / 60:.0f} min'
+            )
             class_count = len(ModelPackage.load(ROOT / 'models' / 'splitee_demo').config.class_names)
             head = fuzz_head(collector, nodes['head_node'].process.pid, sample_frames(8, seed=31), class_count,
                              args.messages, seed=2026, rate_hz=args.rate)  # fmt: skip
             head_counts = collector.wait_for_health('head_node', lambda v: False, timeout_s=3.0)
+            _progress(f'probe replies: {args.probes} at 200 Hz')
             probes = fuzz_probe_replies(collector, args.probes, seed=2027, rate_hz=200.0)
             link = collector.wait_for_health('monitor_node', lambda v: False, timeout_s=3.0, status='splitee: link')
             parameters: dict[str, dict[str, object]] = {}
             for node in ('head_node', 'tail_node', 'monitor_node'):
+                _progress(f'parameters of {node}: {args.parameter_rounds} rounds')
                 totals: dict[str, object] = {'attempts': 0, 'refused': 0, 'accepted': 0, 'accepted_values': []}
                 for _ in range(args.parameter_rounds):
                     outcome = fuzz_parameters(collector, node, TABLES[node])

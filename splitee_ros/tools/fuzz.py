@@ -25,6 +25,7 @@ import numpy as np
 from splitee_ros.codec.frame import CRC_OFFSET, HEADER, frame_crc
 
 _PARAMS_COUNT_OFFSET, _RANK_OFFSET, _LENGTH_OFFSET = 18, 17, 24
+SETTLE_WAIT_S = 60.0  # after the last message: the head's queue is bounded, its frames end by their deadlines
 EXTREME_PARAMETERS = (np.nan, np.inf, -np.inf, 0.0, -1.0, 1e38, -1e38, 1e-38)
 
 
@@ -413,7 +414,7 @@ def fuzz_head(
                 publish_result('never sent' if choice != 4 else 'huge, never sent', never,
                                last.data.tobytes() if choice != 4 and last is not None else huge)  # fmt: skip
         time.sleep(max(0.0, started + (index + 1) / rate_hz - time.monotonic()))
-    collector.wait_for_results(valid_keys, 60 + messages / 20)
+    collector.wait_for_settled(valid_keys, SETTLE_WAIT_S)
     time.sleep(2.0)
     report.seconds = time.monotonic() - started
     report.rss_mb.append(rss_mb(head_pid))
