@@ -14,7 +14,8 @@ import yaml
 from conftest import DEMO_PACKAGE
 
 from splitee_ros.control.latency import Choice, ComputeScale, LatencyModel, LinkState, choice_from_parameters
-from splitee_ros.control.link import LinkEstimator
+from splitee_ros.control.link import LinkEstimator, StageStats
+from splitee_ros.control.monitor import ANSWER_OUTCOMES
 from splitee_ros.control.policy import Policy, PolicySettings
 from splitee_ros.control.profile import (
     AccuracyProfile,
@@ -179,6 +180,47 @@ def test_a_drop_switches_at_once_despite_the_dwell_time_and_recovery_waits_for_i
     assert not policy.decide(5.0, LinkState(2.0, 100.0)).changed  # dwell
     back = [now for now in np.arange(11.0, 20.0, 0.5) if policy.decide(float(now), LinkState(2.0, 100.0)).changed]
     assert back == [13.5] and policy.current == rich  # after the dwell, better on six decisions in a row
+
+
+def test_a_choice_whose_frames_overfill_the_uplink_is_left_though_every_choice_falls_back():
+    """Each frame alone is late on a slow link whatever the code, so every choice is worth its fallback: ties.
+
+    10 KB codes at 5 FPS take 133% of 0.3 Mbit/s, and their queue grows without end: a tie is no reason to keep
+    them (two-host run: 15 KB codes kept for the whole 0.6 Mbit/s phase, every frame a fallback).
+    """
+    profile = make_profile()
+    never = (ExitPoint(1.0, 0.0, 0.60),)  # no exits: the splits' choices differ only in their codes
+    profile = replace(profile, accuracy=replace(profile.accuracy, exit_curves={'a': never, 'b': never}))
+    device = profile.device('cpu')
+    latency = LatencyModel(profile, device, device)
+    slow, big = LinkState(rtt_ms=5.0, goodput_mbps=0.3), Choice('split', 'b', 'int8+zstd3', 1.0)
+    (alone,) = latency.predict_all([big], slow, deadline_ms=60.0)
+    (together,) = latency.predict_all([big], slow, deadline_ms=60.0, frame_rate_hz=5.0)
+    assert alone.uplink_share == 0.0 and together.uplink_share == pytest.approx(10000 * 8 * 5 / 0.3e6)
+    assert together.accuracy == alone.accuracy == pytest.approx(0.10)  # late: its fallback, as every other choice
+
+    def decisions(frame_rate_hz: float) -> list:
+        policy = Policy(latency, PolicySettings(deadline_ms=60.0, modes=('split',)))
+        policy.start(big, 0.0)
+        return [policy.decide(11.0 + i * 0.5, slow, frame_rate_hz=frame_rate_hz) for i in range(20)]
+
+    assert not any(d.changed for d in decisions(0.0))  # the frame rate unknown: nothing better, kept
+    moved = [d for d in decisions(5.0) if d.changed]
+    assert len(moved) == 1 and moved[0].time == 11.5  # confirmed once, as a choice that misses the target
+    assert 'of the uplink, above 90%' in moved[0].reason and moved[0].prediction.uplink_share <= 0.9
+    # nothing in time at all (5 ms): the most on-time accuracy among what the uplink carries
+    hopeless = Policy(latency, PolicySettings(deadline_ms=5.0, modes=('split',))).decide(0.0, slow, frame_rate_hz=5.0)
+    assert hopeless.alternatives == 0 and hopeless.prediction.uplink_share <= 0.9
+
+
+def test_the_frame_rate_counts_each_frame_once_from_the_heads_answers():
+    stats = StageStats(window_s=5.0)
+    assert stats.frame_rate_hz(ANSWER_OUTCOMES) == 0.0
+    for frame in range(40):  # 10 FPS; a late answer and an exit check are second records of a frame
+        now = frame * 0.1
+        stats.add(now, ('edge', 'fallback', 'exit', 'dropped')[frame % 4], {})
+        stats.add(now + 0.05, 'late' if frame % 4 == 1 else 'exit_check', {})
+    assert stats.frame_rate_hz(ANSWER_OUTCOMES) == pytest.approx(10.0 * 3 / 4, rel=0.05)  # dropped: nothing sent
 
 
 def test_manual_override_is_respected_until_its_hold_ends():

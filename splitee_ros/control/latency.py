@@ -108,6 +108,7 @@ class Prediction:
     latency_p95_ms: float
     bytes_per_frame: float  # mean uplink bytes per frame (exits send nothing)
     intended_probability: float = 0.0  # a frame's chance of its intended answer (exit, edge, local) in time
+    uplink_share: float = 0.0  # of the goodput, what its frames send at the frame rate (0: rate unknown)
 
 
 @dataclass(frozen=True)
@@ -204,10 +205,14 @@ class LatencyModel:
         vehicle_scale: float = 1.0,
         edge_scale: float = 1.0,
         exit_scale: Mapping[str, float] | None = None,
+        frame_rate_hz: float = 0.0,
     ) -> list[Prediction]:
         """Predictions for `choices`; without a link state (no probe replies) nothing that uses the link hits.
 
         `exit_scale` corrects what an exit's answers are worth, per split, from the edge's checks of them.
+        Each frame's time is predicted alone; `frame_rate_hz` (0: unknown) gives the share of the goodput that
+        the choice's frames take together, which a frame alone does not show: at 1 or more the uplink's queue
+        grows without end.
         """
         cache: dict[tuple[object, ...], tuple[float, float, float]] = {}
 
@@ -266,7 +271,10 @@ class LatencyModel:
                 choice, exit_rate * exit_hit + sent * answered, worth.on_time(exit_hit, path_hit, sent_hit), p50,
                 p95, float(size.mean()) * sent, exit_rate * exit_hit + sent * path_hit,
             ))  # fmt: skip
-        return predictions
+        if link is None or not linked or frame_rate_hz <= 0.0:
+            return predictions
+        bits_per_s = link.goodput_mbps * 1e6
+        return [replace(p, uplink_share=p.bytes_per_frame * 8 * frame_rate_hz / bits_per_s) for p in predictions]
 
     def accounting(self, choice: Choice) -> Accounting:
         """What `choice`'s answers are worth when on time (see `Accounting`)."""

@@ -19,7 +19,8 @@
   evaluation blindly (the teacher is weakest at night).
 - **Decisions** are due every `decision_period_s`, and at once when the estimator detects a change; none is
   made before the link is measured (`FIRST_DECISION_SAMPLES` goodput samples; the node also waits for the
-  head to be ready).
+  head to be ready). The policy also gets the head's frame rate, from its telemetry, to tell how much of the
+  uplink each choice's frames would take together.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from splitee_ros.control.profile import LEVELS
 from splitee_ros.errors import SpliteeError
 
 SENT_OUTCOMES = ('edge', 'late', 'fallback', 'exit_check')  # head outcomes of frames sent to the edge
+ANSWER_OUTCOMES = ('exit', 'local', 'edge', 'fallback')  # head outcomes of which each frame has one
 NUMBERS = ('bytes', 'agreement', 'exit_threshold')  # the telemetry values read as numbers, besides every `*_ms`
 EXIT_CHECKS = 50  # the edge's checks of exits kept per split
 LEAST_CHECKS = 10  # checks before they correct the profile
@@ -277,4 +279,7 @@ class LinkMonitor:
             return None
         self._next_decision, self._changes_seen = now + self.settings.decision_period_s, estimate.changes
         self.decisions += 1
-        return self.policy.decide(now, link, self.vehicle_scale.value, self.edge_scale.value, self.exit_scale())
+        frame_rate = self.head_stats.frame_rate_hz(ANSWER_OUTCOMES)
+        return self.policy.decide(
+            now, link, self.vehicle_scale.value, self.edge_scale.value, self.exit_scale(), frame_rate
+        )

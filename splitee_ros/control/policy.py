@@ -6,7 +6,11 @@ Objectives: `accuracy` (the highest expected on-time mAP@.5, see `latency.py`: a
 fallback) among the choices whose P(an answer by the deadline) reaches the target, and `bandwidth` (fewest
 uplink bytes among those that also reach `accuracy_floor`). The target keeps out what cannot answer in time at
 all (the whole model on a slow vehicle, a head slower than the deadline); the trade between the edge's answer
-and the fallback is the accuracy's. When nothing reaches the target, the most on-time accuracy.
+and the fallback is the accuracy's. A choice whose frames would take more than `max_uplink_share` of the
+goodput together is not feasible either: each frame alone may seem to arrive late but answered by its
+fallback, as good as any other choice when every edge answer is late, while the queue it builds on the uplink
+grows without end, loses fragments, and delays whatever comes after it, the recovery included. When nothing
+is feasible, the most on-time accuracy, among the choices the uplink can carry where there are any.
 
 The current choice is kept while it still nearly meets the target (`hit_margin`) and is within `urgent_gain`
 of the best, for at least `min_dwell_s`, and until another is better by `hysteresis` on
@@ -38,6 +42,7 @@ class PolicySettings:
     accuracy_floor: float = 0.0  # bandwidth objective: least mAP@.5 to accept
     hysteresis: float = 0.02  # accuracy: mAP@.5 gain to switch; bandwidth: share of bytes saved to switch
     hit_margin: float = 0.02  # the current choice is kept while its hit probability is >= target - margin
+    max_uplink_share: float = 0.9  # of the goodput, the most a choice's frames may take at the frame rate
     min_dwell_s: float = 5.0
     improve_confirmations: int = 6  # decisions in a row on which a better choice must stay better
     manual_hold_s: float = 30.0
@@ -53,6 +58,8 @@ class PolicySettings:
             raise ValueError(f'objective must be one of {list(OBJECTIVES)}, not {self.objective!r}')
         if not 0.0 < self.target <= 1.0:
             raise ValueError(f'target must be in (0, 1], not {self.target}')
+        if not 0.0 < self.max_uplink_share <= 1.0:
+            raise ValueError(f'max_uplink_share must be in (0, 1], not {self.max_uplink_share}')
         if not self.modes or set(self.modes) - set(MODES):
             raise ValueError(f'modes must be a non-empty subset of {list(MODES)}, not {list(self.modes)}')
 
@@ -84,11 +91,12 @@ class Decision:
             else 'no link estimate'
         )
         p = self.prediction
+        share = f' ({p.uplink_share:.0%} of the uplink)' if p.uplink_share else ''
         return (
             f'{"switch to" if self.changed else "keep"} {self.choice.label}: {self.reason}; {link}; '
             f'compute x{self.vehicle_scale:.2f} vehicle, x{self.edge_scale:.2f} edge; predicted P(hit) '
             f'{p.hit_probability:.3f}, p50 {p.latency_p50_ms:.1f} ms, p95 {p.latency_p95_ms:.1f} ms, '
-            f'mAP@.5 {p.accuracy:.3f}, {p.bytes_per_frame:.0f} B/frame; {self.alternatives} choices meet the target'
+            f'mAP@.5 {p.accuracy:.3f}, {p.bytes_per_frame:.0f} B/frame{share}; {self.alternatives} choices meet the target'
         )
 
 
@@ -122,17 +130,21 @@ class Policy:
         vehicle_scale: float = 1.0,
         edge_scale: float = 1.0,
         exit_scale: Mapping[str, float] | None = None,
+        frame_rate_hz: float = 0.0,
     ) -> Decision:
-        """The choice to run from `now` on, as a Decision (its `changed` says whether to apply it)."""
+        """The choice to run from `now` on, as a Decision (its `changed` says whether to apply it).
+
+        `frame_rate_hz`: the head's frames per second (0: unknown, and the uplink's share is not checked).
+        """
         settings = self.settings
         candidates = self.model.choices(settings.modes)
         if self.current is not None and self.current not in candidates:
             candidates.append(self.current)
         predictions = self.model.predict_all(
-            candidates, link, settings.deadline_ms, vehicle_scale, edge_scale, exit_scale
+            candidates, link, settings.deadline_ms, vehicle_scale, edge_scale, exit_scale, frame_rate_hz
         )
         by_choice = {p.choice: p for p in predictions}
-        feasible = [p for p in predictions if p.hit_probability >= settings.target]
+        feasible = [p for p in predictions if p.hit_probability >= settings.target and self._carried(p)]
         best, reason = self._best(feasible, predictions)
         current = by_choice.get(self.current) if self.current is not None else None
         previous = self.current
@@ -148,14 +160,17 @@ class Policy:
             return decision(current, f'set by hand, held until {self.manual_until - now:.0f} s from now')
         other = best.choice != current.choice
         misses = other and current.hit_probability < settings.target - settings.hit_margin
+        overfills = other and not self._carried(current) and self._carried(best)
         gap = best.accuracy - current.accuracy if other else 0.0
         dwelling = now - self.changed_at < settings.min_dwell_s
-        urgent = misses or (dwelling and gap > settings.urgent_gain)  # worth leaving before the dwell is over
+        urgent = misses or overfills or (dwelling and gap > settings.urgent_gain)  # worth leaving before the dwell
         self.shortfalls = self.shortfalls + 1 if urgent else 0
         # far off: the current choice answers less than half the time, or is worth less than half the best
         far_off = other and (current.hit_probability < settings.leave_at_once
                              or current.accuracy < settings.leave_at_once * best.accuracy)  # fmt: skip
         why = (f'current P(hit) {current.hit_probability:.3f} is below the target {settings.target}' if misses
+               else f'current frames take {current.uplink_share:.0%} of the uplink, above '
+               f'{settings.max_uplink_share:.0%}' if overfills
                else f'current on-time mAP@.5 {current.accuracy:.3f} is {gap:.3f} below the best')  # fmt: skip
         if far_off or (urgent and self.shortfalls >= settings.confirmations and not self._settling(now)):
             return self._switch(decision(best, f'{why}; {reason}'))
@@ -182,10 +197,14 @@ class Policy:
             self.changes += 1
         return decision
 
+    def _carried(self, prediction: Prediction) -> bool:
+        """Whether the uplink carries the choice's frames with room to spare (`max_uplink_share`)."""
+        return prediction.uplink_share <= self.settings.max_uplink_share
+
     def _best(self, feasible: Sequence[Prediction], predictions: Sequence[Prediction]) -> tuple[Prediction, str]:
         settings = self.settings
         if not feasible:
-            best = max(predictions, key=lambda p: (p.accuracy, p.hit_probability))
+            best = max(predictions, key=lambda p: (self._carried(p), p.accuracy, p.hit_probability))
             return best, (f'no choice meets P(hit) >= {settings.target} at {settings.deadline_ms:g} ms: '
                           'the most on-time accuracy')  # fmt: skip
         if settings.objective == 'bandwidth':

@@ -166,6 +166,11 @@ MONITOR = (
         setting='hit_margin',
     ),
     ParameterSpec(
+        'max_uplink_share', _policy.max_uplink_share,
+        "the most of the goodput a choice's frames may take at the head's frame rate", value_range=(0.01, 1.0),
+        setting='max_uplink_share',
+    ),
+    ParameterSpec(
         'min_dwell_s', _policy.min_dwell_s, 'least time between changes', value_range=(0.0, 600.0),
         setting='min_dwell_s',
     ),
