@@ -271,9 +271,9 @@ class LatencyModel:
                 choice, exit_rate * exit_hit + sent * answered, worth.on_time(exit_hit, path_hit, sent_hit), p50,
                 p95, float(size.mean()) * sent, exit_rate * exit_hit + sent * path_hit,
             ))  # fmt: skip
-        if link is None or not linked or frame_rate_hz <= 0.0:
+        if not linked or frame_rate_hz <= 0.0:
             return predictions
-        bits_per_s = link.goodput_mbps * 1e6
+        bits_per_s = float(np.mean(goodput_mbps)) * 1e6  # over time a queue drains at the mean of the spread
         return [replace(p, uplink_share=p.bytes_per_frame * 8 * frame_rate_hz / bits_per_s) for p in predictions]
 
     def accounting(self, choice: Choice) -> Accounting:

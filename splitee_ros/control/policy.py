@@ -96,7 +96,8 @@ class Decision:
             f'{"switch to" if self.changed else "keep"} {self.choice.label}: {self.reason}; {link}; '
             f'compute x{self.vehicle_scale:.2f} vehicle, x{self.edge_scale:.2f} edge; predicted P(hit) '
             f'{p.hit_probability:.3f}, p50 {p.latency_p50_ms:.1f} ms, p95 {p.latency_p95_ms:.1f} ms, '
-            f'mAP@.5 {p.accuracy:.3f}, {p.bytes_per_frame:.0f} B/frame{share}; {self.alternatives} choices meet the target'
+            f'mAP@.5 {p.accuracy:.3f}, {p.bytes_per_frame:.0f} B/frame{share}; '
+            f'{self.alternatives} choices meet the target'
         )
 
 
