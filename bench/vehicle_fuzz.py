@@ -103,7 +103,8 @@ def main() -> None:
         '# Live fuzzing of the vehicle and of every parameter', '', f'`{result["command"]}`; nodes alive at the end: '
         f'{alive}.', '',
         f'- camera images: {images} malformed, {head.sent["images/valid"]} valid; valid frames answered once: '
-        f'{head.valid_answered_once}/{head.valid_frames} ({dict(head.outcomes)}); answered twice: '
+        f'{head.valid_answered_once}/{head.valid_frames} ({dict(head.outcomes)}; all settled within 60 s of the '
+        f'last message: {head.settled}); answered twice: '
         f'{head.answered_twice}; answers for frames never sent: {head.foreign_answers}; non-finite published: '
         f'{head.non_finite_published}; the head\'s own count of its frames: {own} (the observer may miss '
         f'messages under load)',

@@ -15,7 +15,7 @@ from conftest import DEMO_PACKAGE
 
 from splitee_ros.control.latency import Choice, ComputeScale, LatencyModel, LinkState, choice_from_parameters
 from splitee_ros.control.link import LinkEstimator, StageStats
-from splitee_ros.control.monitor import ANSWER_OUTCOMES
+from splitee_ros.control.monitor import FRAME_OUTCOMES
 from splitee_ros.control.policy import Policy, PolicySettings
 from splitee_ros.control.profile import (
     AccuracyProfile,
@@ -207,20 +207,28 @@ def test_a_choice_whose_frames_overfill_the_uplink_is_left_though_every_choice_f
     assert not any(d.changed for d in decisions(0.0))  # the frame rate unknown: nothing better, kept
     moved = [d for d in decisions(5.0) if d.changed]
     assert len(moved) == 1 and moved[0].time == 11.5  # confirmed once, as a choice that misses the target
-    assert 'of the uplink, above 90%' in moved[0].reason and moved[0].prediction.uplink_share <= 0.9
+    assert 'take 133% of the uplink' in moved[0].reason and moved[0].prediction.uplink_share <= 0.9
+    assert not any(d.changed for d in decisions(3.5))  # 93%: no new choice may take that much, the current keeps it
     # nothing in time at all (5 ms): the most on-time accuracy among what the uplink carries
     hopeless = Policy(latency, PolicySettings(deadline_ms=5.0, modes=('split',))).decide(0.0, slow, frame_rate_hz=5.0)
     assert hopeless.alternatives == 0 and hopeless.prediction.uplink_share <= 0.9
 
 
-def test_the_frame_rate_counts_each_frame_once_from_the_heads_answers():
+def test_the_frame_rate_counts_each_frame_once_over_the_window_up_to_now():
     stats = StageStats(window_s=5.0)
-    assert stats.frame_rate_hz(ANSWER_OUTCOMES) == 0.0
+    assert stats.frame_rate_hz(0.0, FRAME_OUTCOMES) == 0.0
     for frame in range(40):  # 10 FPS; a late answer and an exit check are second records of a frame
         now = frame * 0.1
         stats.add(now, ('edge', 'fallback', 'exit', 'dropped')[frame % 4], {})
         stats.add(now + 0.05, 'late' if frame % 4 == 1 else 'exit_check', {})
-    assert stats.frame_rate_hz(ANSWER_OUTCOMES) == pytest.approx(10.0 * 3 / 4, rel=0.05)  # dropped: nothing sent
+    assert stats.frame_rate_hz(3.95, FRAME_OUTCOMES) == pytest.approx(10.0)
+    assert stats.frame_rate_hz(8.0, FRAME_OUTCOMES) == pytest.approx(10.0)  # the last 0.9 s of frames
+    assert stats.frame_rate_hz(9.5, FRAME_OUTCOMES) == 0.0  # the head went quiet: no rate, not the old one
+    cameras = StageStats(window_s=5.0)
+    for second in range(5):  # four cameras answered as one batch a second: 4 FPS, not 5
+        for _ in range(4):
+            cameras.add(float(second), 'edge', {})
+    assert cameras.frame_rate_hz(4.0, FRAME_OUTCOMES) == pytest.approx(4.0)
 
 
 def test_manual_override_is_respected_until_its_hold_ends():

@@ -305,12 +305,16 @@ class StageStats:
         while self.samples and self.samples[0][0] < now - self.window_s:
             self.samples.popleft()
 
-    def frame_rate_hz(self, outcomes: tuple[str, ...]) -> float:
-        """Frames per second with one of `outcomes` in the window; 0 while fewer than three say."""
-        times = [when for when, outcome, _ in self.samples if outcome in outcomes]
+    def frame_rate_hz(self, now: float, outcomes: tuple[str, ...]) -> float:
+        """Frames per second with one of `outcomes` in the window up to `now`; 0 while fewer than three say.
+
+        Counted from the second time on, so that a burst at the window's start (one answer per camera of a
+        batch) does not count as a rate.
+        """
+        times = [when for when, outcome, _ in self.samples if outcome in outcomes and when >= now - self.window_s]
         if len(times) < 3 or times[-1] <= times[0]:
             return 0.0
-        return (len(times) - 1) / (times[-1] - times[0])
+        return (len(times) - times.count(times[0])) / (times[-1] - times[0])
 
     def summary(self) -> dict[str, float]:
         """Median of each `*_ms` value, count of each outcome, mean bytes."""

@@ -39,7 +39,7 @@ from splitee_ros.control.profile import LEVELS
 from splitee_ros.errors import SpliteeError
 
 SENT_OUTCOMES = ('edge', 'late', 'fallback', 'exit_check')  # head outcomes of frames sent to the edge
-ANSWER_OUTCOMES = ('exit', 'local', 'edge', 'fallback')  # head outcomes of which each frame has one
+FRAME_OUTCOMES = ('exit', 'local', 'edge', 'fallback', 'dropped')  # head outcomes of which each frame has one
 NUMBERS = ('bytes', 'agreement', 'exit_threshold')  # the telemetry values read as numbers, besides every `*_ms`
 EXIT_CHECKS = 50  # the edge's checks of exits kept per split
 LEAST_CHECKS = 10  # checks before they correct the profile
@@ -279,7 +279,7 @@ class LinkMonitor:
             return None
         self._next_decision, self._changes_seen = now + self.settings.decision_period_s, estimate.changes
         self.decisions += 1
-        frame_rate = self.head_stats.frame_rate_hz(ANSWER_OUTCOMES)
+        frame_rate = self.head_stats.frame_rate_hz(now, FRAME_OUTCOMES)  # the camera's: a leaner choice drops fewer
         return self.policy.decide(
             now, link, self.vehicle_scale.value, self.edge_scale.value, self.exit_scale(), frame_rate
         )

@@ -9,8 +9,9 @@ all (the whole model on a slow vehicle, a head slower than the deadline); the tr
 and the fallback is the accuracy's. A choice whose frames would take more than `max_uplink_share` of the
 goodput together is not feasible either: each frame alone may seem to arrive late but answered by its
 fallback, as good as any other choice when every edge answer is late, while the queue it builds on the uplink
-grows without end, loses fragments, and delays whatever comes after it, the recovery included. When nothing
-is feasible, the most on-time accuracy, among the choices the uplink can carry where there are any.
+grows without end, loses fragments, and delays whatever comes after it, the recovery included. The current
+choice stays feasible up to the whole goodput (a band, so that a code near the limit does not flap). When
+nothing is feasible, the most on-time accuracy, among the choices the uplink can carry where there are any.
 
 The current choice is kept while it still nearly meets the target (`hit_margin`) and is within `urgent_gain`
 of the best, for at least `min_dwell_s`, and until another is better by `hysteresis` on
@@ -42,7 +43,7 @@ class PolicySettings:
     accuracy_floor: float = 0.0  # bandwidth objective: least mAP@.5 to accept
     hysteresis: float = 0.02  # accuracy: mAP@.5 gain to switch; bandwidth: share of bytes saved to switch
     hit_margin: float = 0.02  # the current choice is kept while its hit probability is >= target - margin
-    max_uplink_share: float = 0.9  # of the goodput, the most a choice's frames may take at the frame rate
+    max_uplink_share: float = 0.9  # of the goodput, the most a new choice's frames may take (the current's: all)
     min_dwell_s: float = 5.0
     improve_confirmations: int = 6  # decisions in a row on which a better choice must stay better
     manual_hold_s: float = 30.0
@@ -170,8 +171,7 @@ class Policy:
         far_off = other and (current.hit_probability < settings.leave_at_once
                              or current.accuracy < settings.leave_at_once * best.accuracy)  # fmt: skip
         why = (f'current P(hit) {current.hit_probability:.3f} is below the target {settings.target}' if misses
-               else f'current frames take {current.uplink_share:.0%} of the uplink, above '
-               f'{settings.max_uplink_share:.0%}' if overfills
+               else f'current frames take {current.uplink_share:.0%} of the uplink' if overfills
                else f'current on-time mAP@.5 {current.accuracy:.3f} is {gap:.3f} below the best')  # fmt: skip
         if far_off or (urgent and self.shortfalls >= settings.confirmations and not self._settling(now)):
             return self._switch(decision(best, f'{why}; {reason}'))
@@ -199,15 +199,16 @@ class Policy:
         return decision
 
     def _carried(self, prediction: Prediction) -> bool:
-        """Whether the uplink carries the choice's frames with room to spare (`max_uplink_share`)."""
-        return prediction.uplink_share <= self.settings.max_uplink_share
+        """Whether the uplink carries the choice's frames: a new one's within `max_uplink_share`."""
+        limit = 1.0 if prediction.choice == self.current else self.settings.max_uplink_share
+        return prediction.uplink_share <= limit
 
     def _best(self, feasible: Sequence[Prediction], predictions: Sequence[Prediction]) -> tuple[Prediction, str]:
         settings = self.settings
         if not feasible:
             best = max(predictions, key=lambda p: (self._carried(p), p.accuracy, p.hit_probability))
-            return best, (f'no choice meets P(hit) >= {settings.target} at {settings.deadline_ms:g} ms: '
-                          'the most on-time accuracy')  # fmt: skip
+            return best, (f'no choice meets P(hit) >= {settings.target} at {settings.deadline_ms:g} ms with the '
+                          'uplink carrying it: the most on-time accuracy')  # fmt: skip
         if settings.objective == 'bandwidth':
             enough = [p for p in feasible if p.accuracy >= settings.accuracy_floor]
             if enough:

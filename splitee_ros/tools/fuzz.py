@@ -321,6 +321,7 @@ class HeadFuzzReport(FuzzReport):
     foreign_answers: int = 0  # detections published for a frame the camera never sent
     non_finite_published: int = 0
     counted: dict[str, int] = field(default_factory=dict)  # the head's rejection counters at the end
+    settled: bool = False  # every valid frame answered or dropped, and told, within SETTLE_WAIT_S of the last
 
 
 def fuzz_head(
@@ -414,7 +415,7 @@ def fuzz_head(
                 publish_result('never sent' if choice != 4 else 'huge, never sent', never,
                                last.data.tobytes() if choice != 4 and last is not None else huge)  # fmt: skip
         time.sleep(max(0.0, started + (index + 1) / rate_hz - time.monotonic()))
-    collector.wait_for_settled(valid_keys, SETTLE_WAIT_S)
+    report.settled = collector.wait_for_answers(valid_keys, SETTLE_WAIT_S, told=True)
     time.sleep(2.0)
     report.seconds = time.monotonic() - started
     report.rss_mb.append(rss_mb(head_pid))

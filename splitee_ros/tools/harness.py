@@ -213,30 +213,19 @@ class Collector:
 
         return poll_until(answered, timeout_s)
 
-    def wait_for_settled(self, keys: Iterable[FrameKey], timeout_s: float) -> bool:
-        """Wait until the head has told every key's outcome and every key not dropped has its result.
+    def wait_for_answers(self, keys: Iterable[FrameKey], timeout_s: float, told: bool = False) -> bool:
+        """Wait until every key in `keys` has a result or the head's `dropped` outcome (it gets no result).
 
-        A dropped frame gets no result: waiting for one would hold the caller until `timeout_s`.
+        With `told`, also until the head's telemetry has told every key's outcome (it may come after the result).
         """
         wanted = set(keys)
 
         def settled() -> bool:
+            with self.lock:
+                answered = set(self.results)
             frames = self.head_frames()
-            with self.lock:
-                answered = set(self.results)
-            return all(key in frames and (key in answered or frames[key][0] == 'dropped') for key in wanted)
-
-        return poll_until(settled, timeout_s)
-
-    def wait_for_answers(self, keys: Iterable[FrameKey], timeout_s: float) -> bool:
-        """Wait until every key in `keys` has a result or the head's `dropped` outcome (it gets no result)."""
-        wanted = set(keys)
-
-        def settled() -> bool:
-            with self.lock:
-                answered = set(self.results)
-            dropped = {key for key, (outcome, _) in self.head_frames().items() if outcome == 'dropped'}
-            return wanted <= answered | dropped
+            dropped = {key for key, (outcome, _) in frames.items() if outcome == 'dropped'}
+            return wanted <= answered | dropped and (not told or wanted <= set(frames))
 
         return poll_until(settled, timeout_s)
 
