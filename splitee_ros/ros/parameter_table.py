@@ -167,7 +167,8 @@ MONITOR = (
     ),
     ParameterSpec(
         'max_uplink_share', _policy.max_uplink_share,
-        "the most of the goodput a choice's frames may take at the head's frame rate", value_range=(0.01, 1.0),
+        "the most of the goodput a new choice's frames may take at the head's frame rate (the current one is left "
+        'past the whole goodput)', value_range=(0.01, 1.0),
         setting='max_uplink_share',
     ),
     ParameterSpec(
