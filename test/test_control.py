@@ -607,6 +607,25 @@ def test_the_edges_own_time_comes_off_the_round_trip_and_a_refusal_loads_the_edg
     assert monitor.edge_scale.value > loaded  # as if the edge took the whole deadline
 
 
+def test_the_monitor_gives_the_policy_the_cameras_frame_rate():
+    """The head's telemetry sets the rate at which a choice's codes fill the uplink (0 would disable the check)."""
+    from splitee_ros.control.monitor import LinkMonitor, MonitorSettings
+
+    latency = model()
+    monitor = LinkMonitor(
+        MonitorSettings(), latency, Policy(latency, PolicySettings(deadline_ms=100.0, modes=('split',)))
+    )
+    run_probes(monitor, 0.0, 3.0, 0.005, 1.0)
+    edge = {'mode': 'split', 'split': 'b', 'bytes': '10000', 'edge_rtt_ms': '85', 'edge_queue_ms': '0',
+            'edge_compute_ms': '0'}  # fmt: skip
+    for frame in range(15, 40):  # 5 FPS
+        monitor.on_head(frame * 0.2, f'f{frame}', 'edge', edge)
+    decision = monitor.decide(8.0)
+    assert decision is not None and decision.prediction.bytes_per_frame > 0
+    expected = decision.prediction.bytes_per_frame * 8 * 5.0 / (monitor.link.estimate(8.0).goodput_mbps * 1e6)
+    assert decision.prediction.uplink_share == pytest.approx(expected, rel=0.3)
+
+
 def test_no_decision_before_the_link_is_measured_and_one_change_while_settling():
     latency = model(3.0)
     monitor = monitor_for(latency)

@@ -30,6 +30,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
+from splitee_ros.control.monitor import FRAME_OUTCOMES
 from splitee_ros.pipeline.frames import FrameKey
 from splitee_ros.ros import qos
 from splitee_ros.ros.convert import bgr_to_image
@@ -177,7 +178,7 @@ class Collector:
             samples = list(self.telemetry['head_node'])
         frames = {}
         for _, status in samples:
-            if status.message in ('exit', 'local', 'edge', 'fallback', 'dropped'):
+            if status.message in FRAME_OUTCOMES:
                 sec_nsec, _, frame_id = status.hardware_id.partition('/')
                 sec, _, nanosec = sec_nsec.partition('.')
                 frames[(int(sec), int(nanosec), frame_id)] = (status.message, status_values(status))
