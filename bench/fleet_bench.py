@@ -12,7 +12,8 @@ competes for the edge's cores. It times every request from its publish to its en
 Runs, each on a tail started for it (the same backend and threads; only the batching differs):
 - batched (`max_batch` 8) and unbatched (1), one worker: 1, 2, 4, 8 vehicles;
 - batched with two workers (two batches at once: replicas in one process), the most vehicles;
-- a flood: four vehicles, then the same with one of them at 10x its rate; the others' p99 and service;
+- a flood: four vehicles at `--flood-fps` (default half of `--fps`: a baseline below the edge's capacity, not
+  already a queue), then the same with one of them at 10x its rate; the others' p99 and service;
 - on Ray Serve (part `ray`, a one-node cluster started here): the tail as a gateway to 1, then 2 replicas of
   each graph (one thread each), batched, the most vehicles: saturated throughput against replicas.
 Per run: offered and answered requests per second, busy and expired answers, p50 and p99 of the answered
@@ -203,6 +204,7 @@ def main() -> None:
     parser.add_argument('--operating-point', help="the frames' SPLIT/CODEC (default: the package's)")
     parser.add_argument('--seconds', type=float, default=15.0)
     parser.add_argument('--fps', type=float, default=10.0)
+    parser.add_argument('--flood-fps', type=float, help='per vehicle in the flood runs (default: half of --fps)')
     parser.add_argument('--deadline-ms', type=float, default=250.0)
     parser.add_argument('--vehicles', type=int, nargs='+', default=[1, 2, 4, 8])
     parser.add_argument(
@@ -226,7 +228,7 @@ def main() -> None:
     env = node_env(domain, args.work / 'cache')
     settings = {
         'package': str(args.package), 'operating_point': operating_point, 'fps': args.fps,
-        'deadline_ms': args.deadline_ms, 'seconds': args.seconds,
+        'flood_fps': args.flood_fps or args.fps / 2, 'deadline_ms': args.deadline_ms, 'seconds': args.seconds,
     }  # fmt: skip
     previous = args.out / 'fleet.json'
     report: dict = {**settings, 'command': ' '.join(['python bench/fleet_bench.py', *sys.argv[1:]]), 'runs': {}}
@@ -268,8 +270,9 @@ def main() -> None:
         with_tail('batched', 8, 1, sweep, 'sweep')
         with_tail('batched 2 workers', 8, 2, sweep[-1:], 'sweep')
     if 'flood' in args.parts:
-        flood = [('4 vehicles', dict.fromkeys(range(1, 5), args.fps)),
-                 ('4 vehicles, veh_1 at 10x', {1: 10 * args.fps, 2: args.fps, 3: args.fps, 4: args.fps})]  # fmt: skip
+        fps = settings['flood_fps']
+        flood = [('4 vehicles', dict.fromkeys(range(1, 5), fps)),
+                 ('4 vehicles, veh_1 at 10x', {1: 10 * fps, 2: fps, 3: fps, 4: fps})]  # fmt: skip
         with_tail('flood', 8, 1, flood, 'flood')
     if 'ray' in args.parts:
         from splitee_ros.tools.ray_cluster import ray_head
@@ -319,7 +322,7 @@ def markdown(report: dict) -> str:
         f'# Fleet edge ({report["operating_point"]}, {report["fps"]:g} FPS per vehicle, budget '
         f'{report["deadline_ms"]:g} ms, {report["seconds"]:g} s per run)',
         '',
-        f'`{report["command"]}`',
+        f'`{report["command"]}`; the flood runs at {report["flood_fps"]:g} FPS per vehicle.',
         '',
         '| run | max batch | workers | offered/s | answered/s | busy | expired | p50 ms | p99 ms | mean batch |',
         '|---|---|---|---|---|---|---|---|---|---|',

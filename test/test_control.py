@@ -652,6 +652,10 @@ def test_simulated_exits_cost_the_head_alone_and_late_answers_count_as_nothing()
     assert late_exits.hit_rate == 0.0 and late_exits.mean_accuracy == 0.0
     local = Simulator(latency, trace, deadline_ms=100.0).run(Choice('local'))
     assert local.hit_rate == 0.0 and local.mean_accuracy == 0.0  # late answers are no answers in time
+    overrun = Simulator(latency, trace, deadline_ms=55.0).run(Choice('split', 'b', 'int8+zstd3', 1.0))
+    assert overrun.hit_rate == 0.0 and overrun.mean_bytes == 0.0  # heads past the deadline: dropped, not sent
+    in_time = Simulator(latency, trace, deadline_ms=100.0).run(Choice('split', 'b', 'int8+zstd3', 1.0))
+    assert in_time.mean_bytes > 0
 
 
 def test_the_edge_checks_of_exits_correct_what_an_exit_is_worth():

@@ -7,7 +7,8 @@ choices are compared on equal terms); the uplink is a FIFO queue whose rate and 
 trace, and which drops what would wait longer than `max_queue_s` (as `tc tbf` does); the edge runs one
 frame at a time. An exit answers after the head alone (it encodes nothing); a frame sent to the edge is
 answered by the edge when that is in time, else by its fallback at the deadline (the best exit for a split,
-nothing for an image); an exit or a local answer after the deadline is late and counts as nothing. So the
+nothing for an image); a frame to send whose head ends after the deadline is dropped, as the head node drops
+it; an exit or a local answer after the deadline is late and counts as nothing. So the
 accuracy reported is on-time accuracy, by the latency model's accounting, and hit rate counts the frames
 with detections in time: their intended answer, or an exit's fallback (an empty fallback answers nothing).
 
@@ -341,6 +342,10 @@ class _Run:
         sim = self.sim
         stage, worth = self.work[choice]
         size, key, deadline = int(values['bytes']), str(frame), now + sim.deadline_s
+        if when >= deadline:  # the head overran the deadline: the vehicle drops the frame, sending nothing
+            self.events.push(when, 'head', (key, 'dropped', {**values, 'reason': 'expired_in_head'}))
+            self.records.append(FrameRecord(now, choice.label, False, 0.0, 0, False))
+            return
         sent = self.link.send(when, size)
         answered_at = None
         if sent is not None:
@@ -357,15 +362,14 @@ class _Run:
         else:
             fallback = {k: v for k, v in values.items() if not k.startswith('edge_')}
             fallback |= {
-                'latency_ms': str((max(deadline, when) - now) * 1e3),
+                'latency_ms': str(sim.deadline_s * 1e3),
                 'encode_ms': str(stage['encode'][frame] * 1e3),
             }
-            self.events.push(max(deadline, when), 'head', (key, 'fallback', fallback))
+            self.events.push(deadline, 'head', (key, 'fallback', fallback))
             if answered_at is not None:
                 self.events.push(answered_at, 'head', (key, 'late', values))
-        # registered (its fallback ready) by the deadline; an image's fallback, or a split's without an exit, is
-        # empty: no answer
-        waiting = when <= deadline and choice.mode == 'split'
+        # an image's fallback, or a split's without an exit, is empty: no answer
+        waiting = choice.mode == 'split'
         accuracy = worth.sent_worth if hit else worth.fallback_worth * waiting
         self.records.append(FrameRecord(now, choice.label, hit or (waiting and worth.fallback_worth > 0), accuracy,
                                         size, hit))  # fmt: skip

@@ -312,11 +312,14 @@ class HeadNode(ManagedNode):
                 for _, header, _, _ in frames:
                     self._reject(header, error)
 
-    def _drop(self, header, reason: str) -> None:
-        """A frame that gets no detections message (an empty one would say "nothing there"): counted by reason."""
+    def _drop(self, header, reason: str, info: dict | None = None) -> None:
+        """A frame that gets no detections message (an empty one would say "nothing there"): counted by reason.
+
+        `info` is what the vehicle did on it (the head's time measures the vehicle even so).
+        """
         self.pending.count(Outcome.DROPPED)
         self.pending.counts[f'dropped_{reason}'] += 1
-        self._telemetry(frame_key(header), Outcome.DROPPED, {'reason': reason})
+        self._telemetry(frame_key(header), Outcome.DROPPED, {**(info or {}), 'reason': reason})
 
     def _reject(self, header, error: Exception) -> None:
         self.pending.count(Outcome.REJECTED)
@@ -349,6 +352,9 @@ class HeadNode(ManagedNode):
                 check = Pending(key, time.monotonic(), due, Detections.empty, step.info, {'exit': step.detections},
                                 check=True)  # fmt: skip
                 self._send(camera, check, header, step)
+            return
+        if time.monotonic() >= received + self.deadline_s:  # the head overran the deadline: its fallback would
+            self._drop(header, 'expired_in_head', step.info)  # be late and the edge's answer later still
             return
         fallback = step.fallback
         pending = Pending(
